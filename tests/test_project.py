@@ -1,0 +1,61 @@
+"""The project's set-up files agree with each other: pyproject, environment.yml, constraints, CI, README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~ \[]", requirement, maxsplit=1)[0].strip().lower()
+
+
+@pytest.fixture(scope="module")
+def pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_environment_yml_names_the_same_packages_as_pyproject(pyproject: dict) -> None:
+    project = pyproject["project"]
+    wanted = {_name(r) for r in project["dependencies"] + project["optional-dependencies"]["test"]}
+    wanted = {CONDA_NAMES.get(n, n) for n in wanted}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)} - {"python", "pip"}
+    assert conda == wanted
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip_section, "environment.yml must install the course package itself"
+
+
+def test_pyproject_keeps_ranges_and_constraints_pin_torch(pyproject: dict) -> None:
+    for requirement in pyproject["project"]["dependencies"]:
+        assert "==" not in requirement, f"pin {requirement!r} belongs in constraints-ci.txt, not pyproject"
+    pins = dict(
+        line.split("==")
+        for line in (ROOT / "constraints-ci.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert pins == {"torch": "2.14.1", "torchvision": "0.29.1"}
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"^exec make test$", ci, re.M)
+    assert "make test" in readme and "make lab" in readme
+
+
+def test_installed_version_matches_pyproject(pyproject: dict) -> None:
+    import stnlib
+
+    assert stnlib.__version__ == pyproject["project"]["version"]
