@@ -1,19 +1,22 @@
 """Input checks shared by every public function of stnlib.
 
 One helper, :func:`check_tensor`, validates a tensor against a shape written with named dimensions
-(``"N 2 3"``, ``"N C H W"``) and binds the names across arguments through a :class:`Dims` record, so that
-mismatched batch sizes are reported with both arguments named. Messages say what was expected, what was
-received, and how to fix the usual mistake.
+(``"N 2 3"``, ``"N C H W"``, ``"... 2"``) and binds the names across arguments through a :class:`Dims` record,
+so that mismatched batch sizes are reported with both arguments named. Its sibling :func:`check_size` does the
+same for size tuples such as ``size=(N, C, H, W)``. Messages say what was expected, what was received, and how
+to fix the usual mistake.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-__all__ = ["Dims", "check_same_device", "check_tensor"]
+__all__ = ["Dims", "check_same_device", "check_size", "check_tensor"]
 
 
 @dataclass
@@ -30,8 +33,8 @@ class Dims:
         if name in self.sizes and self.sizes[name] != size:
             raise ValueError(
                 f"{argument} and {self.bound_by[name]} disagree on {name}: {self.bound_by[name]} has "
-                f"{name}={self.sizes[name]}, {argument} has {name}={size}. "
-                + ("Pass the same number of items in every batch argument." if name == "N" else "")
+                f"{name}={self.sizes[name]}, {argument} has {name}={size}."
+                + (" Pass the same number of items in every batch argument." if name == "N" else "")
             )
         self.sizes.setdefault(name, size)
         self.bound_by.setdefault(name, argument)
@@ -41,7 +44,21 @@ def _format_shape(spec: list[str]) -> str:
     return "(" + ", ".join(spec) + ")"
 
 
+def _shape_matches(spec: list[str], shape: tuple[int, ...]) -> bool:
+    if spec[:1] == ["..."]:
+        fixed = spec[1:]
+        tail = shape[len(shape) - len(fixed) :] if fixed else ()
+        return len(shape) >= len(fixed) and _shape_matches(fixed, tail)
+    return len(shape) == len(spec) and all(
+        not s.isdigit() or int(s) == g for s, g in zip(spec, shape, strict=True)
+    )
+
+
 def _shape_hint(name: str, spec: list[str], shape: tuple[int, ...]) -> str:
+    if spec[:1] == ["..."]:
+        if spec[-1] == "2" and shape and shape[-1] != 2:
+            return f" — the last dimension of {name} holds (x, y) coordinates and must have size 2"
+        return ""
     if len(shape) == len(spec) - 1 and spec[0] == "N":
         return f" — add a batch dimension with {name}[None]"
     if spec and spec[-1] == "2" and len(shape) == len(spec) and shape[-1] != 2:
@@ -67,7 +84,8 @@ def check_tensor(
         x: the value to check.
         name: the argument's name, used in messages (``"theta"``).
         shape: space-separated dimensions; integers must match exactly, names bind to sizes
-            (``"N 2 3"``, ``"N C H W"``). A name already bound in ``dims`` must match.
+            (``"N 2 3"``, ``"N C H W"``). A name already bound in ``dims`` must match. A leading ``...``
+            accepts any number of leading dimensions (``"... 2"``: any tensor of (x, y) points).
         dims: the record shared between the arguments of one call; a new one is made if omitted.
         floating: require a floating-point dtype.
         finite: reject NaN and infinite values.
@@ -91,21 +109,27 @@ def check_tensor(
         kind = "None" if x is None else type(x).__name__
         raise TypeError(
             f"{name} must be a torch.Tensor of shape {_format_shape(spec)}; got {kind}. "
-            + ("Did a function forget to return its result?" if x is None else "Convert it with torch.as_tensor(...).")
+            + (
+                "Did a function forget to return its result?"
+                if x is None
+                else "Convert it with torch.as_tensor(...)."
+            )
         )
     got = tuple(x.shape)
-    if len(got) != len(spec) or any(s.isdigit() and int(s) != g for s, g in zip(spec, got)):
+    if not _shape_matches(spec, got):
         raise ValueError(
             f"{name} must have shape {_format_shape(spec)}; got {got}{_shape_hint(name, spec, got)}"
         )
-    for s, g in zip(spec, got):
+    named = spec[1:] if spec[:1] == ["..."] else spec
+    for s, g in zip(named, got[len(got) - len(named) :], strict=True):
         if not s.isdigit():
             dims.bind(s, g, name)
     if floating and not x.is_floating_point():
+        looks_like_image = spec[-2:] == ["H", "W"]
         raise TypeError(
             f"{name} must be a floating-point tensor (float32 or float64); got {x.dtype}. "
             f"Convert it with {name}.float()"
-            + (" and divide by 255 if it holds 0–255 pixel values." if not x.is_complex() else ".")
+            + (" and divide by 255 if it holds 0–255 pixel values." if looks_like_image else ".")
         )
     if not allow_empty and "N" in spec and got[spec.index("N")] == 0:
         raise ValueError(f"{name} has an empty batch (N=0); pass at least one item.")
@@ -115,6 +139,65 @@ def check_tensor(
             "localization network diverged: lower its learning rate or check its initialisation."
         )
     return dims
+
+
+def _size_hint(name: str, spec: list[str], got: tuple[object, ...]) -> str:
+    if len(spec) == 4 and spec[0] == "N" and len(got) == 2:
+        return (
+            f" — {name} is the full output size (N, C, H, W) as in torch's F.affine_grid, "
+            "e.g. (theta.shape[0], C, H, W) or image.shape"
+        )
+    if len(spec) == 2 and len(got) > 2:
+        return " — pass only the two spatial sizes, e.g. image.shape[-2:]"
+    return ""
+
+
+def check_size(size: object, name: str, shape: str = "N C H W", dims: Dims | None = None) -> tuple[int, ...]:
+    """Check a size tuple such as ``size=(N, C, H, W)`` and bind its named entries in ``dims``.
+
+    Args:
+        size: a ``torch.Size``, tuple or list of positive integers.
+        name: the argument's name, used in messages (``"size"``).
+        shape: space-separated names of the entries; each binds in ``dims`` like in :func:`check_tensor`,
+            so ``N`` must agree with the batch size of the tensors checked with the same record.
+        dims: the record shared between the arguments of one call; a new one is made if omitted.
+
+    Returns:
+        The entries as a tuple of python ints.
+
+    Raises:
+        TypeError: ``size`` is a tensor or not a sequence of integers.
+        ValueError: wrong length, an entry below 1, or a mismatch with another argument.
+
+    Example:
+        >>> check_size(torch.Size([4, 1, 28, 28]), "size")
+        (4, 1, 28, 28)
+    """
+    dims = Dims() if dims is None else dims
+    spec = shape.split()
+    if isinstance(size, Tensor) or not isinstance(size, Sequence) or isinstance(size, str):
+        kind = f"a tensor of shape {tuple(size.shape)}" if isinstance(size, Tensor) else type(size).__name__
+        raise TypeError(
+            f"{name} must be a tuple or torch.Size {_format_shape(spec)}; got {kind}. "
+            + ("Pass image.shape rather than the image itself." if isinstance(size, Tensor) else "")
+        )
+    try:
+        entries = tuple(operator.index(v) for v in size)
+    except TypeError:
+        raise TypeError(f"{name} must hold integers {_format_shape(spec)}; got {tuple(size)}") from None
+    if len(entries) != len(spec):
+        raise ValueError(
+            f"{name} must have {len(spec)} entries {_format_shape(spec)}; got {entries}"
+            + _size_hint(name, spec, entries)
+        )
+    for label, value in zip(spec, entries, strict=True):
+        if value < 1:
+            what = "an empty batch (N=0); pass at least one item" if label == "N" else f"{label}={value}"
+            raise ValueError(
+                f"{name} {_format_shape(spec)} = {entries} has {what}; every entry must be >= 1."
+            )
+        dims.bind(label, value, name)
+    return entries
 
 
 def check_same_device(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:

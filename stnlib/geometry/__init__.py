@@ -2,8 +2,49 @@
 
 Every grid maps *output* pixels to *input* sampling positions, in normalised coordinates (see
 :mod:`stnlib.geometry.coords`), with ``(x, y)`` in the last dimension: ``grid: (N, H_out, W_out, 2)``.
+
+* :mod:`~stnlib.geometry.coords` — normalised <-> pixel coordinates for both ``align_corners`` conventions.
+* :mod:`~stnlib.geometry.affine` — affine ``theta: (N, 2, 3)`` (eq. 1), attention (eq. 2), pixel matrices.
 """
 
-from stnlib.geometry.coords import normalized_linspace, normalized_to_pixel, pixel_to_normalized
+from stnlib.geometry.affine import (
+    affine_grid,
+    affine_theta,
+    attention_theta,
+    base_grid,
+    compose_affine,
+    from_homogeneous,
+    identity_affine,
+    identity_attention,
+    invert_affine,
+    pixel_matrix_to_theta,
+    theta_to_pixel_matrix,
+    to_homogeneous,
+)
+from stnlib.geometry.coords import (
+    normalized_linspace,
+    normalized_to_pixel,
+    normalized_to_pixel_matrix,
+    pixel_to_normalized,
+    pixel_to_normalized_matrix,
+)
 
-__all__ = ["normalized_linspace", "normalized_to_pixel", "pixel_to_normalized"]
+__all__ = [
+    "affine_grid",
+    "affine_theta",
+    "attention_theta",
+    "base_grid",
+    "compose_affine",
+    "from_homogeneous",
+    "identity_affine",
+    "identity_attention",
+    "invert_affine",
+    "normalized_linspace",
+    "normalized_to_pixel",
+    "normalized_to_pixel_matrix",
+    "pixel_matrix_to_theta",
+    "pixel_to_normalized",
+    "pixel_to_normalized_matrix",
+    "theta_to_pixel_matrix",
+    "to_homogeneous",
+]

@@ -15,10 +15,18 @@ runs along the width and ``y`` along the height.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-__all__ = ["normalized_linspace", "normalized_to_pixel", "pixel_to_normalized"]
+__all__ = [
+    "normalized_linspace",
+    "normalized_to_pixel",
+    "normalized_to_pixel_matrix",
+    "pixel_to_normalized",
+    "pixel_to_normalized_matrix",
+]
 
 
 def _axis_sizes(coords: Tensor, size: int | tuple[int, int]) -> Tensor | int:
@@ -101,3 +109,71 @@ def normalized_linspace(
         raise ValueError(f"size must be a positive number of pixels; got {size}")
     pixels = torch.arange(size, device=device, dtype=dtype)
     return pixel_to_normalized(pixels, size, align_corners)
+
+
+def _matrix_of(
+    point_map: Callable[[Tensor, tuple[int, int], bool], Tensor],
+    size: tuple[int, int],
+    align_corners: bool,
+    device: torch.device | str | None,
+    dtype: torch.dtype,
+) -> Tensor:
+    """The 3x3 homogeneous matrix of an axis-wise affine map of (x, y) points, read off from the map itself.
+
+    The map is evaluated (in float64) at (0, 0), (1, 0) and (0, 1), so the conventions stay written only in
+    :func:`normalized_to_pixel` and :func:`pixel_to_normalized`.
+    """
+    height, width = size
+    if height < 1 or width < 1:
+        raise ValueError(f"size must be (H, W) with positive entries; got {tuple(size)}")
+    probes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    origin, at_x, at_y = point_map(probes, (height, width), align_corners)
+    matrix = torch.eye(3, dtype=torch.float64)
+    matrix[:2, 0] = at_x - origin
+    matrix[:2, 1] = at_y - origin
+    matrix[:2, 2] = origin
+    return matrix.to(device=device, dtype=dtype)
+
+
+def pixel_to_normalized_matrix(
+    size: tuple[int, int],
+    align_corners: bool,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """:func:`pixel_to_normalized` for (x, y) points of an ``(H, W)`` image, as a homogeneous matrix.
+
+    Returns:
+        ``(3, 3)`` matrix ``M`` with ``M @ (col, row, 1) = (x_norm, y_norm, 1)``. With ``align_corners=True``
+        and an axis of one pixel the matrix is singular: that axis maps to 0, as in PyTorch.
+
+    Example:
+        >>> pixel_to_normalized_matrix((2, 4), align_corners=True)
+        tensor([[ 0.6667,  0.0000, -1.0000],
+                [ 0.0000,  2.0000, -1.0000],
+                [ 0.0000,  0.0000,  1.0000]])
+    """
+    return _matrix_of(pixel_to_normalized, size, align_corners, device, dtype)
+
+
+def normalized_to_pixel_matrix(
+    size: tuple[int, int],
+    align_corners: bool,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """:func:`normalized_to_pixel` for (x, y) points of an ``(H, W)`` image, as a homogeneous matrix.
+
+    Returns:
+        ``(3, 3)`` matrix ``M`` with ``M @ (x_norm, y_norm, 1) = (col, row, 1)``; the inverse of
+        :func:`pixel_to_normalized_matrix` (except for one-pixel axes with ``align_corners=True``).
+
+    Example:
+        >>> normalized_to_pixel_matrix((2, 4), align_corners=False)
+        tensor([[2.0000, 0.0000, 1.5000],
+                [0.0000, 1.0000, 0.5000],
+                [0.0000, 0.0000, 1.0000]])
+    """
+    return _matrix_of(normalized_to_pixel, size, align_corners, device, dtype)
