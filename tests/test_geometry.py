@@ -23,10 +23,14 @@ from stnlib.geometry import (
     from_homogeneous,
     identity_affine,
     identity_attention,
+    identity_projective,
     invert_affine,
     normalized_to_pixel,
     pixel_matrix_to_theta,
     pixel_to_normalized,
+    projective_grid,
+    projective_matrix,
+    projective_params_from_corners,
     theta_to_pixel_matrix,
     to_homogeneous,
 )
@@ -379,3 +383,105 @@ def test_empty_batch_and_bad_sizes():
 def test_different_dtypes_are_rejected():
     with pytest.raises(TypeError, match="dtype"):
         compose_affine(identity_affine(1), identity_affine(1, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------------------------- projective
+
+SQUARE = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+
+
+def test_projective_matrix_layout_and_identity():
+    params = torch.arange(1.0, 9.0)[None]
+    expected = torch.tensor([[2.0, 2.0, 3.0], [4.0, 6.0, 6.0], [7.0, 8.0, 1.0]])
+    torch.testing.assert_close(projective_matrix(params), expected[None])
+    torch.testing.assert_close(projective_matrix(identity_projective(3)), torch.eye(3).expand(3, 3, 3))
+    assert identity_projective(2, dtype=torch.float64).dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(2, 1, 5, 5), (2, 2, 3, 8), (2, 1, 7, 2)])
+def test_projective_grid_of_an_affine_homography_equals_torch(size, align_corners, dtype):
+    theta = random_theta(2, dtype, seed=7)
+    params = torch.cat([theta.flatten(1), torch.zeros(2, 2, dtype=dtype)], dim=1)
+    params = params - torch.tensor([1.0, 0, 0, 0, 1, 0, 0, 0], dtype=dtype)  # H = I + [p, 0]
+    grid = projective_grid(params, size, align_corners)
+    expected = F.affine_grid(theta, list(size), align_corners=align_corners)
+    torch.testing.assert_close(grid, expected, atol=TOL[dtype], rtol=0)
+
+
+def test_projective_grid_matches_the_homography_formula():
+    generator = torch.Generator().manual_seed(8)
+    params = 0.2 * torch.randn(2, 8, generator=generator, dtype=torch.float64)
+    h = projective_matrix(params)
+    grid = projective_grid(params, (2, 1, 4, 6), align_corners=False)
+    points = base_grid(4, 6, False, dtype=torch.float64)
+    x, y = points[..., 0], points[..., 1]
+    for i in range(2):
+        w = h[i, 2, 0] * x + h[i, 2, 1] * y + h[i, 2, 2]
+        u = (h[i, 0, 0] * x + h[i, 0, 1] * y + h[i, 0, 2]) / w
+        v = (h[i, 1, 0] * x + h[i, 1, 1] * y + h[i, 1, 2]) / w
+        torch.testing.assert_close(grid[i], torch.stack([u, v], dim=-1))
+
+
+def test_projective_grid_gradcheck():
+    params = (0.1 * torch.randn(2, 8, generator=torch.Generator().manual_seed(9))).double().requires_grad_()
+    assert torch.autograd.gradcheck(lambda p: projective_grid(p, (2, 1, 3, 4), False), (params,))
+
+
+def test_projective_grid_guards_the_horizon():
+    """w = 1 + p6 x crosses 0 inside the output: the grid stays finite and keeps the sign of w."""
+    params = torch.zeros(1, 8, dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        params[0, 6] = -2.0  # w = 1 - 2 x: zero at x = 0.5, negative beyond
+    grid = projective_grid(params, (1, 1, 1, 5), align_corners=True)  # x = -1, -0.5, 0, 0.5, 1
+    assert bool(torch.isfinite(grid).all())
+    x_s = grid[0, 0, :, 0]
+    assert x_s[3] > 1e6  # w = 0 counts as positive and is clamped: far to the right, in the padding
+    torch.testing.assert_close(
+        x_s[[0, 1, 2, 4]], torch.tensor([-1 / 3, -0.25, 0.0, -1.0], dtype=torch.float64)
+    )
+    grid.sum().backward()
+    assert bool(torch.isfinite(params.grad).all())
+
+
+@SMALL
+@given(noise=st.lists(st.floats(-0.3, 0.3), min_size=8, max_size=8), double=st.booleans())
+def test_corner_params_map_the_corners_where_asked(noise, double):
+    dtype = torch.float64 if double else torch.float32
+    corners = (SQUARE + torch.tensor(noise).view(4, 2)).to(dtype)[None]
+    params = projective_params_from_corners(corners)
+    grid = projective_grid(params, (1, 1, 2, 2), align_corners=True)  # its 4 points are the output corners
+    reached = torch.stack([grid[0, 0, 0], grid[0, 0, 1], grid[0, 1, 1], grid[0, 1, 0]])
+    torch.testing.assert_close(reached, corners[0], atol=1e-5 if dtype == torch.float32 else 1e-12, rtol=0)
+
+
+def test_corner_params_of_an_affine_quadrilateral_reproduce_the_affine_grid():
+    theta = random_theta(3, torch.float64, seed=10)
+    corners = torch.cat([SQUARE.double(), torch.ones(4, 1, dtype=torch.float64)], dim=1) @ theta.transpose(
+        1, 2
+    )
+    params = projective_params_from_corners(corners)
+    torch.testing.assert_close(params[:, 6:], torch.zeros(3, 2, dtype=torch.float64))
+    torch.testing.assert_close(projective_grid(params, (3, 1, 6, 5)), affine_grid(theta, (3, 1, 6, 5)))
+
+
+def test_degenerate_corners_are_rejected():
+    collinear = torch.tensor([[[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0], [-1.0, 1.0]]])
+    repeated = torch.tensor([[[-1.0, -1.0], [-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]])
+    for corners in (collinear, repeated):
+        with pytest.raises(ValueError, match=r"batch item\(s\) \[1\] do not define a homography"):
+            projective_params_from_corners(torch.cat([SQUARE[None], corners]))
+
+
+def test_projective_bad_input():
+    with pytest.raises(ValueError, match=r"params\[None\]"):
+        projective_grid(torch.zeros(8), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="size and params disagree on N"):
+        projective_grid(torch.zeros(2, 8), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"last dimension of corners holds \(x, y\)"):
+        projective_params_from_corners(torch.zeros(1, 4, 3))
+    with pytest.raises(TypeError, match="floating-point"):
+        projective_matrix(torch.zeros(1, 8, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        projective_grid(torch.full((1, 8), math.nan), (1, 1, 4, 4))

@@ -5,6 +5,7 @@ Every grid maps *output* pixels to *input* sampling positions, in normalised coo
 
 * :mod:`~stnlib.geometry.coords` — normalised <-> pixel coordinates for both ``align_corners`` conventions.
 * :mod:`~stnlib.geometry.affine` — affine ``theta: (N, 2, 3)`` (eq. 1), attention (eq. 2), pixel matrices.
+* :mod:`~stnlib.geometry.projective` — homographies from 8 parameters ``(N, 8)``, e.g. from four corners.
 """
 
 from stnlib.geometry.affine import (
@@ -28,6 +29,12 @@ from stnlib.geometry.coords import (
     pixel_to_normalized,
     pixel_to_normalized_matrix,
 )
+from stnlib.geometry.projective import (
+    identity_projective,
+    projective_grid,
+    projective_matrix,
+    projective_params_from_corners,
+)
 
 __all__ = [
     "affine_grid",
@@ -38,6 +45,7 @@ __all__ = [
     "from_homogeneous",
     "identity_affine",
     "identity_attention",
+    "identity_projective",
     "invert_affine",
     "normalized_linspace",
     "normalized_to_pixel",
@@ -45,6 +53,9 @@ __all__ = [
     "pixel_matrix_to_theta",
     "pixel_to_normalized",
     "pixel_to_normalized_matrix",
+    "projective_grid",
+    "projective_matrix",
+    "projective_params_from_corners",
     "theta_to_pixel_matrix",
     "to_homogeneous",
 ]
