@@ -1,0 +1,56 @@
+"""Localization networks, the spatial transformer module and the paper's classifiers.
+
+The paper's localization network (Sec. 3.1) is :class:`LocalizationNet`; :class:`SpatialTransformer` joins it to
+a grid generator (:mod:`stnlib.geometry`) and a sampler (:mod:`stnlib.sampling` or PyTorch's); the classifiers
+of the distorted-MNIST experiments are built by name with :func:`build_model`.
+"""
+
+from stnlib.models.classifiers import (
+    CNN,
+    FCN,
+    MODEL_NAMES,
+    FeatureMapSTClassifier,
+    STClassifier,
+    TutorialSTN,
+    TwoTransformerClassifier,
+    build_model,
+)
+from stnlib.models.localization import (
+    LOCALIZATION_KINDS,
+    TRANSFORMS,
+    LocalizationNet,
+    identity_params,
+    num_params,
+)
+from stnlib.models.transformer import (
+    PADDING_MODES,
+    SAMPLERS,
+    SpatialTransformer,
+    border_background,
+    param_shape,
+    parameter_groups,
+    transform_grid,
+)
+
+__all__ = [
+    "CNN",
+    "FCN",
+    "LOCALIZATION_KINDS",
+    "MODEL_NAMES",
+    "PADDING_MODES",
+    "SAMPLERS",
+    "TRANSFORMS",
+    "FeatureMapSTClassifier",
+    "LocalizationNet",
+    "STClassifier",
+    "SpatialTransformer",
+    "TutorialSTN",
+    "TwoTransformerClassifier",
+    "border_background",
+    "build_model",
+    "identity_params",
+    "num_params",
+    "param_shape",
+    "parameter_groups",
+    "transform_grid",
+]

@@ -1,0 +1,327 @@
+"""The spatial transformer module: localization net → grid generator → sampler (Sec. 3, Fig. 2).
+
+:class:`SpatialTransformer` wires the three parts of the paper together. The grid generators live in
+:mod:`stnlib.geometry`, the reference sampler in :mod:`stnlib.sampling`; with ``sampler="torch"`` PyTorch's own
+``F.affine_grid`` / ``F.grid_sample`` do the work (fast, and the ground truth the course checks against).
+
+Padding against a normalised background (paper-facts problem #1): inputs normalised with MNIST's mean and std
+have a background of about -0.42, not 0, so zooming out with zero padding pastes a bright frame around the digit,
+and the classifier can learn to rely on it. ``padding_mode="background"`` samples ``x - b`` and adds ``b`` back,
+where ``b`` is each image's background value (estimated from its border, or a constant you choose), so
+the area outside the input looks like the input's own background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stnlib import geometry
+from stnlib._validation import check_tensor
+from stnlib.models.localization import (
+    LOCALIZATION_KINDS,
+    TRANSFORMS,
+    LocalizationNet,
+    check_choice,
+    check_in_shape,
+    check_input,
+)
+
+__all__ = [
+    "PADDING_MODES",
+    "SAMPLERS",
+    "SpatialTransformer",
+    "border_background",
+    "param_shape",
+    "parameter_groups",
+    "transform_grid",
+]
+
+SAMPLERS: tuple[str, ...] = ("torch", "stnlib")
+"""``torch``: ``F.grid_sample``; ``stnlib``: :func:`stnlib.sampling.grid_sample` (the course's reference)."""
+
+PADDING_MODES: tuple[str, ...] = ("zeros", "border", "background")
+"""What the sampler returns for positions outside the input (see the module docstring for ``background``)."""
+
+
+def param_shape(transform: str, tps_grid_size: int = 4) -> str:
+    """The named shape of a family's parameters, as :func:`stnlib._validation.check_tensor` reads it.
+
+    Example:
+        >>> param_shape("tps", 4)
+        'N 16 2'
+    """
+    check_choice(transform, "transform", TRANSFORMS)
+    return {
+        "affine": "N 2 3",
+        "attention": "N 3",
+        "projective": "N 8",
+        "tps": f"N {tps_grid_size**2} 2",
+    }[transform]
+
+
+def transform_grid(
+    params: Tensor,
+    transform: str,
+    size: Sequence[int],
+    *,
+    align_corners: bool = False,
+    control_points: Tensor | None = None,
+    torch_affine: bool = True,
+) -> Tensor:
+    """The sampling grid of one transformation family: where each output pixel reads the input.
+
+    Args:
+        params: the family's parameters (``(N, 2, 3)``, ``(N, 3)``, ``(N, 8)`` or ``(N, K*K, 2)`` target points).
+        transform: ``"affine"`` (eq. 1), ``"attention"`` (eq. 2), ``"projective"`` or ``"tps"``.
+        size: the output's ``(N, C, H_out, W_out)``.
+        align_corners: the normalised-coordinate convention (see :mod:`stnlib.geometry.coords`).
+        control_points: ``(K*K, 2)`` TPS source points; ``None`` uses the geometry module's default grid.
+        torch_affine: build affine and attention grids with ``F.affine_grid`` (fast) instead of
+            :func:`stnlib.geometry.affine_grid` (the course's reference; the same numbers).
+
+    Returns:
+        ``grid: (N, H_out, W_out, 2)`` with normalised (x, y) in the last dimension.
+    """
+    check_choice(transform, "transform", TRANSFORMS)
+    size = list(size)
+    if transform in ("affine", "attention"):
+        theta = params if transform == "affine" else geometry.attention_theta(params)
+        if torch_affine:
+            check_tensor(theta, "theta", "N 2 3")
+            return F.affine_grid(theta, size, align_corners=align_corners)
+        return geometry.affine_grid(theta, size, align_corners=align_corners)
+    if transform == "projective":
+        return geometry.projective_grid(params, size, align_corners=align_corners)
+    return geometry.tps_grid(params, size, control_points=control_points, align_corners=align_corners)
+
+
+def border_background(x: Tensor) -> Tensor:
+    """Estimate each image's background value per channel: the median of its one-pixel border.
+
+    The median ignores a digit that touches the border on one side, and unlike the corner pixels alone it is not
+    fooled by a single speck of clutter.
+
+    Args:
+        x: ``(N, C, H, W)``.
+
+    Returns:
+        ``(N, C, 1, 1)``, ready to broadcast against ``x``.
+
+    Example:
+        >>> x = torch.full((1, 1, 5, 5), -0.42); x[..., 2, 2] = 2.8
+        >>> border_background(x).flatten()
+        tensor([-0.4200])
+    """
+    check_tensor(x, "x", "N C H W")
+    n, c, h, w = x.shape
+    if h <= 2 or w <= 2:
+        border = x.reshape(n, c, -1)
+    else:
+        border = torch.cat(
+            [x[..., 0, :], x[..., -1, :], x[..., 1:-1, 0], x[..., 1:-1, -1]],
+            dim=-1,
+        )
+    return border.median(dim=-1).values.view(n, c, 1, 1)
+
+
+def _check_output_size(output_size: object, default: tuple[int, int]) -> tuple[int, int]:
+    if output_size is None:
+        return default
+    if isinstance(output_size, int):
+        output_size = (output_size, output_size)
+    if (
+        not isinstance(output_size, Sequence)
+        or len(output_size) != 2
+        or not all(isinstance(s, int) and s > 0 for s in output_size)
+    ):
+        raise ValueError(f"output_size must be (H_out, W_out), two positive ints; got {output_size!r}")
+    return (output_size[0], output_size[1])
+
+
+class SpatialTransformer(nn.Module):
+    """A spatial transformer: ``V = sample(U, grid(localization(U)))`` (Sec. 3, Fig. 2).
+
+    Args:
+        in_shape: ``(C, H, W)`` of the input (an image or a feature map).
+        transform: ``"affine"``, ``"attention"``, ``"projective"`` or ``"tps"``.
+        loc_kind: ``"conv"`` (ST-CNN) or ``"fc"`` (ST-FCN) localization network; ignored if ``localization`` is
+            given.
+        output_size: ``(H_out, W_out)`` of the output; defaults to the input's ``(H, W)``. A smaller size
+            downsamples (the paper does so for cluttered MNIST).
+        sampler: ``"torch"`` (``F.grid_sample``, and ``F.affine_grid`` for affine/attention grids) or
+            ``"stnlib"`` (the course's reference grid generators and sampler).
+        padding_mode: ``"zeros"``, ``"border"`` or ``"background"`` (see the module docstring).
+        align_corners: the normalised-coordinate convention; PyTorch's default is ``False``.
+        localization: your own localization network; it must map ``(N, C, H, W)`` to the family's parameters
+            (``(N, 2, 3)``, ``(N, 3)``, ``(N, 8)`` or ``(N, K*K, 2)`` target points), starting at the identity.
+        mode: the sampling kernel, ``"bilinear"`` (eq. 5) or ``"nearest"`` (eq. 4).
+        background: for ``padding_mode="background"``: a constant background value, or ``None`` to estimate
+            it per image and channel with :func:`border_background`.
+        tps_grid_size: ``K`` of the ``K x K`` TPS control grid.
+        loc_hidden: hidden widths of the built-in localization network (see :class:`LocalizationNet`).
+
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` → ``(output: (N, C, H_out, W_out), params)``.
+
+    Example:
+        >>> st = SpatialTransformer((1, 28, 28), "affine")
+        >>> x = torch.rand(2, 1, 28, 28)
+        >>> out, theta = st(x)
+        >>> bool(torch.allclose(out, x, atol=1e-5))  # identity at initialisation
+        True
+    """
+
+    control_points: Tensor | None
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        transform: str = "affine",
+        loc_kind: str = "conv",
+        output_size: tuple[int, int] | None = None,
+        sampler: str = "torch",
+        padding_mode: str = "zeros",
+        align_corners: bool = False,
+        localization: nn.Module | None = None,
+        *,
+        mode: str = "bilinear",
+        background: float | None = None,
+        tps_grid_size: int = 4,
+        loc_hidden: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_shape = check_in_shape(in_shape)
+        self.transform = check_choice(transform, "transform", TRANSFORMS)
+        self.sampler = check_choice(sampler, "sampler", SAMPLERS)
+        self.padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+        self.mode = check_choice(mode, "mode", ("bilinear", "nearest"))
+        if not isinstance(align_corners, bool):
+            raise TypeError(f"align_corners must be True or False; got {align_corners!r}")
+        self.align_corners = align_corners
+        self.output_size = _check_output_size(output_size, self.in_shape[1:])
+        self.background = None if background is None else float(background)
+        self.tps_grid_size = tps_grid_size
+        if localization is None:
+            check_choice(loc_kind, "loc_kind", LOCALIZATION_KINDS)
+            localization = LocalizationNet(
+                self.in_shape, transform, kind=loc_kind, hidden=loc_hidden, tps_grid_size=tps_grid_size
+            )
+        elif not isinstance(localization, nn.Module):
+            raise TypeError(
+                f"localization must be a torch.nn.Module or None; got {type(localization).__name__}"
+            )
+        self.localization = localization
+        if transform == "tps":
+            points = getattr(localization, "control_points", None)
+            if not isinstance(points, Tensor):
+                points = geometry.tps_control_points(tps_grid_size)
+            self.register_buffer("control_points", points.detach().clone())
+        else:
+            self.control_points = None
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Transform ``x: (N, C, H, W)``; returns ``(output: (N, C, H_out, W_out), params)``."""
+        check_input(x, self.in_shape)
+        params = self.localization(x)
+        return self.apply_params(x, params), params
+
+    def apply_params(self, x: Tensor, params: Tensor) -> Tensor:
+        """Warp ``x: (N, C, H, W)`` with given parameters (skipping the localization net).
+
+        Useful to see what a θ does, and to test the grid generator and sampler on their own.
+        """
+        dims = check_input(x, self.in_shape)
+        check_tensor(params, "params", param_shape(self.transform, self.tps_grid_size), dims)
+        n, c = x.shape[:2]
+        grid = transform_grid(
+            params,
+            self.transform,
+            (n, c, *self.output_size),
+            align_corners=self.align_corners,
+            control_points=self.control_points,
+            torch_affine=self.sampler == "torch",
+        )
+        return self._sample(x, grid)
+
+    def _sample(self, x: Tensor, grid: Tensor) -> Tensor:
+        if self.padding_mode != "background":
+            return self._grid_sample(x, grid, self.padding_mode)
+        if self.background is None:
+            background = border_background(x)
+        else:
+            background = torch.full_like(x[:, :, :1, :1], self.background)
+        # Zero padding of (x - b) is padding x with b; the interior is unchanged because sampling is linear.
+        return self._grid_sample(x - background, grid, "zeros") + background
+
+    def _grid_sample(self, x: Tensor, grid: Tensor, padding_mode: str) -> Tensor:
+        if self.sampler == "torch":
+            return F.grid_sample(
+                x, grid, mode=self.mode, padding_mode=padding_mode, align_corners=self.align_corners
+            )
+        from stnlib import sampling
+
+        return sampling.grid_sample(
+            x, grid, mode=self.mode, padding_mode=padding_mode, align_corners=self.align_corners
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_shape={self.in_shape}, transform={self.transform!r}, output_size={self.output_size}, "
+            f"sampler={self.sampler!r}, padding_mode={self.padding_mode!r}, align_corners={self.align_corners}"
+        )
+
+
+def _localization_modules(model: nn.Module) -> list[nn.Module]:
+    found: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, SpatialTransformer):
+            found.append(module.localization)
+        elif isinstance(module, LocalizationNet):
+            found.append(module)
+    return found
+
+
+def parameter_groups(model: nn.Module, lr: float, localization_lr_multiplier: float = 0.1) -> list[dict]:
+    """Optimiser parameter groups with a smaller learning rate for every localization network.
+
+    A localization net that learns as fast as the classifier tends to swing the transformer to extreme θ
+    (paper-facts problem #1); the paper trains it at one tenth of the base rate on SVHN.
+
+    Args:
+        model: any module; localization networks are found inside every :class:`SpatialTransformer` (including
+            custom ``localization`` modules) and every :class:`LocalizationNet`.
+        lr: the base learning rate.
+        localization_lr_multiplier: the localization networks' learning rate is ``lr * multiplier``.
+
+    Returns:
+        ``[{"name": "main", "params": [...], "lr": lr}, {"name": "localization", "params": [...], "lr": ...}]``,
+        every parameter exactly once; a group without parameters is left out. Pass it to any torch optimiser.
+
+    Example:
+        >>> model = SpatialTransformer((1, 28, 28))
+        >>> opt = torch.optim.SGD(parameter_groups(model, lr=0.01), lr=0.01)
+        >>> [round(g["lr"], 6) for g in opt.param_groups]
+        [0.001]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if not (isinstance(localization_lr_multiplier, (int, float)) and localization_lr_multiplier >= 0):
+        raise ValueError(
+            f"localization_lr_multiplier must be a number >= 0; got {localization_lr_multiplier!r}"
+        )
+    localization_ids = {id(p) for m in _localization_modules(model) for p in m.parameters()}
+    main: list[nn.Parameter] = []
+    localization: list[nn.Parameter] = []
+    for p in model.parameters():  # model.parameters() yields each shared parameter once
+        (localization if id(p) in localization_ids else main).append(p)
+    groups = [
+        {"name": "main", "params": main, "lr": float(lr)},
+        {"name": "localization", "params": localization, "lr": float(lr) * localization_lr_multiplier},
+    ]
+    return [g for g in groups if g["params"]]
