@@ -1,0 +1,772 @@
+"""The exercise-checker framework: run a student's function on cases, compare, report kindly.
+
+How the course machinery works — checkers
+=========================================
+
+Every exercise in a lesson has a *check cell* that calls a checker from ``stnlib.checks.lessonNN``, e.g.
+``checks.lesson01.check_affine_grid(affine_grid)``. A checker is a few lines built on :func:`check_function`::
+
+    from stnlib.checks import Case, check_function
+
+    def check_affine_grid(student_fn):
+        cases = [Case("square 4x4", (theta, (1, 1, 4, 4)), {"align_corners": False}), ...]
+        return check_function("affine_grid", student_fn, geometry.affine_grid, cases,
+                              torch_fn=F.affine_grid, grad_wrt=(0,),
+                              hint="x runs along the width: use W for x and H for y.")
+
+:func:`check_function` runs the student's function and the reference on every :class:`Case` (cover non-square
+sizes, both ``align_corners``, a batch > 1 and float64), compares the results with a tolerance chosen by dtype
+(:func:`tolerance_for`, :func:`compare_tensors`), optionally against PyTorch's own function and on gradients
+(:func:`compare_gradients`), prints a short report and returns a :class:`CheckResult`.
+
+The contract, which keeps lessons runnable from top to bottom and solutions strictly tested:
+
+* The check never crashes the kernel and never shows a long stack trace. Each outcome has a :class:`Status`:
+  passed, failed (wrong numbers), not implemented, error (the student's code raised: the report names the
+  student's own line and message), timeout (a case ran longer than ``timeout`` seconds; enforced with
+  ``signal.setitimer`` in the main thread only, so there is no limit in other threads or on Windows), wrong
+  type (``None`` or not a tensor), wrong shape, wrong dtype, wrong device.
+* **passed** and **not implemented** return normally, so a lesson with unfinished exercises still runs.
+* Every other status prints the report and then raises :class:`CheckFailed`. ``CheckFailed`` defines IPython's
+  ``_render_traceback_``, so Jupyter shows one line instead of a traceback, while nbval (which runs the
+  solution notebooks in the test suite) sees an error and fails the wrong solution.
+* The checker records its result on the student's function (attribute ``__stn_check__``), so the next cell can
+  call :func:`use_or_fallback` without passing the result around: it returns the student's function if it
+  passed, else the reference, and says which one the rest of the lesson uses and why. Redefining the function
+  (re-running the exercise cell) makes a new function object, which has to be checked again.
+
+A check cell is recognised by the lesson tests (``tools/build_lessons.py: is_check_cell``) by a call to a
+function whose name starts with ``check_`` (``check_affine_grid(...)``, ``checks.lesson01.check_grid(...)``).
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import signal
+import sys
+import sysconfig
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "Case",
+    "CheckFailed",
+    "CheckResult",
+    "Comparison",
+    "Status",
+    "check_function",
+    "compare_gradients",
+    "compare_tensors",
+    "tolerance_for",
+    "use_or_fallback",
+]
+
+#: Attribute under which a checker records its :class:`CheckResult` on the student's function.
+RESULT_ATTRIBUTE = "__stn_check__"
+
+_STNLIB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Status(str, Enum):
+    """The outcome of a check (or of one case)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_IMPLEMENTED = "not implemented"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    WRONG_TYPE = "wrong type"
+    WRONG_SHAPE = "wrong shape"
+    WRONG_DTYPE = "wrong dtype"
+    WRONG_DEVICE = "wrong device"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input on which the student's function and the reference are run: ``fn(*args, **kwargs)``.
+
+    Tensors in ``args`` and ``kwargs`` are cloned before each call, so a function that modifies its input in
+    place cannot change what the other function sees.
+
+    Example:
+        >>> case = Case("batch of 2, float64", (torch.zeros(2, 2, 3, dtype=torch.float64), (2, 1, 3, 5)),
+        ...             {"align_corners": True})
+    """
+
+    name: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def fresh(self, requires_grad: Sequence[int | str] = ()) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Return cloned ``(args, kwargs)``; the arguments named in ``requires_grad`` (positions or keyword
+        names) become fresh leaf tensors that require gradients."""
+        args = tuple(_clone(a, requires_grad=i in requires_grad) for i, a in enumerate(self.args))
+        kwargs = {k: _clone(v, requires_grad=k in requires_grad) for k, v in self.kwargs.items()}
+        return args, kwargs
+
+
+def _clone(value: Any, requires_grad: bool = False) -> Any:
+    if isinstance(value, Tensor):
+        copy = value.detach().clone()
+        return copy.requires_grad_(True) if requires_grad else copy
+    return value
+
+
+# --------------------------------------------------------------------------------------------- comparing
+
+
+_TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-8, 1e-6),
+    torch.float32: (1e-5, 1e-4),
+    torch.float16: (1e-2, 1e-2),
+    torch.bfloat16: (2e-2, 2e-2),
+}
+
+
+def tolerance_for(dtype: torch.dtype) -> tuple[float, float]:
+    """Return ``(atol, rtol)`` for comparing results of ``dtype`` (exact for integer and bool tensors).
+
+    Example:
+        >>> tolerance_for(torch.float64)
+        (1e-08, 1e-06)
+    """
+    return _TOLERANCES.get(dtype, (0.0, 0.0))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of comparing an actual value with an expected one.
+
+    Attributes:
+        status: ``PASSED``, ``FAILED`` (values differ) or ``WRONG_TYPE`` / ``WRONG_SHAPE`` / ``WRONG_DTYPE`` /
+            ``WRONG_DEVICE``.
+        message: one sentence for the student (empty when passed).
+        max_error: the largest absolute difference (``nan`` if NaN appeared where a number was expected,
+            ``None`` when no values could be compared).
+        index: where the worst element is (the one furthest outside the tolerance, or the largest error).
+        actual: the student's value there; ``expected``: the reference value there.
+    """
+
+    status: Status
+    message: str = ""
+    max_error: float | None = None
+    index: tuple[int, ...] | None = None
+    actual: float | None = None
+    expected: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.PASSED
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def _shape_hint(actual: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    if len(actual) == len(expected) - 1 and actual == expected[1:]:
+        return " It is missing the batch dimension N: keep the leading dimension of the input."
+    if len(actual) == len(expected) + 1 and actual[1:] == expected and actual[0] == 1:
+        return " It has an extra leading dimension of size 1."
+    if len(actual) == len(expected) and sorted(actual) == sorted(expected):
+        if len(expected) >= 3 and actual[-3:-1] == expected[-3:-1][::-1]:
+            return (
+                " Height and width look swapped: tensors are indexed (H, W), while grids keep (x, y) in the "
+                "last dimension."
+            )
+        return " The dimensions look permuted: check the order of your stack/permute/reshape."
+    if expected and expected[-1] == 2 and (not actual or actual[-1] != 2):
+        return " The last dimension must hold the (x, y) pair: stack x and y with dim=-1."
+    return ""
+
+
+def compare_tensors(
+    actual: Any,
+    expected: Any,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    name: str = "the result",
+) -> Comparison:
+    """Compare ``actual`` with ``expected`` element-wise, with a tolerance chosen by dtype.
+
+    Tensors must match in type, shape, dtype and device; numbers are compared as float64; tuples and lists
+    are compared item by item. An element passes when ``|actual - expected| <= atol + rtol * |expected|``
+    (the rule of :func:`torch.isclose`); NaN passes only where NaN is expected.
+
+    Args:
+        actual: the student's value.
+        expected: the reference value.
+        atol, rtol: override the tolerances of :func:`tolerance_for`.
+        name: how to call the value in messages.
+
+    Example:
+        >>> compare_tensors(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5])).max_error
+        0.5
+    """
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return Comparison(
+                Status.WRONG_TYPE,
+                f"{name} should be a {type(expected).__name__} of {len(expected)} items; got {_describe(actual)}"
+                + (f" of {len(actual)} items." if isinstance(actual, (tuple, list)) else "."),
+            )
+        worst: Comparison = Comparison(Status.PASSED, max_error=0.0)
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            c = compare_tensors(a, e, atol=atol, rtol=rtol, name=f"item {i} of {name}")
+            if not c.ok:
+                return replace(c, index=None if c.index is None else (i, *c.index))
+            if c.max_error is not None and (worst.max_error is None or c.max_error > worst.max_error):
+                worst = replace(c, index=None if c.index is None else (i, *c.index))
+        return worst
+    if isinstance(expected, Tensor):
+        return _compare_tensor(actual, expected, atol=atol, rtol=rtol, name=name)
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if isinstance(actual, Tensor) and actual.numel() == 1:
+            actual = actual.item()
+        if not isinstance(actual, (int, float)) or isinstance(actual, bool):
+            return Comparison(Status.WRONG_TYPE, f"{name} should be a number; got {_describe(actual)}.")
+        a64, e64 = (
+            torch.tensor(float(actual), dtype=torch.float64),
+            torch.tensor(float(expected), dtype=torch.float64),
+        )
+        return _compare_tensor(a64, e64, atol=atol, rtol=rtol, name=name)
+    ok = actual == expected
+    return Comparison(
+        Status.PASSED if ok else Status.FAILED, "" if ok else f"{name} is {actual!r}; expected {expected!r}."
+    )
+
+
+def _compare_tensor(
+    actual: Any, expected: Tensor, *, atol: float | None, rtol: float | None, name: str
+) -> Comparison:
+    if actual is None:
+        return Comparison(
+            Status.WRONG_TYPE, f"{name} is None: did your function forget to `return` its result?"
+        )
+    if not isinstance(actual, Tensor):
+        extra = (
+            " Turn a list of tensors into one tensor with torch.stack(...)."
+            if isinstance(actual, list)
+            else ""
+        )
+        return Comparison(
+            Status.WRONG_TYPE,
+            f"{name} should be a torch.Tensor of shape {tuple(expected.shape)}; got {_describe(actual)}.{extra}",
+        )
+    a_shape, e_shape = tuple(actual.shape), tuple(expected.shape)
+    if a_shape != e_shape:
+        return Comparison(
+            Status.WRONG_SHAPE,
+            f"{name} has shape {a_shape}; expected {e_shape}.{_shape_hint(a_shape, e_shape)}",
+        )
+    if actual.dtype != expected.dtype:
+        return Comparison(
+            Status.WRONG_DTYPE,
+            f"{name} has dtype {actual.dtype}; expected {expected.dtype}. Create new tensors with the input's "
+            "dtype and device, e.g. torch.linspace(..., dtype=theta.dtype, device=theta.device).",
+        )
+    if actual.device != expected.device:
+        return Comparison(
+            Status.WRONG_DEVICE,
+            f"{name} is on {actual.device}; expected {expected.device}. Create new tensors on the input's device, "
+            "e.g. torch.zeros(..., device=theta.device).",
+        )
+    default_atol, default_rtol = tolerance_for(expected.dtype)
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
+    if expected.numel() == 0:
+        return Comparison(Status.PASSED, max_error=0.0)
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    both_nan = torch.isnan(a) & torch.isnan(e)
+    diff = torch.where(both_nan, torch.zeros_like(a), (a - e).abs())
+    diff = torch.where(
+        torch.isnan(diff), torch.full_like(diff, float("inf")), diff
+    )  # NaN where a number was due
+    excess = diff - (atol + rtol * e.abs().nan_to_num(0.0))
+    worst = int(torch.argmax(excess)) if bool((excess > 0).any()) else int(torch.argmax(diff))
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), e_shape)) if e_shape else ()
+    max_error = float(diff.max())
+    at = dict(index=index, actual=float(a.reshape(-1)[worst]), expected=float(e.reshape(-1)[worst]))
+    if bool((excess > 0).any()):
+        has_nan = bool((torch.isnan(a) & ~torch.isnan(e)).any())
+        message = (
+            f"{name} contains NaN where numbers are expected (first bad value at index {index})."
+            if has_nan
+            else f"{name} differs from the expected values by up to {max_error:.3g}."
+        )
+        return Comparison(Status.FAILED, message, max_error=float("nan") if has_nan else max_error, **at)
+    return Comparison(Status.PASSED, max_error=max_error, **at)
+
+
+def compare_gradients(
+    student_fn: Callable[..., Any],
+    reference_fn: Callable[..., Any],
+    case: Case,
+    wrt: Sequence[int | str],
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    seed: int = 0,
+) -> Comparison:
+    """Compare the gradients of the two functions with respect to some arguments of ``case``.
+
+    Both outputs are reduced with the same random weights, ``loss = (output * weights).sum()``, so every
+    output element contributes a different amount, and the gradients of the two losses with respect to the
+    arguments named in ``wrt`` (positions in ``case.args`` or keyword names) are compared with
+    :func:`compare_tensors`.
+
+    Args:
+        student_fn, reference_fn: functions returning one tensor.
+        case: the input; the arguments in ``wrt`` must be floating-point tensors.
+        wrt: which arguments to differentiate with respect to, e.g. ``(0,)`` or ``("theta",)``.
+        atol, rtol: override the tolerances of :func:`tolerance_for`.
+        seed: seeds the random weights.
+
+    Example:
+        >>> case = Case("small", (torch.randn(3, dtype=torch.float64),))
+        >>> compare_gradients(lambda x: x.sin(), torch.sin, case, wrt=(0,)).ok
+        True
+    """
+    ref_args, ref_kwargs = case.fresh(requires_grad=wrt)
+    expected = reference_fn(*ref_args, **ref_kwargs)
+    generator = torch.Generator().manual_seed(seed)
+    weights = torch.rand(expected.shape, generator=generator, dtype=torch.float64).to(expected)
+    ref_inputs = [_argument(ref_args, ref_kwargs, w) for w in wrt]
+    ref_grads = torch.autograd.grad((expected * weights).sum(), ref_inputs, allow_unused=True)
+
+    args, kwargs = case.fresh(requires_grad=wrt)
+    actual = student_fn(*args, **kwargs)
+    first = compare_tensors(actual, expected.detach(), atol=atol, rtol=rtol)
+    if not first.ok:
+        return first
+    inputs = [_argument(args, kwargs, w) for w in wrt]
+    if not actual.requires_grad:
+        return Comparison(
+            Status.FAILED,
+            f"no gradient flows from the result back to {_arg_name(wrt[0])}: avoid .detach(), .item(), "
+            ".numpy() and torch.tensor(...) on values computed from the inputs.",
+        )
+    grads = torch.autograd.grad((actual * weights).sum(), inputs, allow_unused=True)
+    for w, g, rg in zip(wrt, grads, ref_grads, strict=True):
+        label = f"the gradient with respect to {_arg_name(w)}"
+        if g is None and rg is not None:
+            return Comparison(
+                Status.FAILED,
+                f"{label} is missing: the result does not depend on {_arg_name(w)} through autograd.",
+            )
+        if rg is None:
+            continue
+        c = compare_tensors(g, rg, atol=atol, rtol=rtol, name=label)
+        if not c.ok:
+            return c
+    return first
+
+
+def _argument(args: tuple[Any, ...], kwargs: Mapping[str, Any], key: int | str) -> Tensor:
+    return args[key] if isinstance(key, int) else kwargs[key]
+
+
+def _arg_name(key: int | str) -> str:
+    return f"argument {key}" if isinstance(key, int) else repr(key)
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+class _CaseTimeout(BaseException):
+    """Raised by the alarm signal inside the student's function when a case runs too long."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`_CaseTimeout` in the main thread after ``seconds``; a no-op where signals are unavailable
+    (other threads, Windows). Restores any timer that was already running (e.g. pytest-timeout's)."""
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def _on_alarm(signum: int, frame: Any) -> None:
+        raise _CaseTimeout(seconds)
+
+    started = time.monotonic()
+    previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            remaining = max(previous_delay - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, remaining, previous_interval)
+
+
+def _library_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    return tuple(
+        os.path.abspath(paths[k]) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths
+    )
+
+
+def _student_frame(tb: TracebackType | None) -> traceback.FrameSummary | None:
+    """The frame to show the student: the last one outside stnlib, preferring code outside installed
+    libraries (in Jupyter, the student's cell) over, say, a torch function the student called."""
+    frames = [f for f in traceback.extract_tb(tb) if not os.path.abspath(f.filename).startswith(_STNLIB_DIR)]
+    if not frames:
+        return None
+    libraries = _library_dirs()
+    own = [f for f in frames if not os.path.abspath(f.filename).startswith(libraries)]
+    return (own or frames)[-1]
+
+
+def _where(frame: traceback.FrameSummary | None) -> str:
+    if frame is None:
+        return ""
+    line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
+    in_cell = "ipykernel_" in frame.filename or frame.filename.startswith("<ipython-input")
+    place = "your cell" if in_cell else os.path.basename(frame.filename)
+    code = f": {line}" if line else ""
+    return f" (line {frame.lineno} of {place}, in {frame.name}{code})"
+
+
+@dataclass(frozen=True)
+class _CaseOutcome:
+    case: str
+    status: Status
+    message: str = ""
+    comparison: Comparison | None = None
+
+
+def _run_student(
+    student_fn: Callable[..., Any], case: Case, timeout: float | None
+) -> tuple[Any, _CaseOutcome | None]:
+    args, kwargs = case.fresh()
+    try:
+        with _time_limit(timeout):
+            return student_fn(*args, **kwargs), None
+    except NotImplementedError:
+        return None, _CaseOutcome(case.name, Status.NOT_IMPLEMENTED, "not implemented yet")
+    except _CaseTimeout:
+        return None, _CaseOutcome(
+            case.name,
+            Status.TIMEOUT,
+            f"did not finish within {timeout:g} s. Replace Python loops over pixels with tensor operations.",
+        )
+    except Exception as error:  # the student's code may raise anything; report it instead of a traceback
+        frame = _student_frame(error.__traceback__)
+        return None, _CaseOutcome(case.name, Status.ERROR, f"{type(error).__name__}: {error}{_where(frame)}")
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What a checker found. Truthy if and only if the check passed.
+
+    Attributes:
+        name: the exercise's function name, e.g. ``"affine_grid"``.
+        status: the overall :class:`Status` (that of the first failing case, else ``PASSED``).
+        passed: number of cases that passed; ``total``: number of cases.
+        max_error: the largest absolute error seen over all compared cases (``None`` if nothing compared).
+        max_error_case, max_error_index: where that largest error occurred.
+        first_failure: ``"<case name>: <what went wrong>"`` for the first failing case, else ``None``.
+        hint: advice aimed at the usual mistake, shown when the check did not pass.
+        compared_with: what the results were compared with (``"stnlib.geometry.affine_grid"``, ...).
+    """
+
+    name: str
+    status: Status
+    passed: int
+    total: int
+    max_error: float | None = None
+    max_error_case: str | None = None
+    max_error_index: tuple[int, ...] | None = None
+    first_failure: str | None = None
+    hint: str | None = None
+    compared_with: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.status is Status.PASSED
+
+    def report(self) -> str:
+        """The short text report that the checker prints."""
+        if self.status is Status.PASSED:
+            against = " and ".join(self.compared_with) or "the reference"
+            error = "" if self.max_error is None else f"; largest error {self.max_error:.2g}"
+            return f"✅ {self.name}: all {self.total} cases passed (compared with {against}{error})."
+        if self.status is Status.NOT_IMPLEMENTED:
+            return f"⏳ {self.name}: not implemented yet — fill in the cell marked YOUR CODE HERE, then run this check."
+        lines = [f"❌ {self.name}: {self.status} — {self.passed}/{self.total} cases passed."]
+        if self.first_failure:
+            lines.append(f"   First failing case: {self.first_failure}")
+        if self.max_error is not None and self.max_error > 0:
+            where = f" in case {self.max_error_case!r}" if self.max_error_case else ""
+            index = f" at index {self.max_error_index}" if self.max_error_index is not None else ""
+            lines.append(f"   Largest error: {self.max_error:.3g}{where}{index}.")
+        if self.hint:
+            lines.append(f"   Hint: {self.hint}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.report()
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.name!r}: {self.status}, {self.passed}/{self.total} cases)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        colour = {"passed": "#1a7f37", "not implemented": "#9a6700"}.get(self.status.value, "#cf222e")
+        body = html.escape(self.report())
+        return f'<pre class="stn-check-result" style="color:{colour}; white-space: pre-wrap">{body}</pre>'
+
+
+class CheckFailed(Exception):
+    """Raised by a checker when the student's function gave a wrong answer (any status except passed and not
+    implemented), after the report was printed. Jupyter shows only a one-line message for it."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(f"{result.name} did not pass its check ({result.status}) — see the report above.")
+        self.result = result
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython calls this instead of formatting a traceback: the report above already says everything."""
+        return [f"CheckFailed: {self}"]
+
+
+# ------------------------------------------------------------------------------------------- the checker
+
+
+def _qualified_name(fn: Callable[..., Any]) -> str:
+    """The shortest public dotted path of ``fn`` (``stnlib.geometry.affine_grid`` rather than
+    ``stnlib.geometry.affine.affine_grid``), or its plain name."""
+    module = getattr(fn, "__module__", None) or ""
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    if module in ("", "__main__", "builtins"):
+        return name
+    parts = module.split(".")
+    best = module
+    for end in range(len(parts) - 1, 0, -1):
+        package = ".".join(parts[:end])
+        mod = sys.modules.get(package)
+        if mod is not None and getattr(mod, name, None) is fn:
+            best = package
+    if module.startswith("torch.") and module.endswith(".functional") and module != "torch.functional":
+        best = module  # keep torch.nn.functional visible: that is how the course writes it
+    return f"{best}.{name}"
+
+
+def check_function(
+    name: str,
+    student_fn: Callable[..., Any],
+    reference_fn: Callable[..., Any],
+    cases: Sequence[Case],
+    *,
+    hint: str = "",
+    torch_fn: Callable[..., Any] | None = None,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compare: Callable[[Any, Any], Comparison] | None = None,
+    grad_wrt: Sequence[int | str] = (),
+    diagnose: Callable[[Case, Any, Any], str | None] | None = None,
+    timeout: float | None = 10.0,
+    quiet: bool = False,
+) -> CheckResult:
+    """Check a student's function against the reference (and PyTorch's own function) on ``cases``.
+
+    For each case the reference runs first, then the student's function (on clones of the inputs, under a
+    ``timeout``), and the results are compared. Cases continue after a wrong answer or an exception, so the
+    report can count them; they stop at the first "not implemented" or timeout.
+
+    Args:
+        name: the function's name as the lesson calls it (``"affine_grid"``).
+        student_fn: the student's function.
+        reference_fn: stnlib's reference implementation.
+        cases: the inputs; include non-square sizes, both ``align_corners``, a batch > 1 and float64.
+        hint: advice for the usual mistake, shown when the check does not pass.
+        torch_fn: PyTorch's own implementation, if one exists; the student's result must match it as well.
+        atol, rtol: override the tolerances chosen by dtype (:func:`tolerance_for`).
+        compare: ``compare(actual, expected) -> Comparison``; :func:`compare_tensors` with ``atol``/``rtol``
+            by default.
+        grad_wrt: positions or keyword names of arguments whose gradients must also match the reference
+            (checked with :func:`compare_gradients` once the forward values match).
+        diagnose: ``diagnose(case, actual, expected) -> str | None``; a more specific hint for a wrong
+            answer (e.g. "this is the align_corners=True grid"), used instead of ``hint`` when it returns text.
+        timeout: seconds per case (main thread only; ``None`` for no limit).
+        quiet: do not print the report.
+
+    Returns:
+        The :class:`CheckResult` (also recorded on ``student_fn`` for :func:`use_or_fallback`).
+
+    Raises:
+        CheckFailed: after printing the report, if the status is neither passed nor not implemented.
+    """
+
+    def compare_fn(actual: Any, expected: Any) -> Comparison:
+        if compare is not None:
+            return compare(actual, expected)
+        return compare_tensors(actual, expected, atol=atol, rtol=rtol)
+
+    compared_with = (_qualified_name(reference_fn),) + ((_qualified_name(torch_fn),) if torch_fn else ())
+    if not callable(student_fn):
+        outcome = _CaseOutcome(
+            "-",
+            Status.WRONG_TYPE,
+            f"expected your function; got {_describe(student_fn)}. Pass the function itself, e.g. "
+            f"check_{name}({name}), not the result of calling it.",
+        )
+        return _finish(name, student_fn, [outcome], len(cases), hint, compared_with, quiet)
+
+    outcomes: list[_CaseOutcome] = []
+    for case in cases:
+        args, kwargs = case.fresh()
+        expected = reference_fn(*args, **kwargs)
+        actual, problem = _run_student(student_fn, case, timeout)
+        if problem is not None:
+            outcomes.append(problem)
+            if problem.status in (Status.NOT_IMPLEMENTED, Status.TIMEOUT):
+                break
+            continue
+        comparison = compare_fn(actual, expected)
+        label = f"vs {compared_with[0]}"
+        if comparison.ok and torch_fn is not None:
+            t_args, t_kwargs = case.fresh()
+            torch_comparison = compare_fn(actual, torch_fn(*t_args, **t_kwargs))
+            if not torch_comparison.ok:
+                comparison, label = torch_comparison, f"vs {compared_with[1]}"
+        if comparison.ok and grad_wrt:
+            try:
+                with _time_limit(timeout):
+                    comparison = compare_gradients(
+                        student_fn, reference_fn, case, grad_wrt, atol=atol, rtol=rtol
+                    )
+            except _CaseTimeout:
+                outcomes.append(
+                    _CaseOutcome(case.name, Status.TIMEOUT, f"the backward pass took over {timeout:g} s.")
+                )
+                break
+            except Exception as error:  # e.g. an in-place operation that autograd cannot differentiate
+                frame = _student_frame(error.__traceback__)
+                message = f"computing gradients failed: {type(error).__name__}: {error}{_where(frame)}"
+                outcomes.append(_CaseOutcome(case.name, Status.ERROR, message))
+                continue
+            label = "gradients"
+        message = "" if comparison.ok else f"{comparison.message} [{label}]"
+        if not comparison.ok and comparison.index is not None and comparison.actual is not None:
+            message += f" At index {comparison.index}: yours {comparison.actual:.6g}, expected {comparison.expected:.6g}."
+        if not comparison.ok and diagnose is not None:
+            specific = diagnose(case, actual, expected)
+            if specific:
+                message += f"\n   Diagnosis: {specific}"
+        outcomes.append(_CaseOutcome(case.name, comparison.status, message, comparison))
+    return _finish(name, student_fn, outcomes, len(cases), hint, compared_with, quiet)
+
+
+def _finish(
+    name: str,
+    student_fn: Any,
+    outcomes: list[_CaseOutcome],
+    total: int,
+    hint: str,
+    compared_with: tuple[str, ...],
+    quiet: bool,
+) -> CheckResult:
+    failures = [o for o in outcomes if o.status is not Status.PASSED]
+    compared = [o for o in outcomes if o.comparison is not None and o.comparison.max_error is not None]
+    worst = max(compared, key=lambda o: _sortable(o.comparison.max_error), default=None)  # type: ignore[union-attr]
+    first = failures[0] if failures else None
+    result = CheckResult(
+        name=name,
+        status=first.status if first else Status.PASSED,
+        passed=sum(o.status is Status.PASSED for o in outcomes),
+        total=total,
+        max_error=None if worst is None else worst.comparison.max_error,  # type: ignore[union-attr]
+        max_error_case=None if worst is None else worst.case,
+        max_error_index=None if worst is None else worst.comparison.index,  # type: ignore[union-attr]
+        first_failure=None if first is None else f"{first.case!r}: {first.message}",
+        hint=(hint or None) if first is not None and first.status is not Status.NOT_IMPLEMENTED else None,
+        compared_with=compared_with,
+    )
+    try:
+        setattr(student_fn, RESULT_ATTRIBUTE, result)
+    except (AttributeError, TypeError):  # builtins and some callables take no attributes; nothing to record
+        pass
+    if not quiet:
+        print(result.report())
+    if result.status not in (Status.PASSED, Status.NOT_IMPLEMENTED):
+        raise CheckFailed(result)
+    return result
+
+
+def _sortable(value: float | None) -> float:
+    if value is None:
+        return -1.0
+    return float("inf") if value != value else value  # NaN counts as the worst error
+
+
+# ------------------------------------------------------------------------------------------ the fallback
+
+
+def use_or_fallback(
+    student_fn: Callable[..., Any],
+    reference_fn: Callable[..., Any],
+    result: CheckResult | None = None,
+    name: str | None = None,
+) -> Callable[..., Any]:
+    """Return the student's function if its check passed, else the reference; print which and why.
+
+    Args:
+        student_fn: the student's function.
+        reference_fn: the function to use instead.
+        result: the check's result; by default the one the last check recorded on ``student_fn``.
+        name: how to call the function in the message (default: the check's name or ``student_fn``'s).
+
+    Example (in a lesson)::
+
+        checks.lesson01.check_affine_grid(affine_grid)
+        affine_grid = use_or_fallback(affine_grid, stnlib.geometry.affine_grid)
+        # -> Your affine_grid is not implemented yet — using stnlib.geometry.affine_grid so the rest of the
+        #    lesson runs.
+    """
+    if result is None:
+        result = getattr(student_fn, RESULT_ATTRIBUTE, None)
+    label = name or (result.name if result is not None else getattr(student_fn, "__name__", "function"))
+    reference = _qualified_name(reference_fn)
+    if result is not None and result:
+        print(f"Your {label} passed its check — using it for the rest of the lesson.")
+        return student_fn
+    if result is None:
+        why = "has not been checked yet (run its check cell)"
+    elif result.status is Status.NOT_IMPLEMENTED:
+        why = "is not implemented yet"
+    else:
+        why = f"did not pass its check ({result.status}, {result.passed}/{result.total} cases)"
+    print(f"Your {label} {why} — using {reference} so the rest of the lesson runs.")
+    return reference_fn
