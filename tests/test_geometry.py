@@ -24,6 +24,7 @@ from stnlib.geometry import (
     identity_affine,
     identity_attention,
     identity_projective,
+    identity_tps,
     invert_affine,
     normalized_to_pixel,
     pixel_matrix_to_theta,
@@ -31,8 +32,13 @@ from stnlib.geometry import (
     projective_grid,
     projective_matrix,
     projective_params_from_corners,
+    radial_basis,
     theta_to_pixel_matrix,
     to_homogeneous,
+    tps_coefficients,
+    tps_control_points,
+    tps_grid,
+    tps_transform,
 )
 
 SMALL = settings(max_examples=25, deadline=None)
@@ -485,3 +491,139 @@ def test_projective_bad_input():
         projective_matrix(torch.zeros(1, 8, dtype=torch.int64))
     with pytest.raises(ValueError, match="NaN or infinite"):
         projective_grid(torch.full((1, 8), math.nan), (1, 1, 4, 4))
+
+
+# --------------------------------------------------------------------------------------------- thin-plate splines
+
+
+def random_targets(n: int, grid_size: int = 4, sigma: float = 0.1, dtype=torch.float32, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    noise = sigma * torch.randn(n, grid_size * grid_size, 2, generator=generator, dtype=dtype)
+    return identity_tps(n, grid_size, dtype=dtype) + noise
+
+
+def test_tps_control_points_lattice_order():
+    points = tps_control_points(3, dtype=torch.float64)
+    assert points.shape == (9, 2)
+    torch.testing.assert_close(
+        points[:3, 0], torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    )  # x fastest
+    torch.testing.assert_close(points[::3, 1], torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64))
+    assert bool((points[:3, 1] == -1).all())
+    torch.testing.assert_close(identity_tps(2, 3, dtype=torch.float64), points.expand(2, 9, 2))
+    with pytest.raises(ValueError, match="at least 2"):
+        tps_control_points(1)
+
+
+def test_radial_basis_values_and_gradient_at_zero():
+    squared = torch.tensor([0.0, 1e-30, 0.25, 1.0, 4.0], dtype=torch.float64, requires_grad=True)
+    values = radial_basis(squared)
+    assert values[0] == 0  # exactly
+    positive = squared.detach()[1:]
+    torch.testing.assert_close(values[1:], positive * torch.log(positive))
+    (gradient,) = torch.autograd.grad(values.sum(), squared)
+    assert bool(torch.isfinite(gradient).all()) and gradient[0] == 0
+    torch.testing.assert_close(gradient[2:], torch.log(positive[1:]) + 1)
+    # Through distances: a point sitting on a control point still gets a finite gradient.
+    point = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    (grad_point,) = torch.autograd.grad(radial_basis((point - torch.zeros(2)).pow(2).sum()), point)
+    assert bool(torch.isfinite(grad_point).all())
+
+
+@SMALL
+@given(
+    grid_size=st.integers(2, 5),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    align_corners=st.booleans(),
+    double=st.booleans(),
+)
+def test_tps_with_zero_displacement_is_the_identity_grid(grid_size, height, width, align_corners, double):
+    dtype = torch.float64 if double else torch.float32
+    size = (2, 1, height, width)
+    grid = tps_grid(identity_tps(2, grid_size, dtype=dtype), size, align_corners=align_corners)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        identity = F.affine_grid(identity_affine(2, dtype=dtype), list(size), align_corners=align_corners)
+    torch.testing.assert_close(grid, identity, atol=TOL[dtype], rtol=0)
+
+
+@SMALL
+@given(
+    grid_size=st.integers(2, 5), sigma=st.floats(0.0, 0.3), seed=st.integers(0, 2**16), double=st.booleans()
+)
+def test_tps_passes_through_its_control_points(grid_size, sigma, seed, double):
+    dtype = torch.float64 if double else torch.float32
+    targets = random_targets(2, grid_size, sigma, dtype, seed)
+    control = tps_control_points(grid_size, dtype=dtype)
+    coefficients = tps_coefficients(control, targets)
+    mapped = tps_transform(control.expand(2, -1, -1), control, coefficients)
+    torch.testing.assert_close(mapped, targets, atol=1e-5 if dtype == torch.float32 else 1e-11, rtol=0)
+    # The weights carry no affine part: Qᵀ w = 0 with Q = rows (1, x, y). With the interpolation
+    # conditions and the kernel, this pins the spline down uniquely.
+    weights = coefficients[:, : grid_size**2]
+    rows = torch.cat([torch.ones(grid_size**2, 1, dtype=dtype), control], dim=1)
+    torch.testing.assert_close(rows.T @ weights, torch.zeros(2, 3, 2, dtype=dtype), atol=1e-4, rtol=0)
+
+
+def test_tps_grid_samples_the_targets_at_the_control_pixels():
+    """align_corners=True, 7x7 output: pixel centres 0, 2, 4, 6 sit exactly on a 4x4 lattice."""
+    targets = random_targets(2, 4, 0.15, torch.float64, seed=11)
+    grid = tps_grid(targets, (2, 1, 7, 7), align_corners=True)
+    on_lattice = grid[:, ::2, ::2].reshape(2, 16, 2)  # row by row, x fastest: the control point order
+    torch.testing.assert_close(on_lattice, targets)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_tps_reproduces_affine_maps_like_torch(align_corners):
+    theta = random_theta(2, torch.float64, seed=12)
+    control = tps_control_points(4, dtype=torch.float64)
+    targets = torch.cat([control, torch.ones(16, 1, dtype=torch.float64)], dim=1) @ theta.transpose(1, 2)
+    grid = tps_grid(targets, (2, 1, 5, 8), align_corners=align_corners)
+    expected = F.affine_grid(theta, [2, 1, 5, 8], align_corners=align_corners)
+    torch.testing.assert_close(grid, expected, atol=1e-10, rtol=0)
+
+
+def test_tps_shared_and_per_item_control_points_agree():
+    generator = torch.Generator().manual_seed(13)
+    control = torch.rand(6, 2, generator=generator, dtype=torch.float64) * 2 - 1  # scattered, not a lattice
+    targets = control + 0.1 * torch.randn(3, 6, 2, generator=generator, dtype=torch.float64)
+    shared = tps_grid(targets, (3, 1, 4, 5), control_points=control)
+    per_item = tps_grid(targets, (3, 1, 4, 5), control_points=control.expand(3, 6, 2))
+    torch.testing.assert_close(shared, per_item)
+    points = control.expand(3, 6, 2)
+    torch.testing.assert_close(tps_transform(points, control, tps_coefficients(control, targets)), targets)
+
+
+def test_tps_grid_gradcheck():
+    targets = random_targets(1, 2, 0.1, torch.float64, seed=14).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: tps_grid(t, (1, 1, 3, 4), align_corners=True), (targets,))
+    control = tps_control_points(2, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda c: tps_grid(targets.detach(), (1, 1, 3, 3), control_points=c, align_corners=False), (control,)
+    )
+
+
+def test_tps_bad_input():
+    with pytest.raises(ValueError, match="P=15 points, which is not a square number"):
+        tps_grid(torch.zeros(1, 15, 2), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"last dimension of target_points holds \(x, y\)"):
+        tps_grid(torch.zeros(1, 16, 3), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"target_points\[None\]"):
+        tps_grid(identity_tps(1)[0], (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="control_points and target_points disagree on P"):
+        tps_coefficients(tps_control_points(3), identity_tps(1, 4))
+    with pytest.raises(ValueError, match="control_points and target_points disagree on N"):
+        tps_coefficients(identity_tps(2), identity_tps(3))
+    with pytest.raises(ValueError, match="size and target_points disagree on N"):
+        tps_grid(identity_tps(2), (1, 1, 4, 4))
+    with pytest.raises(ValueError, match="singular"):
+        tps_coefficients(torch.zeros(4, 2), identity_tps(1, 2))
+    with pytest.raises(ValueError, match="P \\+ 3 = 19 rows"):
+        tps_transform(torch.zeros(1, 5, 2), tps_control_points(4), torch.zeros(1, 16, 2))
+    with pytest.raises(TypeError, match="floating-point"):
+        radial_basis(torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        tps_grid(torch.full((1, 4, 2), math.inf), (1, 1, 4, 4))
+    with pytest.raises(TypeError, match="dtype"):
+        tps_coefficients(tps_control_points(2, dtype=torch.float64), identity_tps(1, 2))

@@ -6,6 +6,7 @@ Every grid maps *output* pixels to *input* sampling positions, in normalised coo
 * :mod:`~stnlib.geometry.coords` — normalised <-> pixel coordinates for both ``align_corners`` conventions.
 * :mod:`~stnlib.geometry.affine` — affine ``theta: (N, 2, 3)`` (eq. 1), attention (eq. 2), pixel matrices.
 * :mod:`~stnlib.geometry.projective` — homographies from 8 parameters ``(N, 8)``, e.g. from four corners.
+* :mod:`~stnlib.geometry.tps` — thin-plate splines through a ``K x K`` lattice of control points.
 """
 
 from stnlib.geometry.affine import (
@@ -35,6 +36,14 @@ from stnlib.geometry.projective import (
     projective_matrix,
     projective_params_from_corners,
 )
+from stnlib.geometry.tps import (
+    identity_tps,
+    radial_basis,
+    tps_coefficients,
+    tps_control_points,
+    tps_grid,
+    tps_transform,
+)
 
 __all__ = [
     "affine_grid",
@@ -46,6 +55,7 @@ __all__ = [
     "identity_affine",
     "identity_attention",
     "identity_projective",
+    "identity_tps",
     "invert_affine",
     "normalized_linspace",
     "normalized_to_pixel",
@@ -56,6 +66,11 @@ __all__ = [
     "projective_grid",
     "projective_matrix",
     "projective_params_from_corners",
+    "radial_basis",
     "theta_to_pixel_matrix",
     "to_homogeneous",
+    "tps_coefficients",
+    "tps_control_points",
+    "tps_grid",
+    "tps_transform",
 ]
