@@ -627,3 +627,17 @@ def test_tps_bad_input():
         tps_grid(torch.full((1, 4, 2), math.inf), (1, 1, 4, 4))
     with pytest.raises(TypeError, match="dtype"):
         tps_coefficients(tps_control_points(2, dtype=torch.float64), identity_tps(1, 2))
+
+
+# --------------------------------------------------------------------------------------------- docstrings
+
+
+@pytest.mark.parametrize("module", ["affine", "coords", "projective", "tps"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    results = doctest.testmod(
+        importlib.import_module(f"stnlib.geometry.{module}"), optionflags=doctest.ELLIPSIS
+    )
+    assert results.attempted > 0 and results.failed == 0

@@ -130,3 +130,12 @@ def test_check_same_device():
         check_same_device(a, "a", a.double(), "b")
     with pytest.raises(ValueError, match=r"a is on cpu but b is on meta.*b.to\(a.device\)"):
         check_same_device(a, "a", torch.zeros(2, device="meta"), "b")
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import stnlib._validation
+
+    results = doctest.testmod(stnlib._validation)
+    assert results.attempted > 0 and results.failed == 0

@@ -132,7 +132,7 @@ def _matrix_of(
     matrix[:2, 0] = at_x - origin
     matrix[:2, 1] = at_y - origin
     matrix[:2, 2] = origin
-    return matrix.to(device=device, dtype=dtype)
+    return matrix.to(dtype=dtype).to(device=device)  # cast on the CPU first: MPS has no float64
 
 
 def pixel_to_normalized_matrix(

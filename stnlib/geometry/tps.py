@@ -177,7 +177,14 @@ def tps_transform(points: Tensor, control_points: Tensor, coefficients: Tensor) 
         )
     check_same_device(points, "points", control, "control_points")
     check_same_device(points, "points", coefficients, "coefficients")
-    weights, affine = coefficients[:, : dims["P"]], coefficients[:, dims["P"] :]
+    return _evaluate(points, control, coefficients)
+
+
+def _evaluate(points: Tensor, control: Tensor, coefficients: Tensor) -> Tensor:
+    """The spline at ``points: (N or 1, M, 2)`` for ``control: (N or 1, P, 2)``; batch dims broadcast, so a
+    grid and control lattice shared by the batch build the ``(M, P)`` kernel once, not ``N`` times."""
+    count = control.shape[1]
+    weights, affine = coefficients[:, :count], coefficients[:, count:]
     return _kernel(points, control) @ weights + _with_ones(points) @ affine
 
 
@@ -216,5 +223,6 @@ def tps_grid(
         control_points = tps_control_points(side, device=target_points.device, dtype=target_points.dtype)
     coefficients = tps_coefficients(control_points, target_points)
     pixels = base_grid(height, width, align_corners, device=target_points.device, dtype=target_points.dtype)
-    points = pixels[..., :2].reshape(1, height * width, 2).expand(n, -1, -1)
-    return tps_transform(points, control_points, coefficients).view(n, height, width, 2)
+    points = pixels[..., :2].reshape(1, height * width, 2)  # shared by the batch
+    control = control_points if control_points.ndim == 3 else control_points.unsqueeze(0)
+    return _evaluate(points, control, coefficients).expand(n, -1, -1).reshape(n, height, width, 2)
