@@ -181,7 +181,7 @@ def compose_affine(theta_a: Tensor, theta_b: Tensor) -> Tensor:
     dims = check_tensor(theta_a, "theta_a", "N 2 3")
     check_tensor(theta_b, "theta_b", "N 2 3", dims)
     check_same_device(theta_a, "theta_a", theta_b, "theta_b")
-    return from_homogeneous(to_homogeneous(theta_a) @ to_homogeneous(theta_b))
+    return (to_homogeneous(theta_a) @ to_homogeneous(theta_b))[:, :2]  # last row is (0, 0, 1) exactly
 
 
 def invert_affine(theta: Tensor) -> Tensor:
