@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib import geometry
+from stnlib import geometry, sampling
 from stnlib._validation import check_tensor
 from stnlib.models.localization import (
     LOCALIZATION_KINDS,
@@ -43,7 +43,7 @@ __all__ = [
 SAMPLERS: tuple[str, ...] = ("torch", "stnlib")
 """``torch``: ``F.grid_sample``; ``stnlib``: :func:`stnlib.sampling.grid_sample` (the course's reference)."""
 
-PADDING_MODES: tuple[str, ...] = ("zeros", "border", "background")
+PADDING_MODES: tuple[str, ...] = ("zeros", "border", "reflection", "background")
 """What the sampler returns for positions outside the input (see the module docstring for ``background``)."""
 
 
@@ -154,7 +154,8 @@ class SpatialTransformer(nn.Module):
             downsamples (the paper does so for cluttered MNIST).
         sampler: ``"torch"`` (``F.grid_sample``, and ``F.affine_grid`` for affine/attention grids) or
             ``"stnlib"`` (the course's reference grid generators and sampler).
-        padding_mode: ``"zeros"``, ``"border"`` or ``"background"`` (see the module docstring).
+        padding_mode: ``"zeros"``, ``"border"``, ``"reflection"`` or ``"background"`` (see the module
+            docstring).
         align_corners: the normalised-coordinate convention; PyTorch's default is ``False``.
         localization: your own localization network; it must map ``(N, C, H, W)`` to the family's parameters
             (``(N, 2, 3)``, ``(N, 3)``, ``(N, 8)`` or ``(N, K*K, 2)`` target points), starting at the identity.
@@ -262,8 +263,6 @@ class SpatialTransformer(nn.Module):
             return F.grid_sample(
                 x, grid, mode=self.mode, padding_mode=padding_mode, align_corners=self.align_corners
             )
-        from stnlib import sampling
-
         return sampling.grid_sample(
             x, grid, mode=self.mode, padding_mode=padding_mode, align_corners=self.align_corners
         )
