@@ -49,6 +49,7 @@ import sysconfig
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -461,6 +462,7 @@ class _CaseOutcome:
     status: Status
     message: str = ""
     comparison: Comparison | None = None
+    against: str = ""  # what the comparison was with: "stnlib.geometry.affine_grid", "gradients", ...
 
 
 def _run_student(
@@ -495,7 +497,8 @@ class CheckResult:
         status: the overall :class:`Status` (that of the first failing case, else ``PASSED``).
         passed: number of cases that passed; ``total``: number of cases.
         max_error: the largest absolute error seen over all compared cases (``None`` if nothing compared).
-        max_error_case, max_error_index: where that largest error occurred.
+        max_error_case, max_error_index: where that largest error occurred; ``max_error_against``: what it
+            was compared with there (a reference's name, or ``"gradients"``).
         first_failure: ``"<case name>: <what went wrong>"`` for the first failing case, else ``None``.
         hint: advice aimed at the usual mistake, shown when the check did not pass.
         compared_with: what the results were compared with (``"stnlib.geometry.affine_grid"``, ...).
@@ -508,6 +511,7 @@ class CheckResult:
     max_error: float | None = None
     max_error_case: str | None = None
     max_error_index: tuple[int, ...] | None = None
+    max_error_against: str | None = None
     first_failure: str | None = None
     hint: str | None = None
     compared_with: tuple[str, ...] = ()
@@ -526,10 +530,11 @@ class CheckResult:
         lines = [f"❌ {self.name}: {self.status} — {self.passed}/{self.total} cases passed."]
         if self.first_failure:
             lines.append(f"   First failing case: {self.first_failure}")
-        if self.max_error is not None and self.max_error > 0:
+        if self.status is Status.FAILED and self.max_error is not None:
+            against = f" ({self.max_error_against})" if self.max_error_against else ""
             where = f" in case {self.max_error_case!r}" if self.max_error_case else ""
             index = f" at index {self.max_error_index}" if self.max_error_index is not None else ""
-            lines.append(f"   Largest error: {self.max_error:.3g}{where}{index}.")
+            lines.append(f"   Largest error{against}: {self.max_error:.3g}{where}{index}.")
         if self.hint:
             lines.append(f"   Hint: {self.hint}")
         return "\n".join(lines)
@@ -637,7 +642,7 @@ def check_function(
     compared_with = (_qualified_name(reference_fn),) + ((_qualified_name(torch_fn),) if torch_fn else ())
     if not callable(student_fn):
         outcome = _CaseOutcome(
-            "-",
+            "",
             Status.WRONG_TYPE,
             f"expected your function; got {_describe(student_fn)}. Pass the function itself, e.g. "
             f"check_{name}({name}), not the result of calling it.",
@@ -655,12 +660,12 @@ def check_function(
                 break
             continue
         comparison = compare_fn(actual, expected)
-        label = f"vs {compared_with[0]}"
+        label = compared_with[0]
         if comparison.ok and torch_fn is not None:
             t_args, t_kwargs = case.fresh()
             torch_comparison = compare_fn(actual, torch_fn(*t_args, **t_kwargs))
             if not torch_comparison.ok:
-                comparison, label = torch_comparison, f"vs {compared_with[1]}"
+                comparison, label = torch_comparison, compared_with[1]
         if comparison.ok and grad_wrt:
             try:
                 with _time_limit(timeout):
@@ -678,15 +683,34 @@ def check_function(
                 outcomes.append(_CaseOutcome(case.name, Status.ERROR, message))
                 continue
             label = "gradients"
-        message = "" if comparison.ok else f"{comparison.message} [{label}]"
+        message = comparison.message
         if not comparison.ok and comparison.index is not None and comparison.actual is not None:
             message += f" At index {comparison.index}: yours {comparison.actual:.6g}, expected {comparison.expected:.6g}."
         if not comparison.ok and diagnose is not None:
-            specific = diagnose(case, actual, expected)
+            specific = _safe_diagnosis(diagnose, case, actual, expected, name)
             if specific:
                 message += f"\n   Diagnosis: {specific}"
-        outcomes.append(_CaseOutcome(case.name, comparison.status, message, comparison))
+        outcomes.append(_CaseOutcome(case.name, comparison.status, message, comparison, label))
     return _finish(name, student_fn, outcomes, len(cases), hint, compared_with, quiet)
+
+
+def _describe_failure(outcome: _CaseOutcome) -> str:
+    against = f" (compared with {outcome.against})" if outcome.against else ""
+    case = f"{outcome.case!r}{against}: " if outcome.case else ""
+    return f"{case}{outcome.message}"
+
+
+def _safe_diagnosis(
+    diagnose: Callable[[Case, Any, Any], str | None], case: Case, actual: Any, expected: Any, name: str
+) -> str | None:
+    """Run a checker's ``diagnose``; a bug in it must not hide the report from the student."""
+    try:
+        return diagnose(case, actual, expected)
+    except Exception as error:
+        warnings.warn(
+            f"the diagnosis of the {name} checker failed ({type(error).__name__}: {error})", stacklevel=3
+        )
+        return None
 
 
 def _finish(
@@ -710,7 +734,8 @@ def _finish(
         max_error=None if worst is None else worst.comparison.max_error,  # type: ignore[union-attr]
         max_error_case=None if worst is None else worst.case,
         max_error_index=None if worst is None else worst.comparison.index,  # type: ignore[union-attr]
-        first_failure=None if first is None else f"{first.case!r}: {first.message}",
+        max_error_against=None if worst is None else worst.against,
+        first_failure=None if first is None else _describe_failure(first),
         hint=(hint or None) if first is not None and first.status is not Status.NOT_IMPLEMENTED else None,
         compared_with=compared_with,
     )
