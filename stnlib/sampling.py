@@ -58,68 +58,71 @@ def _check_inputs(input: Tensor, grid: Tensor, padding_mode: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Source coordinates and padding
+# Source coordinates and padding, one axis at a time
 
 
-def _clip(pix: Tensor, high: Tensor) -> tuple[Tensor, Tensor]:
-    """Clamp pixel coordinates into ``[0, high]``; the slope is 0 where clamped, and on the border itself
-    (as in PyTorch, which counts the border as outside for the gradient)."""
-    slope = ((pix > 0) & (pix < high)).to(pix.dtype)
-    return torch.minimum(pix.clamp_min(0), high), slope
+def _clip(pix: Tensor, high: int) -> tuple[Tensor, Tensor]:
+    """Clamp pixel coordinates into ``[0, high]``.
 
-
-def _reflect(pix: Tensor, low: float, span: Tensor) -> tuple[Tensor, Tensor]:
-    """Fold coordinates into ``[low, low + span]`` by mirroring at both ends, like light between two mirrors.
-
-    An even number of folds leaves the direction as it was; an odd number reverses it, so the slope is ±1.
-    A zero span (one pixel with ``align_corners=True``) maps everything to 0.
+    Returns the clamped coordinates and their slope: 1 inside, 0 where clamped and, as in PyTorch, on the border
+    itself. Outside, the coordinate is replaced by the border, a constant, so autograd sees the same slope.
     """
-    safe_span = span.clamp_min(1)
+    inside = (pix > 0) & (pix < high)
+    return torch.where(inside, pix, pix.detach().clamp(0, high)), inside.to(pix.dtype)
+
+
+def _reflect(pix: Tensor, low: float, span: int) -> tuple[Tensor, Tensor]:
+    """Fold coordinates into ``[low, low + span]`` by mirroring them at both ends, like light between two mirrors.
+
+    Returns the folded coordinates and their slope: +1 after an even number of folds, -1 after an odd number.
+    """
+    if span == 0:  # a single pixel with align_corners=True: everything folds onto it
+        return torch.zeros_like(pix), torch.zeros_like(pix)
     shifted = pix - low
     distance = shifted.abs()
-    extra = torch.fmod(distance, safe_span)
-    odd = torch.remainder(torch.floor(distance / safe_span), 2) == 1
-    folded = torch.where(odd, safe_span - extra, extra) + low
+    extra = torch.fmod(distance, span)
+    odd = torch.remainder(torch.floor(distance / span), 2) == 1
+    folded = torch.where(odd, span - extra, extra) + low
     slope = torch.where(odd != (shifted < 0), -1.0, 1.0).to(pix.dtype)
-    return torch.where(span > 0, folded, 0.0), torch.where(span > 0, slope, 0.0)
+    return folded, slope
 
 
-def _source_pixels(
-    grid: Tensor, height: int, width: int, padding_mode: str, align_corners: bool
+def _source_coordinate(
+    coord: Tensor, size: int, padding_mode: str, align_corners: bool
 ) -> tuple[Tensor, Tensor | None]:
-    """Where each output pixel reads the input, in pixel units, after the padding mode has moved it.
+    """Normalised coordinates along one axis (x_s or y_s) in pixels, moved where the padding mode reads them.
 
     Args:
-        grid: (N, H_out, W_out, 2) normalised (x_s, y_s).
-        height, width: the input's size.
+        coord: normalised coordinates, any shape.
+        size: the number of pixels along the axis (W for x, H for y).
 
     Returns:
-        ``pix: (N, H_out * W_out, 2)`` pixel coordinates (x, y), and ``slope``, the derivative of the padded
-        coordinate with respect to the unpadded one, same shape (``None`` for ``"zeros"``, where it is 1).
+        The pixel coordinates, and their slope with respect to the unpadded ones (``None`` for ``"zeros"``, where
+        it is 1).
     """
-    pix = normalized_to_pixel(grid.flatten(1, 2), (height, width), align_corners)
+    pix = normalized_to_pixel(coord, size, align_corners)
     if padding_mode == "zeros":
         return pix, None
-    last = pix.new_tensor([width - 1, height - 1])
     if padding_mode == "border":
-        return _clip(pix, last)
+        return _clip(pix, size - 1)
     if align_corners:  # mirror at the centres of the edge pixels
-        folded, fold_slope = _reflect(pix, 0.0, last)
+        folded, fold_slope = _reflect(pix, 0.0, size - 1)
     else:  # mirror at the outer edges of the edge pixels, half a pixel further out
-        folded, fold_slope = _reflect(pix, -0.5, last + 1)
-    clipped, clip_slope = _clip(folded, last)
+        folded, fold_slope = _reflect(pix, -0.5, size)
+    clipped, clip_slope = _clip(folded, size - 1)
     return clipped, fold_slope * clip_slope
 
 
-def _pixels_per_unit(height: int, width: int, align_corners: bool, like: Tensor) -> Tensor:
-    """(2,) slope (d x_pixel / d x_norm, d y_pixel / d y_norm) of the unnormalisation.
+def _pixels_per_unit(size: int, align_corners: bool) -> float:
+    """d pixel / d normalised coordinate along an axis of ``size`` pixels.
 
     :func:`~stnlib.geometry.coords.normalized_to_pixel` is affine, so its slope is f(1) - f(0); asking it keeps
     the ``align_corners`` conventions in one place.
     """
-    ones, zeros = like.new_ones(2), like.new_zeros(2)
-    size = (height, width)
-    return normalized_to_pixel(ones, size, align_corners) - normalized_to_pixel(zeros, size, align_corners)
+    at_0, at_1 = normalized_to_pixel(
+        torch.tensor([0.0, 1.0], dtype=torch.float64), size, align_corners
+    ).tolist()
+    return at_1 - at_0
 
 
 def _gather(input: Tensor, index: Tensor) -> Tensor:
@@ -159,16 +162,47 @@ def nearest_sample(
     """
     _check_inputs(input, grid, padding_mode)
     n, c, height, width = input.shape
-    pix, _ = _source_pixels(grid, height, width, padding_mode, align_corners)
-    m, n_ = torch.round(pix.detach()).unbind(-1)  # eq. (4): the kernel picks m = round(x_s), n = round(y_s)
-    inside = (m >= 0) & (m <= width - 1) & (n_ >= 0) & (n_ <= height - 1)
-    index = n_.clamp(0, height - 1).long() * width + m.clamp(0, width - 1).long()
-    values = _gather(input, index.unsqueeze(1)).squeeze(2)  # (N, C, P)
-    return (values * inside.unsqueeze(1)).view(n, c, *grid.shape[1:3])
+    x_s, _ = _source_coordinate(grid[..., 0].detach(), width, padding_mode, align_corners)
+    y_s, _ = _source_coordinate(grid[..., 1].detach(), height, padding_mode, align_corners)
+    m, n_ = torch.round(x_s), torch.round(y_s)  # eq. (4): the only pixel with k(x_s - m) k(y_s - n) = 1
+    inside = (m >= 0) & (m <= width - 1) & (n_ >= 0) & (n_ <= height - 1)  # outside: "zeros" padding
+    index = n_.clamp(0, height - 1) * width + m.clamp(0, width - 1)
+    values = _gather(input, index.long().reshape(n, 1, -1)).view(n, c, *grid.shape[1:3])
+    return values * inside.unsqueeze(1)
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Bilinear kernel, eq. (5)
+
+
+def _neighbours(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The two pixel positions around each coordinate along one axis, where the bilinear kernel is non-zero.
+
+    Args:
+        coord: (N, P) pixel coordinates along one axis (x_s, or y_s).
+        size: the number of pixels along that axis.
+
+    Returns:
+        ``position: (N, 2, P)``, the integers m0 = floor(x_s) and m1 = m0 + 1, clamped into the image;
+        ``kernel: (N, 2, P)``, max(0, 1 - |x_s - m|) at them (eq. 5); ``inside: (N, 2, P)``, 1 where m lies in
+        the image and 0 where it is padding.
+    """
+    low = torch.floor(coord.detach()).unsqueeze(1)  # integer positions carry no gradient
+    m = low + coord.new_tensor([0.0, 1.0]).view(1, 2, 1)
+    # |x_s - m| with its sign written out, since m0 <= x_s < m1. It is at most 1 for both neighbours, so the
+    # max(0, .) of eq. (5) never bites and is left out. Both choices matter for autograd when x_s is an integer
+    # (a pixel centre, e.g. everywhere under the identity transform): abs'(0) = 0 and max'(0) = 0 would stop the
+    # grid gradient there, while this form gives PyTorch's one-sided derivative.
+    distance = (coord.unsqueeze(1) - m) * coord.new_tensor([1.0, -1.0]).view(1, 2, 1)
+    kernel = 1 - distance  # max(0, 1 - |x_s - m|)
+    position = m.clamp(0, size - 1)
+    inside = (position == m).to(coord.dtype)  # clamping leaves pixels of the image where they are
+    return position, kernel, inside
+
+
+def _outer(rows: Tensor, cols: Tensor) -> Tensor:
+    """(N, 2, P) x (N, 2, P) -> (N, 4, P): products for the neighbours n0 m0, n0 m1, n1 m0, n1 m1."""
+    return (rows.unsqueeze(2) * cols.unsqueeze(1)).flatten(1, 2)
 
 
 class _Bilinear(NamedTuple):
@@ -177,39 +211,29 @@ class _Bilinear(NamedTuple):
     output: Tensor  # (N, C, P): V, eq. (5)
     values: Tensor  # (N, C, 4, P): U_nm at the four neighbours (n0 m0, n0 m1, n1 m0, n1 m1)
     index: Tensor  # (N, 4, P): their flat indices n * W + m, clamped into the image
-    inside: Tensor  # (N, 4, P): 1 where the neighbour lies in the image, 0 where it is padding
-    kernel_x: Tensor  # (N, 2, P): max(0, 1 - |x_s - m|) for m = m0, m1
-    kernel_y: Tensor  # (N, 2, P): max(0, 1 - |y_s - n|) for n = n0, n1
-    weight: Tensor  # (N, 4, P): kernel_y * kernel_x * inside, the factor of each U_nm in eq. (5)
+    weight: Tensor  # (N, 4, P): k(y_s - n) k(x_s - m), 0 for neighbours outside the image
+    kernel_x: Tensor  # (N, 2, P): k(x_s - m) for m = m0, m1
+    kernel_y: Tensor  # (N, 2, P): k(y_s - n) for n = n0, n1
+    inside_x: Tensor  # (N, 2, P): 1 where column m lies in the image
+    inside_y: Tensor  # (N, 2, P): 1 where row n lies in the image
 
 
-def _bilinear(input: Tensor, pix: Tensor) -> _Bilinear:
+def _bilinear(input: Tensor, x_s: Tensor, y_s: Tensor) -> _Bilinear:
     """Eq. (5) on the four neighbours of each sampling point.
 
     Args:
         input: (N, C, H, W).
-        pix: (N, P, 2) pixel coordinates (x_s, y_s), already moved by the padding mode.
+        x_s, y_s: (N, P) pixel coordinates, already moved by the padding mode.
     """
     height, width = input.shape[-2:]
-    # The kernel is non-zero only for m in {floor(x_s), floor(x_s) + 1}, and likewise for n. The neighbours'
-    # positions are integers and carry no gradient: detach.
-    low = torch.floor(pix.detach()).movedim(-1, 1)  # (N, 2, P): floor(x_s), floor(y_s)
-    m, n = torch.stack([low, low + 1], dim=2).unbind(1)  # (N, 2, P) each
-    inside_m = (m >= 0) & (m <= width - 1)
-    inside_n = (n >= 0) & (n <= height - 1)
-    inside = (inside_n.unsqueeze(2) & inside_m.unsqueeze(1)).flatten(1, 2).to(pix.dtype)
-    rows = n.clamp(0, height - 1).long()
-    cols = m.clamp(0, width - 1).long()
-    index = (rows.unsqueeze(2) * width + cols.unsqueeze(1)).flatten(1, 2)
-
-    x_s, y_s = pix.movedim(-1, 1).unsqueeze(2).unbind(1)  # (N, 1, P) each
-    kernel_x = torch.relu(1 - (x_s - m).abs())
-    kernel_y = torch.relu(1 - (y_s - n).abs())
-    weight = (kernel_y.unsqueeze(2) * kernel_x.unsqueeze(1)).flatten(1, 2) * inside
-
+    m, kernel_x, inside_x = _neighbours(x_s, width)
+    n, kernel_y, inside_y = _neighbours(y_s, height)
+    # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding).
+    weight = _outer(kernel_y * inside_y, kernel_x * inside_x)
+    index = (n.unsqueeze(2) * width + m.unsqueeze(1)).flatten(1, 2).long()  # n * W + m, as _outer orders them
     values = _gather(input, index)  # U_nm
     output = (values * weight.unsqueeze(1)).sum(2)  # V = sum_nm U_nm k(x_s - m) k(y_s - n)
-    return _Bilinear(output, values, index, inside, kernel_x, kernel_y, weight)
+    return _Bilinear(output, values, index, weight, kernel_x, kernel_y, inside_x, inside_y)
 
 
 def bilinear_sample(
@@ -220,11 +244,6 @@ def bilinear_sample(
     Each output pixel is a weighted sum of the four input pixels around ``(x_s, y_s)``, with weights
     ``max(0, 1 - |x_s - m|) * max(0, 1 - |y_s - n|)``. Compare with :class:`BilinearSampler`, whose forward is
     this one and whose backward is written by hand.
-
-    The kernel has kinks where ``x_s`` or ``y_s`` is an integer (a pixel centre); there autograd takes the
-    derivative of ``|.|`` at 0 to be 0, so the grid gradient differs from PyTorch's (which takes the derivative
-    from the right), and exactly on the border of ``"border"`` padding it passes the gradient where PyTorch
-    gives 0. Everywhere else the two agree.
 
     Args:
         input: (N, C, H, W) image batch.
@@ -242,8 +261,9 @@ def bilinear_sample(
     """
     _check_inputs(input, grid, padding_mode)
     n, c, height, width = input.shape
-    pix, _ = _source_pixels(grid, height, width, padding_mode, align_corners)
-    return _bilinear(input, pix).output.view(n, c, *grid.shape[1:3])
+    x_s, _ = _source_coordinate(grid[..., 0].flatten(1), width, padding_mode, align_corners)
+    y_s, _ = _source_coordinate(grid[..., 1].flatten(1), height, padding_mode, align_corners)
+    return _bilinear(input, x_s, y_s).output.view(n, c, *grid.shape[1:3])
 
 
 class BilinearSampler(torch.autograd.Function):
@@ -278,17 +298,19 @@ class BilinearSampler(torch.autograd.Function):
     ) -> Tensor:
         _check_inputs(input, grid, padding_mode)
         n, c, height, width = input.shape
-        pix, slope = _source_pixels(grid, height, width, padding_mode, align_corners)
-        result = _bilinear(input, pix)
-        ctx.save_for_backward(slope, *result[1:])
-        ctx.scale = _pixels_per_unit(height, width, align_corners, grid)  # type: ignore[attr-defined]
+        x_s, slope_x = _source_coordinate(grid[..., 0].flatten(1), width, padding_mode, align_corners)
+        y_s, slope_y = _source_coordinate(grid[..., 1].flatten(1), height, padding_mode, align_corners)
+        result = _bilinear(input, x_s, y_s)
+        ctx.save_for_backward(slope_x, slope_y, *result[1:])
+        ctx.scale = (_pixels_per_unit(width, align_corners), _pixels_per_unit(height, align_corners))  # type: ignore[attr-defined]
         ctx.input_shape = input.shape  # type: ignore[attr-defined]
         return result.output.view(n, c, *grid.shape[1:3])
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:
-        slope, values, index, inside, kernel_x, kernel_y, weight = ctx.saved_tensors
+        slope_x, slope_y, *saved = ctx.saved_tensors
+        values, index, weight, kernel_x, kernel_y, inside_x, inside_y = saved
         n, c, height, width = ctx.input_shape
         grad_v = grad_output.reshape(n, c, 1, -1)  # (N, C, 1, P)
         grad_input = grad_grid = None
@@ -303,13 +325,15 @@ class BilinearSampler(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             # eq. (7): dL/dx_s = sum_c dL/dV^c sum_nm U_nm^c k(y_s - n) k'(x_s - m), with k' = -1, +1 for m0, m1.
             # Sum over channels first, then over the 2 x 2 neighbours (n, m); padding neighbours read zero.
-            grad_u = ((grad_v * values).sum(1) * inside).unflatten(1, (2, 2))  # (N, n, m, P)
+            grad_u = ((grad_v * values).sum(1) * _outer(inside_y, inside_x)).unflatten(
+                1, (2, 2)
+            )  # (N, n, m, P)
             grad_x = ((grad_u[:, :, 1] - grad_u[:, :, 0]) * kernel_y).sum(1)
             grad_y = ((grad_u[:, 1] - grad_u[:, 0]) * kernel_x).sum(1)
-            grad_pix = torch.stack([grad_x, grad_y], dim=-1)  # (N, P, 2)
-            if slope is not None:
-                grad_pix = grad_pix * slope
-            grad_grid = (grad_pix * ctx.scale).view(n, *grad_output.shape[2:], 2)
+            scale_x, scale_y = ctx.scale
+            grad_x = grad_x * scale_x if slope_x is None else grad_x * slope_x * scale_x
+            grad_y = grad_y * scale_y if slope_y is None else grad_y * slope_y * scale_y
+            grad_grid = torch.stack([grad_x, grad_y], dim=-1).view(n, *grad_output.shape[2:], 2)
 
         return grad_input, grad_grid, None, None
 
