@@ -1,0 +1,481 @@
+"""Checkers for lesson 01, "Coordinates and affine transforms".
+
+One checker per exercise; each runs the student's function on small cases (non-square images, both
+``align_corners`` values, batches, float32 and float64), compares it with stnlib's reference and, where PyTorch
+has the same computation, with PyTorch's own (``F.affine_grid``), checks that gradients flow, and recognises the
+usual wrong answers:
+
+* :func:`check_pixel_to_normalized` — pixel ``(x, y)`` points of an ``(H, W)`` image to normalised coordinates.
+* :func:`check_transform_points` — apply ``theta: (N, 2, 3)`` to points with homogeneous coordinates (eq. 1).
+* :func:`check_make_theta` — ``theta`` from rotation, scale, shear and translation.
+* :func:`check_compose_theta` — the ``theta`` of "first ``theta_b``, then ``theta_a``" (on points).
+* :func:`check_invert_theta` — the ``theta`` that undoes another.
+
+:func:`transform_points` is the reference of the second exercise (stnlib has no separate point-mapping
+function: the grid generator maps a whole lattice at once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stnlib._validation import check_same_device, check_tensor
+from stnlib.checks._core import Case, CheckResult, check_function, tolerance_for
+from stnlib.geometry import (
+    affine_theta,
+    compose_affine,
+    invert_affine,
+    pixel_to_normalized,
+)
+
+__all__ = [
+    "check_compose_theta",
+    "check_invert_theta",
+    "check_make_theta",
+    "check_pixel_to_normalized",
+    "check_transform_points",
+    "transform_points",
+]
+
+
+# ------------------------------------------------------------------------------------------ references
+
+
+def transform_points(theta: Tensor, points: Tensor) -> Tensor:
+    """Map (x, y) points with affine ``theta`` through homogeneous coordinates: ``p' = θ (x, y, 1)ᵀ`` (eq. 1).
+
+    Args:
+        theta: ``(N, 2, 3)``.
+        points: ``(N, P, 2)`` normalised ``(x, y)`` points, one set per batch item.
+
+    Returns:
+        ``(N, P, 2)``: the image of each point. For the pixel centres of an output image these are exactly the
+        sampling positions of ``F.affine_grid`` (reshaped to a list).
+
+    Example:
+        >>> theta = torch.tensor([[[0.5, 0.0, 0.25], [0.0, 0.5, 0.0]]])
+        >>> transform_points(theta, torch.tensor([[[1.0, -1.0]]]))
+        tensor([[[ 0.7500, -0.5000]]])
+    """
+    dims = check_tensor(theta, "theta", "N 2 3")
+    check_tensor(points, "points", "N P 2", dims)
+    check_same_device(theta, "theta", points, "points")
+    homogeneous = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1)  # (N, P, 3)
+    return homogeneous @ theta.transpose(1, 2)
+
+
+def _pixel_to_normalized_by_torch(points: Tensor, size: tuple[int, int], align_corners: bool) -> Tensor:
+    """PyTorch's convention, read off ``F.affine_grid``'s identity grid (the normalised pixel centres of an
+    ``(H, W)`` image) and extended linearly between and beyond the centres. Needs ``H, W >= 2``."""
+    height, width = size
+    identity = torch.eye(2, 3, dtype=points.dtype, device=points.device)[None]
+    centres = F.affine_grid(identity, [1, 1, height, width], align_corners=align_corners)[0]
+    origin = centres[0, 0]  # (x, y) of pixel (col 0, row 0)
+    per_pixel = torch.stack([centres[0, 1, 0] - centres[0, 0, 0], centres[1, 0, 1] - centres[0, 0, 1]])
+    return origin + points * per_pixel
+
+
+# How check reports name it ("compared with stnlib.geometry.pixel_to_normalized and ...").
+_pixel_to_normalized_by_torch.__module__ = ""
+_pixel_to_normalized_by_torch.__qualname__ = "the pixel centres of F.affine_grid"
+
+
+def _theta_from_parts(
+    rotation: Tensor, scale: Tensor, shear: Tensor, order: str, sign: float = 1.0
+) -> Tensor:
+    """``R @ K @ S`` (or another ``order`` of the letters R, K, S) as ``(N, 2, 2)``: for the diagnoses."""
+    cos, sin = rotation.cos(), sign * rotation.sin()
+    one, zero = torch.ones_like(rotation), torch.zeros_like(rotation)
+    parts = {
+        "R": torch.stack([cos, -sin, sin, cos], dim=-1).view(-1, 2, 2),
+        "K": torch.stack([one, shear, zero, one], dim=-1).view(-1, 2, 2),
+        "S": torch.diag_embed(scale),
+    }
+    return parts[order[0]] @ parts[order[1]] @ parts[order[2]]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _matches(actual: object, candidate: Tensor) -> bool:
+    """Whether the student's ``actual`` equals ``candidate`` within the tolerance of its dtype."""
+    if not isinstance(actual, Tensor) or actual.shape != candidate.shape:
+        return False
+    atol, rtol = tolerance_for(candidate.dtype)
+    a = actual.detach().to("cpu", torch.float64)
+    c = candidate.detach().to("cpu", torch.float64)
+    return bool(torch.allclose(a, c, atol=max(atol, 1e-6), rtol=max(rtol, 1e-5)))
+
+
+def _first_match(
+    actual: object, expected: object, candidates: list[tuple[Callable[[], Tensor], str]]
+) -> str | None:
+    """The message of the first candidate wrong answer that ``actual`` equals; ``None`` if none does, or if the
+    values are right after all (then what failed was the gradient, which the report already explains)."""
+    if isinstance(expected, Tensor) and _matches(actual, expected):
+        return None
+    for make, message in candidates:
+        try:
+            candidate = make()
+        except (RuntimeError, ValueError):  # e.g. a singular matrix in one of the candidates
+            continue
+        if _matches(actual, candidate):
+            return message
+    return None
+
+
+def _random_theta(n: int, generator: torch.Generator, dtype: torch.dtype, spread: float = 0.4) -> Tensor:
+    """Well-conditioned random ``(N, 2, 3)``: the identity plus noise."""
+    noise = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64) * spread
+    return (torch.eye(2, 3, dtype=torch.float64) + noise).to(dtype)
+
+
+def _pixel_lattice(height: int, width: int, dtype: torch.dtype) -> Tensor:
+    """``(H, W, 2)`` pixel coordinates (col, row) of every pixel centre."""
+    rows, cols = torch.meshgrid(
+        torch.arange(height, dtype=dtype), torch.arange(width, dtype=dtype), indexing="ij"
+    )
+    return torch.stack([cols, rows], dim=-1)
+
+
+# ---------------------------------------------------------------------------- exercise 1: coordinates
+
+
+def _pixel_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(1)
+    fractional = torch.rand(2, 7, 2, generator=g, dtype=torch.float64) * torch.tensor([4.0, 2.0]) - 0.5
+    corners = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 1.0], [5.0, 1.0]])
+    mnist = torch.tensor([[0.0, 0.0], [13.5, 13.5], [27.0, 27.0], [-0.5, 27.5]])
+    cases = []
+    for align_corners in (False, True):
+        cases += [
+            Case(f"the 16 pixel centres of a 4x4 image, align_corners={align_corners}",
+                 (_pixel_lattice(4, 4, torch.float32), (4, 4), align_corners)),
+            Case(f"fractional points on a non-square 3x5 image (H=3, W=5), float64, "
+                 f"align_corners={align_corners}", (fractional, (3, 5), align_corners)),
+            Case(f"corner pixels of a 2x6 image (H=2, W=6), align_corners={align_corners}",
+                 (corners, (2, 6), align_corners)),
+        ]  # fmt: skip
+    cases.append(Case("centre, corners and outer edge of a 28x28 MNIST digit", (mnist, (28, 28), False)))
+    return cases
+
+
+def _diagnose_pixel(case: Case, actual: object, expected: object) -> str | None:
+    points, (height, width), align_corners = case.args
+    n = torch.tensor([width, height], dtype=points.dtype)
+    return _first_match(
+        actual,
+        expected,
+        [
+            (
+                lambda: pixel_to_normalized(points, (height, width), not align_corners),
+                f"this is the align_corners={not align_corners} convention; this case asks for "
+                f"align_corners={align_corners}.",
+            ),
+            (
+                lambda: pixel_to_normalized(points, (width, height), align_corners),
+                "x and y use each other's image size: x (the column) runs along the width W and y (the row) "
+                "along the height H, although size is given as (H, W).",
+            ),
+            (
+                lambda: 2 * points / n - 1,
+                "you computed 2 i / n - 1, which puts -1 at the *centre* of pixel 0 but +1 one pixel beyond "
+                "the last centre: with align_corners=False the centre of pixel i sits half a pixel inside, "
+                "at (2 i + 1) / n - 1.",
+            ),
+        ],
+    )
+
+
+def check_pixel_to_normalized(student_fn: Callable[..., Tensor]) -> CheckResult:
+    """Check ``pixel_to_normalized(points, size, align_corners)``.
+
+    ``points: (..., 2)`` pixel coordinates ``(x, y) = (column, row)`` (pixel centres at integers), ``size =
+    (H, W)``; returns normalised coordinates of the same shape. Compared with
+    :func:`stnlib.geometry.pixel_to_normalized` and with the pixel centres of PyTorch's ``F.affine_grid``.
+    """
+    return check_function(
+        "pixel_to_normalized",
+        student_fn,
+        pixel_to_normalized,
+        _pixel_cases(),
+        torch_fn=_pixel_to_normalized_by_torch,
+        grad_wrt=(0,),
+        diagnose=_diagnose_pixel,
+        hint="for an axis of n pixels, align_corners=True puts the centres of pixels 0 and n-1 at -1 and +1: "
+        "x = 2 i / (n - 1) - 1; align_corners=False puts their outer edges there: x = (2 i + 1) / n - 1. "
+        "Use W for x (points[..., 0]) and H for y (points[..., 1]).",
+    )
+
+
+# ------------------------------------------------------------------------- exercise 2: transform points
+
+
+def _points_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(2)
+    corners = torch.tensor([[[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]]])
+    zoom_and_turn = torch.tensor([[[0.4, -0.3, 0.25], [0.3, 0.4, -0.1]]])
+    # The pixel centres of a 3x5 output (align_corners=False), listed row by row: where F.affine_grid starts.
+    lattice = _pixel_lattice(3, 5, torch.float64)
+    centres = pixel_to_normalized(lattice, (3, 5), False).reshape(1, 15, 2).expand(2, 15, 2).clone()
+    return [
+        Case("the four corners of the output; zoom in, turn and shift", (zoom_and_turn, corners)),
+        Case("one point per item, batch of 3, float32",
+             (_random_theta(3, g, torch.float32), torch.rand(3, 1, 2, generator=g) * 2 - 1)),
+        Case("batch of 2, 6 points each, float64",
+             (_random_theta(2, g, torch.float64), torch.rand(2, 6, 2, generator=g, dtype=torch.float64) * 2 - 1)),
+        Case("the 15 pixel centres of a 3x5 output, as F.affine_grid uses them, float64",
+             (_random_theta(2, g, torch.float64), centres)),
+    ]  # fmt: skip
+
+
+def _diagnose_points(case: Case, actual: object, expected: object) -> str | None:
+    theta, points = case.args
+    linear, offset = theta[:, :, :2], theta[:, :, 2]
+    return _first_match(
+        actual,
+        expected,
+        [
+            (
+                lambda: points @ linear.transpose(1, 2),
+                "the translation is missing: the 1 appended to each point is what picks up theta's last "
+                "column (t_x, t_y).",
+            ),
+            (
+                lambda: points @ linear + offset[:, None, :],
+                "you multiplied by the transpose of A: with points as rows, p' = p Aᵀ + t, i.e. "
+                "hom @ theta.transpose(1, 2).",
+            ),
+            (
+                lambda: torch.cat([torch.ones_like(points[..., :1]), points], -1) @ theta.transpose(1, 2),
+                "the 1 goes last: homogeneous coordinates are (x, y, 1), matching theta's columns "
+                "(x-coefficient, y-coefficient, translation).",
+            ),
+        ],
+    )
+
+
+def check_transform_points(student_fn: Callable[..., Tensor]) -> CheckResult:
+    """Check ``transform_points(theta, points)``: ``theta: (N, 2, 3)``, ``points: (N, P, 2)`` -> ``(N, P, 2)``.
+
+    Compared with :func:`transform_points` (which agrees with ``F.affine_grid`` on pixel centres, see the
+    lesson's tests), on the values and on the gradients with respect to both arguments.
+    """
+    return check_function(
+        "transform_points",
+        student_fn,
+        transform_points,
+        _points_cases(),
+        grad_wrt=(0, 1),
+        diagnose=_diagnose_points,
+        hint="append a 1 to every point, hom = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1), "
+        "then p' = θ · hom for each point; with points stored as rows that is hom @ theta.transpose(1, 2).",
+    )
+
+
+# ----------------------------------------------------------------------------- exercise 3: make theta
+
+
+def _theta_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(3)
+
+    def params(n: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        rotation = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * math.pi
+        scale = 0.5 + torch.rand(n, 2, generator=g, dtype=torch.float64)
+        shear = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
+        translation = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
+        return tuple(p.to(dtype) for p in (rotation, scale, shear, translation))  # type: ignore[return-value]
+
+    def t(*values: object) -> Tensor:
+        return torch.tensor(values, dtype=torch.float32)
+
+    # General cases first: there every usual mistake changes the values (not only the gradients), so the
+    # report's first failing case comes with a diagnosis.
+    return [
+        Case("rotation 30°, scale (0.8, 0.5), shear 0.3, translation (0.2, -0.1)",
+             (t(math.pi / 6), t([0.8, 0.5]), t(0.3), t([0.2, -0.1]))),
+        Case("batch of 3, everything at once, float32", params(3, torch.float32)),
+        Case("batch of 4, everything at once, float64", params(4, torch.float64)),
+        Case("identity", (t(0.0), t([1.0, 1.0]), t(0.0), t([0.0, 0.0]))),
+        Case("zoom in by 2 on the upper right", (t(0.0), t([0.5, 0.5]), t(0.0), t([0.5, -0.5]))),
+        Case("a quarter turn only", (t(math.pi / 2), t([1.0, 1.0]), t(0.0), t([0.0, 0.0]))),
+        Case("shear and a non-uniform scale", (t(0.0), t([0.5, 2.0]), t(0.4), t([0.0, 0.0]))),
+    ]  # fmt: skip
+
+
+def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
+    rotation, scale, shear, translation = case.args
+
+    def with_linear(linear: Tensor) -> Tensor:
+        return torch.cat([linear, translation.unsqueeze(-1)], dim=-1)
+
+    candidates = [
+        (
+            lambda: with_linear(_theta_from_parts(rotation, scale, shear, "RKS", sign=-1.0)),
+            "the rotation turns the wrong way: R(α) = [[cos α, -sin α], [sin α, cos α]] (the minus sign is in "
+            "the first row).",
+        ),
+        (
+            lambda: torch.cat(
+                [
+                    _theta_from_parts(rotation, scale, shear, "RKS"),
+                    (_theta_from_parts(rotation, scale, shear, "RKS") @ translation.unsqueeze(-1)),
+                ],
+                dim=-1,
+            ),
+            "the translation went through A as well; θ = [A | t] adds t after the linear part, unchanged.",
+        ),
+    ]
+    for order in ("RSK", "KRS", "KSR", "SRK", "SKR"):
+        candidates.append(
+            (
+                lambda order=order: with_linear(_theta_from_parts(rotation, scale, shear, order)),
+                f"the factors are multiplied in the order {' @ '.join(order)}; this lesson (and "
+                "stnlib.geometry.affine_theta) uses A = R @ K @ S: scale first, then shear, then rotate.",
+            )
+        )
+    return _first_match(actual, expected, candidates)
+
+
+def check_make_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+    """Check ``make_theta(rotation, scale, shear, translation)`` -> ``theta: (N, 2, 3)``.
+
+    ``rotation: (N,)`` radians, ``scale: (N, 2)`` = ``(s_x, s_y)``, ``shear: (N,)``, ``translation: (N, 2)``;
+    ``theta = [R(rotation) @ K(shear) @ diag(scale) | translation]``. Compared with
+    :func:`stnlib.geometry.affine_theta`, including the gradients with respect to every parameter (a
+    localization network learns through them).
+    """
+    return check_function(
+        "make_theta",
+        student_fn,
+        affine_theta,
+        _theta_cases(),
+        grad_wrt=(0, 1, 2, 3),
+        diagnose=_diagnose_theta,
+        hint="build R = [[cos, -sin], [sin, cos]], K = [[1, k], [0, 1]] and S = diag(s_x, s_y) per batch item "
+        "with torch.stack(...).view(-1, 2, 2) and torch.diag_embed(scale), multiply A = R @ K @ S, then "
+        "torch.cat([A, translation.unsqueeze(-1)], dim=-1). Do not use torch.tensor([...]) on the "
+        "parameters: it cuts the gradient.",
+    )
+
+
+# ---------------------------------------------------------------------------- exercise 4: composition
+
+
+def _compose_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(4)
+    # Both with a translation and b with a linear part other than I, so that "reversed order" and "translations
+    # added" give different wrong answers (with A_b = I they coincide and no diagnosis could tell them apart).
+    turn = affine_theta(rotation=torch.tensor([math.pi / 2]), translation=(0.0, 0.25))
+    zoom = affine_theta(scale=0.5, translation=(0.5, 0.0))
+    return [
+        Case("a shifted quarter turn after a shifted zoom (the order matters)", (turn, zoom)),
+        Case("the same two, the other way round", (zoom, turn)),
+        Case("batch of 3, float32", (_random_theta(3, g, torch.float32), _random_theta(3, g, torch.float32))),
+        Case("batch of 2, float64", (_random_theta(2, g, torch.float64), _random_theta(2, g, torch.float64))),
+    ]
+
+
+def _diagnose_compose(case: Case, actual: object, expected: object) -> str | None:
+    theta_a, theta_b = case.args
+    return _first_match(
+        actual,
+        expected,
+        [
+            (
+                lambda: compose_affine(theta_b, theta_a),
+                "the order is reversed: compose_theta(theta_a, theta_b) applies theta_b to a point first and "
+                "theta_a second, so its matrix is H(a) @ H(b) (the first map stands on the right).",
+            ),
+            (
+                lambda: torch.cat(
+                    [theta_a[:, :, :2] @ theta_b[:, :, :2], theta_a[:, :, 2:] + theta_b[:, :, 2:]], dim=-1
+                ),
+                "the translations were simply added: theta_b's translation also passes through theta_a's "
+                "linear part, t = A_a t_b + t_a. Multiplying the 3x3 homogeneous matrices does this for you.",
+            ),
+        ],
+    )
+
+
+def check_compose_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+    """Check ``compose_theta(theta_a, theta_b)``: the ``(N, 2, 3)`` map ``p -> theta_a(theta_b(p))``.
+
+    Compared with :func:`stnlib.geometry.compose_affine`, values and gradients.
+    """
+    return check_function(
+        "compose_theta",
+        student_fn,
+        compose_affine,
+        _compose_cases(),
+        grad_wrt=(0, 1),
+        diagnose=_diagnose_compose,
+        hint="make both 3x3 with a row (0, 0, 1) (stnlib.geometry.to_homogeneous), multiply H(a) @ H(b), and keep "
+        "the first two rows.",
+    )
+
+
+# ------------------------------------------------------------------------------ exercise 5: inversion
+
+
+def _invert_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(5)
+    return [
+        Case("zoom in by 2 on the upper right", (affine_theta(scale=0.5, translation=(0.5, -0.5)),)),
+        Case("a rotation with a shift", (affine_theta(rotation=torch.tensor([0.7]), translation=(0.2, 0.1)),)),
+        Case("a shear with a non-uniform scale",
+             (affine_theta(scale=(0.5, 2.0), shear=0.8, translation=(0.0, 0.3)),)),
+        Case("batch of 3, float32", (_random_theta(3, g, torch.float32),)),
+        Case("batch of 4, float64", (_random_theta(4, g, torch.float64),)),
+    ]  # fmt: skip
+
+
+def _diagnose_invert(case: Case, actual: object, expected: object) -> str | None:
+    (theta,) = case.args
+    linear, offset = theta[:, :, :2], theta[:, :, 2:]
+    return _first_match(
+        actual,
+        expected,
+        [
+            (
+                lambda: torch.cat([torch.linalg.inv(linear), -offset], dim=-1),
+                "the linear part is right, but the translation is not just -t: undoing p' = A p + t gives "
+                "p = A⁻¹ p' - A⁻¹ t, so the new translation is -A⁻¹ t.",
+            ),
+            (
+                lambda: torch.cat([torch.linalg.inv(linear), offset], dim=-1),
+                "the translation must be undone too: the inverse of [A | t] is [A⁻¹ | -A⁻¹ t].",
+            ),
+            (
+                lambda: torch.cat([linear.transpose(1, 2), -linear.transpose(1, 2) @ offset], dim=-1),
+                "Aᵀ is the inverse of A only for pure rotations; with a scale or shear use "
+                "torch.linalg.inv (or invert the 3x3 homogeneous matrix).",
+            ),
+            (
+                lambda: torch.cat([1 / linear, -offset], dim=-1),
+                "a matrix is not inverted element by element: use torch.linalg.inv on the 2x2 part.",
+            ),
+        ],
+    )
+
+
+def check_invert_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+    """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``.
+
+    Compared with :func:`stnlib.geometry.invert_affine`, values and gradients.
+    """
+    return check_function(
+        "invert_theta",
+        student_fn,
+        invert_affine,
+        _invert_cases(),
+        grad_wrt=(0,),
+        diagnose=_diagnose_invert,
+        hint="invert the 3x3 homogeneous matrix, torch.linalg.inv(to_homogeneous(theta)), and keep its first "
+        "two rows; or by hand: [A⁻¹ | -A⁻¹ t].",
+    )
