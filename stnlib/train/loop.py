@@ -253,29 +253,43 @@ def _count_correct(logits: Tensor, y: Tensor) -> Tensor | None:
 
 
 class _RunningMetrics:
-    """Sums of loss and correct predictions kept on the device, read (and synced) only when asked."""
+    """Per-batch losses and correct counts kept as device tensors, summed (one sync) only when read.
 
-    def __init__(self, device: torch.device) -> None:
-        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+    Storing the batch results instead of adding them up as they come costs no kernel launch per batch, which
+    matters on a GPU where a small model's step takes about a millisecond.
+    """
+
+    def __init__(self) -> None:
+        self.losses: list[Tensor] = []
+        self.sizes: list[int] = []
+        self.corrects: list[Tensor] = []
         self.count = 0
         self.classification = True
 
     def add(self, loss: Tensor, logits: Tensor, y: Tensor) -> None:
         n = int(y.shape[0])
-        self.loss_sum += loss.detach().to(torch.float64) * n
+        self.losses.append(loss.detach())
+        self.sizes.append(n)
         correct = _count_correct(logits.detach(), y)
         if correct is None:
             self.classification = False
         else:
-            self.correct += correct
+            self.corrects.append(correct)
         self.count += n
 
     def loss(self) -> float:
-        return self.loss_sum.item() / self.count if self.count else math.nan
+        """The mean loss per sample so far (batches weighted by their size)."""
+        if not self.count:
+            return math.nan
+        losses = torch.stack(self.losses).to(torch.float64)
+        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=losses.device)
+        return float((losses * sizes).sum().item()) / self.count
 
     def accuracy(self) -> float:
-        return self.correct.item() / self.count if self.count and self.classification else math.nan
+        """The fraction of correct predictions so far; NaN if the targets are not class indices."""
+        if not (self.count and self.classification):
+            return math.nan
+        return int(torch.stack(self.corrects).sum().item()) / self.count
 
 
 def evaluate(
@@ -335,7 +349,7 @@ def _evaluate(
 ) -> dict[str, float]:
     was_training = model.training
     model.eval()
-    metrics = _RunningMetrics(device)
+    metrics = _RunningMetrics()
     try:
         with torch.inference_mode():
             for i, batch in enumerate(data):
@@ -509,7 +523,7 @@ class _Run:
 
     def train_epoch(self, bar: Any) -> _RunningMetrics:
         self.model.train()
-        metrics = _RunningMetrics(self.device)
+        metrics = _RunningMetrics()
         last_postfix = time.perf_counter()
         with warnings.catch_warnings():
             # A GradScaler that skips a step (inf gradients in fp16) makes the scheduler warn about its call
