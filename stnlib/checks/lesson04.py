@@ -1,0 +1,693 @@
+"""Checkers for Lesson 04 — the localization network (Sec. 3.1 of the paper and its appendix).
+
+Four exercises, four checkers, and the reference each is compared with:
+
+* :func:`check_conv_output_size` — ``conv_output_size(size, kernel_size, stride=1, padding=0)``: the length of
+  one side after a convolution or pooling layer; compared with :func:`conv_output_size` and with the length
+  PyTorch's own ``F.conv1d`` produces.
+* :func:`check_identity_head` — ``identity_head(in_features, transform, tps_grid_size=4)``: the regression
+  layer ``nn.Linear(in_features, P)`` with zero weights and the family's identity as its bias; compared with
+  :func:`identity_head` (built on :func:`stnlib.models.identity_params`) for all four families.
+* :func:`check_localization_net` — the class ``SmallLocalizationNet(in_shape, transform)``: conv → pool → conv
+  → pool → fc → head, built for any input size; checked for the shape of θ, the identity at initialisation,
+  its number of parameters, and that θ depends on the input and passes gradients to the convolutions once
+  the head has non-zero weights.
+* :func:`check_alignment_loss` — ``alignment_loss(output, target)``: the mean squared pixel error between the
+  transformer's output and the upright digit; compared with :func:`alignment_loss` and ``F.mse_loss``, values
+  and gradients.
+
+Example (in the lesson)::
+
+    checks.lesson04.check_identity_head(identity_head)
+    identity_head = checks.use_or_fallback(identity_head, checks.lesson04.identity_head)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stnlib._validation import check_tensor
+from stnlib.checks._core import (
+    RESULT_ATTRIBUTE,
+    Case,
+    CheckFailed,
+    CheckResult,
+    Comparison,
+    Status,
+    check_function,
+    compare_tensors,
+)
+from stnlib.geometry import tps_control_points
+from stnlib.models import identity_params, num_params
+from stnlib.models.localization import check_choice, check_in_shape
+
+__all__ = [
+    "LOCALIZATION_NET_TRANSFORMS",
+    "SmallLocalizationNet",
+    "alignment_loss",
+    "check_alignment_loss",
+    "check_conv_output_size",
+    "check_identity_head",
+    "check_localization_net",
+    "conv_output_size",
+    "identity_head",
+]
+
+_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
+
+LOCALIZATION_NET_TRANSFORMS: tuple[str, ...] = ("affine", "attention", "projective")
+"""Families :class:`SmallLocalizationNet` supports (thin plate splines also need their control points added,
+which :class:`stnlib.models.LocalizationNet` does)."""
+
+
+def _generator() -> torch.Generator:
+    return torch.Generator().manual_seed(_SEED)
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``, else a ``TypeError``/``ValueError`` that names the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def _first_match(
+    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
+) -> str | None:
+    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
+    for build, message in candidates:
+        try:
+            candidate = build()
+        except (
+            Exception
+        ):  # a candidate that does not exist for this case (e.g. a division by zero) is skipped
+            continue
+        if matches(actual, candidate):
+            return message
+    return None
+
+
+# --------------------------------------------------------------------------------- exercise 1: output size
+
+
+def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
+    """The length of one side after a convolution or pooling layer (PyTorch's rule, ``ceil_mode=False``).
+
+    ``out = floor((size + 2 * padding - kernel_size) / stride) + 1``: the kernel fits at positions
+    ``0, stride, 2 * stride, ...`` of the padded input, as long as it does not run past its end.
+
+    Args:
+        size: input length (height or width) in pixels.
+        kernel_size: side of the (square) kernel or pooling window.
+        stride: step between kernel positions (``nn.MaxPool2d(2)`` has stride 2).
+        padding: pixels added on **each** side.
+
+    Returns:
+        The output length, an int ``>= 1``.
+
+    Raises:
+        ValueError: the kernel does not fit into the padded input even once.
+
+    Example:
+        >>> conv_output_size(28, 5), conv_output_size(24, 2, stride=2), conv_output_size(27, 2, stride=2)
+        (24, 12, 13)
+    """
+    size, kernel_size = _check_int(size, "size", 1), _check_int(kernel_size, "kernel_size", 1)
+    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
+    padded = size + 2 * padding
+    if kernel_size > padded:
+        raise ValueError(
+            f"a kernel of {kernel_size} does not fit into an input of {size} with padding {padding} "
+            f"({padded} pixels): the input is too small for this layer; use a smaller kernel or more padding"
+        )
+    return (padded - kernel_size) // stride + 1
+
+
+def _conv1d_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
+    """What PyTorch's own convolution produces: the length of ``F.conv1d`` applied to ``size`` zeros."""
+    signal, kernel = torch.zeros(1, 1, size), torch.zeros(1, 1, kernel_size)
+    return int(F.conv1d(signal, kernel, stride=stride, padding=padding).shape[-1])
+
+
+# How check reports name it ("compared with ... and the output length of F.conv1d").
+_conv1d_output_size.__module__ = ""
+_conv1d_output_size.__qualname__ = "the output length of F.conv1d"
+
+
+def _conv_cases() -> list[Case]:
+    return [
+        Case("28 pixels through a 5x5 convolution", (28, 5)),
+        Case("24 pixels through a 2x2 max-pool (stride 2)", (24, 2), {"stride": 2}),
+        Case("27 pixels (odd) through a 2x2 max-pool: rounds down", (27, 2), {"stride": 2}),
+        Case("42-pixel RTS canvas through the paper's 9x9 convolution", (42, 9)),
+        Case("14 pixels, 5x5 convolution with padding 2 ('same')", (14, 5), {"padding": 2}),
+        Case("60 pixels, 3x3 convolution, stride 2, padding 1", (60, 3), {"stride": 2, "padding": 1}),
+        Case("7 pixels, 7x7 kernel: exactly one position", (7, 7)),
+        Case("5 pixels, 3x3 kernel, stride 3: the last pixels are skipped", (5, 3), {"stride": 3}),
+    ]
+
+
+def _compare_size(actual: Any, expected: Any) -> Comparison:
+    if isinstance(actual, bool) or not isinstance(actual, numbers.Integral):
+        if isinstance(actual, float) and math.isfinite(actual) and actual == expected:
+            return Comparison(
+                Status.WRONG_TYPE,
+                f"the result is the float {actual!r}; return an int (use // for the division): layer sizes such "
+                "as nn.Linear(in_features, ...) must be integers.",
+            )
+        if isinstance(actual, Tensor):
+            return Comparison(
+                Status.WRONG_TYPE,
+                "the result is a tensor; sizes are plain Python ints — compute with ints and //, not torch.",
+            )
+        return compare_tensors(actual, expected, name="the output size")
+    return compare_tensors(int(actual), expected, name="the output size")
+
+
+def _diagnose_size(case: Case, actual: Any, expected: Any) -> str | None:
+    size, kernel = case.args
+    stride, padding = case.kwargs.get("stride", 1), case.kwargs.get("padding", 0)
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: (size + 2 * padding - kernel) / stride + 1,
+                "you divided with / : PyTorch drops a last, incomplete kernel position, so round down with //.",
+            ),
+            (
+                lambda: math.ceil((size + 2 * padding - kernel) / stride) + 1,
+                "you rounded up; PyTorch rounds down (its layers default to ceil_mode=False): use //.",
+            ),
+            (
+                lambda: (size + 2 * padding - kernel) // stride,
+                "off by one: a kernel that fits exactly once still gives one output, so add 1 after dividing.",
+            ),
+            (
+                lambda: (size + padding - kernel) // stride + 1,
+                "padding is added on BOTH sides of the input: the padded length is size + 2 * padding.",
+            ),
+            (
+                lambda: (size - kernel) // stride + 1,
+                "the padding is missing: the padded length is size + 2 * padding.",
+            ),
+            (
+                lambda: size + 2 * padding - kernel + 1,
+                "the stride is missing: the kernel moves `stride` pixels at a time, so divide by it.",
+            ),
+        ],
+        lambda a, c: isinstance(a, (int, float)) and not isinstance(a, bool) and a == c,
+    )
+
+
+def check_conv_output_size(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``conv_output_size(size, kernel_size, stride=1, padding=0)``.
+
+    Compared with :func:`conv_output_size` and with the length ``F.conv1d`` actually produces, on
+    convolutions, 2x2 max-pools on even and odd sizes, "same" padding, stride with padding, and a kernel as
+    large as the input.
+    """
+    return check_function(
+        "conv_output_size",
+        student_fn,
+        conv_output_size,
+        _conv_cases(),
+        torch_fn=_conv1d_output_size,
+        compare=_compare_size,
+        diagnose=_diagnose_size,
+        hint="out = (size + 2 * padding - kernel_size) // stride + 1 — padding on both sides, round down, plus 1.",
+        quiet=quiet,
+    )
+
+
+# ---------------------------------------------------------------------------------- exercise 2: the head
+
+
+def identity_head(in_features: int, transform: str, tps_grid_size: int = 4) -> nn.Linear:
+    """The regression layer of a localization network, started at the identity transformation.
+
+    ``nn.Linear(in_features, P)`` with ``P`` = 6 (affine), 3 (attention), 8 (projective) or ``2 K²`` (TPS),
+    **zero weights** (so θ does not depend on the input yet) and the family's "do nothing" parameters as
+    **bias** (:func:`stnlib.models.identity_params`): ``[1, 0, 0, 0, 1, 0]`` for affine θ read row by row,
+    ``(s, t_x, t_y) = (1, 0, 0)`` for attention, zeros for projective (stnlib's 8 numbers are ``H - I``) and
+    zeros for TPS (the head predicts offsets of the control points).
+
+    Example:
+        >>> head = identity_head(32, "affine")
+        >>> head(torch.randn(2, 32)).view(2, 2, 3)[1]
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]], grad_fn=<SelectBackward0>)
+    """
+    in_features = _check_int(in_features, "in_features", 1)
+    head = nn.Linear(in_features, num_params(transform, tps_grid_size))
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(identity_params(transform, tps_grid_size))
+    return head
+
+
+def _head_cases() -> list[Case]:
+    return [
+        Case("affine head on 32 features", (32, "affine")),
+        Case("attention head (eq. 2) on 20 features", (20, "attention")),
+        Case("projective head on 50 features", (50, "projective")),
+        Case("TPS head, 4x4 control points, on 32 features", (32, "tps"), {"tps_grid_size": 4}),
+        Case("TPS head, 3x3 control points, on 8 features", (8, "tps"), {"tps_grid_size": 3}),
+        Case("affine head on a single feature", (1, "affine")),
+    ]
+
+
+def _compare_head(actual: Any, expected: nn.Linear) -> Comparison:
+    if not isinstance(actual, nn.Linear):
+        return Comparison(
+            Status.WRONG_TYPE,
+            f"the result should be a torch.nn.Linear layer; got {type(actual).__name__}. Build it with "
+            "nn.Linear(in_features, number_of_parameters) and return the layer.",
+        )
+    if (actual.in_features, actual.out_features) != (expected.in_features, expected.out_features):
+        return Comparison(
+            Status.WRONG_SHAPE,
+            f"the layer maps {actual.in_features} -> {actual.out_features} numbers; expected "
+            f"{expected.in_features} -> {expected.out_features} (the family's number of parameters).",
+        )
+    for name in ("weight", "bias"):
+        parameter = getattr(actual, name)
+        if not isinstance(parameter, nn.Parameter) or not parameter.requires_grad:
+            return Comparison(
+                Status.FAILED,
+                f"the head's {name} no longer learns (it is not a Parameter that requires gradients). Change its "
+                "values in place under torch.no_grad() instead of replacing or freezing it.",
+            )
+    weight = compare_tensors(actual.weight.detach(), expected.weight.detach(), name="the head's weight")
+    if not weight.ok and weight.status is Status.FAILED:
+        largest = float(actual.weight.detach().abs().max())
+        return Comparison(
+            Status.FAILED,
+            f"the head's weight is not zero (largest |w| = {largest:.3g}): θ then depends on the input from the "
+            "first step, and the transformer does not start as the identity.",
+            max_error=largest,
+        )
+    if not weight.ok:
+        return weight
+    return compare_tensors(actual.bias.detach(), expected.bias.detach(), name="the head's bias")
+
+
+def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
+    if not isinstance(actual, nn.Linear) or actual.bias is None or actual.bias.shape != expected.bias.shape:
+        return None
+    transform = case.args[1]
+    grid_size = case.kwargs.get("tps_grid_size", 4)
+    candidates: list[tuple[Callable[[], Tensor], str]] = [
+        (
+            lambda: torch.zeros_like(expected.bias),
+            "the bias is all zeros. For the affine family that is θ = 0: every output pixel reads the centre of "
+            "the input, so the output is one flat colour. The bias must hold the identity transformation.",
+        )
+    ]
+    if transform == "affine":
+        candidates.append(
+            (
+                lambda: torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+                "the bias [1, 0, 0, 1, 0, 0] reads as θ = [[1, 0, 0], [1, 0, 0]] after .view(2, 3): the six "
+                "numbers are θ row by row, so the identity is [1, 0, 0, 0, 1, 0].",
+            )
+        )
+    if transform == "projective":
+        candidates.append(
+            (
+                lambda: torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
+                "stnlib's 8 projective parameters are H - I (the homography minus the identity), so 'do "
+                "nothing' is all zeros.",
+            )
+        )
+    if transform == "tps":
+        candidates.append(
+            (
+                lambda: tps_control_points(grid_size).flatten(),
+                "the bias holds the control points themselves, but the head predicts OFFSETS of the control "
+                "points from their rest positions: no offset, no warp — the identity is all zeros.",
+            )
+        )
+    if transform == "attention":
+        candidates.append(
+            (
+                lambda: torch.tensor([0.0, 0.0, 1.0]),
+                "the parameters are in the order (s, t_x, t_y): the scale comes first.",
+            )
+        )
+
+    def same(a: Any, c: Tensor) -> bool:
+        bias = a.bias.detach().to("cpu", torch.float64)
+        return bias.shape == c.shape and bool(torch.allclose(bias, c.to(torch.float64), atol=1e-6))
+
+    return _first_match(actual, candidates, same)
+
+
+def check_identity_head(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``identity_head(in_features, transform, tps_grid_size=4)`` for all four families.
+
+    The result must be an ``nn.Linear`` with the family's number of outputs, zero weights, the identity as its
+    bias (compared with :func:`identity_head`, i.e. :func:`stnlib.models.identity_params`), and both still
+    trainable.
+    """
+    return check_function(
+        "identity_head",
+        student_fn,
+        identity_head,
+        _head_cases(),
+        compare=_compare_head,
+        diagnose=_diagnose_head,
+        hint=(
+            "create nn.Linear(in_features, P) with P = 6, 3, 8 or 2*K*K; then, inside `with torch.no_grad():`, "
+            "set head.weight to zero and copy the family's identity into head.bias (affine: 1, 0, 0, 0, 1, 0)."
+        ),
+        quiet=quiet,
+    )
+
+
+# ----------------------------------------------------------------------- exercise 3: the localization net
+
+
+class SmallLocalizationNet(nn.Module):
+    """A small convolutional localization network, sized from its input (the lesson's reference solution).
+
+    ``conv 5x5 (8 filters) -> max-pool 2 -> ReLU -> conv 5x5 (10 filters) -> max-pool 2 -> ReLU -> flatten
+    -> fc 32 -> ReLU -> head``, the layout of PyTorch's STN tutorial; the flattened size comes from
+    :func:`conv_output_size`, so any input of at least 16x16 works, and the head is :func:`identity_head`.
+
+    Args:
+        in_shape: ``(C, H, W)`` of the input.
+        transform: ``"affine"``, ``"attention"`` or ``"projective"``.
+
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` -> ``(N, 2, 3)`` (affine), ``(N, 3)`` or ``(N, 8)``.
+
+    Example:
+        >>> net = SmallLocalizationNet((1, 42, 42), "affine")
+        >>> net(torch.rand(2, 1, 42, 42))[0]
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]], grad_fn=<SelectBackward0>)
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], transform: str = "affine") -> None:
+        super().__init__()
+        channels, height, width = check_in_shape(in_shape)
+        self.in_shape = (channels, height, width)
+        self.transform = check_choice(transform, "transform", LOCALIZATION_NET_TRANSFORMS)
+        for _ in range(2):  # each stage: a 5x5 convolution without padding, then a 2x2 max-pool
+            height = conv_output_size(conv_output_size(height, 5), 2, stride=2)
+            width = conv_output_size(conv_output_size(width, 5), 2, stride=2)
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 8, kernel_size=5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(8, 10, kernel_size=5),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(10 * height * width, 32),
+            nn.ReLU(),
+        )
+        self.head = identity_head(32, transform)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Predict the family's parameters for ``x: (N, C, H, W)``."""
+        check_tensor(x, "x", "N C H W")
+        params = self.head(self.features(x))
+        return params.view(-1, 2, 3) if self.transform == "affine" else params
+
+
+class _NetProbe(NamedTuple):
+    """What the checker measures on one localization network (the student's or the reference)."""
+
+    params: Any  # the forward's output at initialisation
+    n_parameters: int
+    input_sensitivity: float  # how much θ changes between two inputs once the head has random weights
+    gradient_reaches_conv: bool  # whether a gradient arrives at the first convolution's weight
+    problem: str | None = None  # a structural problem that makes the rest meaningless
+
+
+def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, other: Tensor) -> _NetProbe:
+    """Build ``cls(in_shape, transform)`` in the dtype of ``x`` and measure it (see :class:`_NetProbe`)."""
+    if isinstance(cls, nn.Module):
+        raise TypeError(
+            "pass the class itself, e.g. check_localization_net(SmallLocalizationNet), not a network built "
+            "from it: the checker builds its own for several input sizes."
+        )
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # seed the layers' initialisation without touching the lesson's RNG
+        torch.manual_seed(_SEED)
+        net = cls(in_shape, transform)
+    if not isinstance(net, nn.Module):
+        raise TypeError(
+            f"{getattr(cls, '__name__', cls)}(...) must build an nn.Module; got {type(net).__name__}"
+        )
+    net = net.to(x.dtype)
+    params = net(x)
+    n_parameters = sum(p.numel() for p in net.parameters())
+    head = getattr(net, "head", None)
+    if not isinstance(head, nn.Linear):
+        return _NetProbe(
+            params,
+            n_parameters,
+            math.nan,
+            False,
+            "the regression layer must be an nn.Linear stored as self.head.",
+        )
+    with torch.no_grad():  # give the head random weights: θ must now depend on the image
+        head.weight.copy_(0.5 * torch.randn(head.weight.shape, generator=_generator(), dtype=torch.float64))
+    net.zero_grad(set_to_none=True)
+    probe = net(torch.cat([x[:1], other[:1]]))
+    if not isinstance(probe, Tensor):
+        return _NetProbe(params, n_parameters, math.nan, False)
+    sensitivity = float((probe[0] - probe[1]).detach().abs().max()) if probe.shape[0] == 2 else math.nan
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    reaches = False
+    if probe.requires_grad and convs:
+        probe.sum().backward()
+        grad = convs[0].weight.grad
+        reaches = grad is not None and bool(grad.abs().sum() > 0)
+    return _NetProbe(params, n_parameters, sensitivity, reaches)
+
+
+def _net_runner(cls: Any) -> Callable[..., _NetProbe]:
+    def build_and_run(in_shape: tuple[int, int, int], transform: str, x: Tensor, other: Tensor) -> _NetProbe:
+        return _probe(cls, in_shape, transform, x, other)
+
+    build_and_run.__name__ = build_and_run.__qualname__ = getattr(cls, "__name__", "SmallLocalizationNet")
+    build_and_run.__module__ = getattr(cls, "__module__", "")
+    return build_and_run
+
+
+def _net_cases() -> list[Case]:
+    generator = _generator()
+
+    def images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
+        return torch.rand(n, *shape, generator=generator, dtype=torch.float64).to(dtype)
+
+    cases = []
+    for name, shape, transform, n, dtype in [
+        ("MNIST 1x28x28, affine, batch of 2", (1, 28, 28), "affine", 2, torch.float32),
+        ("RTS canvas 1x42x42 (odd sizes after the first pool), attention, batch of 3", (1, 42, 42),
+         "attention", 3, torch.float32),
+        ("non-square 2x36x60 (H != W), projective, batch of 2", (2, 36, 60), "projective", 2, torch.float32),
+        ("colour 3x32x32, affine, float64", (3, 32, 32), "affine", 2, torch.float64),
+        ("smallest input 1x16x24 (one feature row left), affine, one image", (1, 16, 24), "affine", 1,
+         torch.float32),
+    ]:  # fmt: skip
+        cases.append(Case(name, (shape, transform, images(n, shape, dtype), images(1, shape, dtype))))
+    return cases
+
+
+def _compare_net(actual: Any, expected: _NetProbe) -> Comparison:
+    if not isinstance(actual, _NetProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.FAILED, actual.problem)
+    params = compare_tensors(actual.params, expected.params, name="θ at initialisation")
+    if not params.ok:
+        return params
+    if actual.n_parameters != expected.n_parameters:
+        return Comparison(
+            Status.FAILED,
+            f"the network has {actual.n_parameters} parameters; the one described has {expected.n_parameters}. "
+            "Check the layers: 5x5 convolutions without padding (8, then 10 filters), 2x2 max-pools, "
+            "a fully connected layer of 32, then the head.",
+        )
+    if not actual.input_sensitivity > 0:
+        return Comparison(
+            Status.FAILED,
+            "θ does not depend on the input: after the checker gave the head random weights, two different "
+            "images still gave the same θ. forward must pass x through the features and then the head.",
+        )
+    if not actual.gradient_reaches_conv:
+        return Comparison(
+            Status.FAILED,
+            "no gradient reaches the first convolution: the features must stay connected to θ (no .detach(), "
+            "no torch.no_grad() in forward).",
+        )
+    return params
+
+
+def _diagnose_net(case: Case, actual: Any, expected: _NetProbe) -> str | None:
+    if not isinstance(actual, _NetProbe) or not isinstance(actual.params, Tensor):
+        return None
+    transform, n = case.args[1], case.args[2].shape[0]
+    if transform == "affine" and tuple(actual.params.shape) == (n, 6):
+        return "the head's 6 numbers must be reshaped into θ: params.view(-1, 2, 3)."
+    if transform != "affine" and actual.params.ndim == 3:
+        return f"only the affine family is reshaped to (N, 2, 3); {transform} parameters stay flat (N, P)."
+    return None
+
+
+def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+    """Check the class ``SmallLocalizationNet(in_shape, transform)``.
+
+    For each case the checker builds a network with ``student_cls(in_shape, transform)`` — MNIST 28x28, the
+    42x42 RTS canvas, a non-square two-channel input, a colour input in float64 and the smallest input the
+    layout allows — and checks: θ at initialisation has the family's shape and is the identity for every
+    image; the number of parameters matches the layout described; after the checker gives ``self.head``
+    random weights, θ depends on the image and a gradient reaches the first convolution.
+    """
+    runner = _net_runner(student_cls)
+    try:
+        result = check_function(
+            "SmallLocalizationNet",
+            runner,
+            _net_runner(SmallLocalizationNet),
+            _net_cases(),
+            compare=_compare_net,
+            diagnose=_diagnose_net,
+            hint=(
+                "compute the flattened size from in_shape with conv_output_size (conv 5 -> pool 2, twice), so "
+                "that every input size works; an error like 'mat1 and mat2 shapes cannot be multiplied' means "
+                "a hard-coded size. The last layer is self.head = identity_head(32, transform)."
+            ),
+            quiet=quiet,
+        )
+    except CheckFailed as failure:
+        _record(student_cls, failure.result)
+        raise
+    _record(student_cls, result)
+    return result
+
+
+def _record(student_cls: Any, result: CheckResult) -> None:
+    """Record the result on the class itself (the checker ran a wrapper), for ``use_or_fallback``."""
+    try:
+        setattr(student_cls, RESULT_ATTRIBUTE, result)
+    except (AttributeError, TypeError):
+        pass
+
+
+# ---------------------------------------------------------------------------------- exercise 4: the loss
+
+
+def alignment_loss(output: Tensor, target: Tensor) -> Tensor:
+    """Mean squared pixel error between the transformer's output and the upright digit.
+
+    ``L = (1 / (N C H W)) * sum (output - target)²`` — the same as ``F.mse_loss(output, target)``: a mean, so
+    its size does not change with the batch or the image size.
+
+    Args:
+        output: ``(N, C, H, W)``, the spatial transformer's output.
+        target: ``(N, C, H, W)``, what it should look like.
+
+    Returns:
+        A scalar tensor (differentiable with respect to ``output``).
+
+    Example:
+        >>> alignment_loss(torch.ones(2, 1, 3, 3), torch.zeros(2, 1, 3, 3))
+        tensor(1.)
+    """
+    dims = check_tensor(output, "output", "N C H W")
+    check_tensor(target, "target", "N C H W", dims)
+    return ((output - target) ** 2).mean()
+
+
+def _loss_cases() -> list[Case]:
+    generator = _generator()
+
+    def images(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
+        return torch.rand(*shape, generator=generator, dtype=torch.float64).to(dtype)
+
+    digits = images(4, 1, 28, 28)
+    return [
+        Case("batch of 4 MNIST-sized images", (digits, images(4, 1, 28, 28))),
+        Case("non-square 5x7 images, batch of 2", (images(2, 1, 5, 7), images(2, 1, 5, 7))),
+        Case("two channels, batch of 3", (images(3, 2, 6, 6), images(3, 2, 6, 6))),
+        Case(
+            "42x42, float64",
+            (images(2, 1, 42, 42, dtype=torch.float64), images(2, 1, 42, 42, dtype=torch.float64)),
+        ),
+        Case("perfect alignment: output == target", (digits, digits.clone())),
+    ]
+
+
+def _diagnose_loss(case: Case, actual: Any, expected: Tensor) -> str | None:
+    if not isinstance(actual, Tensor) or actual.numel() != 1:
+        if isinstance(actual, Tensor) and actual.ndim >= 1:
+            return "the loss must be a single number: average over every pixel of every image with .mean()."
+        return None
+    output, target = case.args
+    difference = output - target
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: (difference**2).sum(),
+                "you summed instead of averaging: a sum grows with the batch size and the image size, so the "
+                "right learning rate would change with them. Use .mean().",
+            ),
+            (
+                lambda: (difference**2).flatten(1).sum(1).mean(),
+                "you summed over the pixels of each image: the mean over all pixels of all images is what "
+                "F.mse_loss computes.",
+            ),
+            (
+                lambda: difference.abs().mean(),
+                "this is the mean ABSOLUTE error (L1); square the differences instead.",
+            ),
+            (
+                lambda: (difference**2).mean().sqrt(),
+                "this is the root of the mean squared error; leave out the square root.",
+            ),
+            (
+                lambda: difference.mean(),
+                "the differences are not squared: positive and negative errors cancel out.",
+            ),
+            (
+                lambda: 0.5 * (difference**2).mean(),
+                "the factor 1/2 is not part of the mean squared error here (compare with F.mse_loss).",
+            ),
+        ],
+        lambda a, c: bool(torch.allclose(a.detach().reshape(()).double(), c.double(), atol=1e-6, rtol=1e-5)),
+    )
+
+
+def check_alignment_loss(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``alignment_loss(output, target)``: values and gradients with respect to ``output``.
+
+    Compared with :func:`alignment_loss` and ``F.mse_loss`` on MNIST-sized and non-square batches, two
+    channels, float64 and a perfect alignment (loss 0).
+    """
+    return check_function(
+        "alignment_loss",
+        student_fn,
+        alignment_loss,
+        _loss_cases(),
+        torch_fn=F.mse_loss,
+        grad_wrt=(0,),
+        diagnose=_diagnose_loss,
+        hint="square the pixel differences and take the mean over everything: ((output - target) ** 2).mean().",
+        quiet=quiet,
+    )
