@@ -361,7 +361,11 @@ def test_result_representations() -> None:
     result = CheckResult("grid", Status.FAILED, 2, 5, max_error=0.5, first_failure="'c': wrong", hint="think")
     assert repr(result) == "CheckResult('grid': failed, 2/5 cases)"
     assert str(result).splitlines()[0] == "❌ grid: failed — 2/5 cases passed."
-    assert 'class="stn-check-result"' in result._repr_html_() and "think" in result._repr_html_()
+    assert (
+        result._repr_html_()
+        == '<span class="stn-check-result" style="color:#cf222e">grid: failed (2/5 cases)</span>'
+    )
+    assert "think" in str(result)
 
 
 # -------------------------------------------------------------------------------------- comparisons
@@ -372,7 +376,7 @@ def test_tolerances_by_dtype() -> None:
     assert tolerance_for(torch.int64) == (0.0, 0.0)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     values=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=12),
     noise=st.floats(-1e-3, 1e-3),

@@ -546,11 +546,12 @@ class CheckResult:
         return f"CheckResult({self.name!r}: {self.status}, {self.passed}/{self.total} cases)"
 
     def _repr_html_(self) -> str:
+        # One line: the checker has already printed the full report above the cell's result.
         import html
 
         colour = {"passed": "#1a7f37", "not implemented": "#9a6700"}.get(self.status.value, "#cf222e")
-        body = html.escape(self.report())
-        return f'<pre class="stn-check-result" style="color:{colour}; white-space: pre-wrap">{body}</pre>'
+        text = html.escape(f"{self.name}: {self.status} ({self.passed}/{self.total} cases)")
+        return f'<span class="stn-check-result" style="color:{colour}">{text}</span>'
 
 
 class CheckFailed(Exception):
@@ -632,6 +633,8 @@ def check_function(
 
     Raises:
         CheckFailed: after printing the report, if the status is neither passed nor not implemented.
+        Exception: whatever ``reference_fn`` or ``torch_fn`` raise — that is a bug in the checker, not the
+            student's mistake, so it is not hidden.
     """
 
     def compare_fn(actual: Any, expected: Any) -> Comparison:
