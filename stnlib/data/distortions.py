@@ -1,18 +1,18 @@
 """The distorted MNIST variants of the paper's experiments, generated in batches on the images' device.
 
-Jaderberg et al. (2015) train on MNIST digits distorted on the fly (appendix; see ``paper-facts.md``):
+Jaderberg et al. (2015, appendix) train on MNIST digits distorted on the fly:
 
-========  ===============================================================  ======  ========  =======
-key       distortion                                                       canvas  channels  classes
-========  ===============================================================  ======  ========  =======
-``R``     rotation, uniform in [-90°, 90°]                                 28      1         10
-``RTS``   rotation ±45°, scale 0.7–1.2, random position                    42      1         10
-``P``     projective: corners moved by Gaussian noise, plus a random scale 28      1         10
-``E``     elastic: thin-plate spline through 16 jittered control points    28      1         10
-``T``     translation to a random position                                 60      1         10
-``TC``    translation plus six 6x6 crops of other digits as clutter       60      1         10
-``ADD``   two digits, each RTS-distorted, one per channel; label = sum     42      2         19
-========  ===============================================================  ======  ========  =======
+========  ================================================================  ======  ========  =======
+key       distortion                                                        canvas  channels  classes
+========  ================================================================  ======  ========  =======
+``R``     rotation, uniform in [-90°, 90°]                                  28      1         10
+``RTS``   rotation ±45°, scale 0.7–1.2, random position                     42      1         10
+``P``     projective: corners moved by Gaussian noise, plus a random scale  28      1         10
+``E``     elastic: thin-plate spline through 16 jittered control points     28      1         10
+``T``     translation to a random position                                  60      1         10
+``TC``    translation plus six 6x6 crops of other digits as clutter        60      1         10
+``ADD``   two digits, each RTS-distorted, one per channel; label = sum      42      2         19
+========  ================================================================  ======  ========  =======
 
 Every function takes float images in [0, 1], ``images: (N, C, H, W)`` (MNIST: ``(N, 1, 28, 28)``), and returns
 ``(N, C_out, S, S)`` with a zero background. Randomness comes only from the ``generator`` argument: all random
@@ -62,8 +62,8 @@ _ALIGN_CORNERS = False  # PyTorch's default; the grids and the sampler below mus
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _check_images(images: object, name: str = "images", dims: Dims | None = None) -> Dims:
-    return check_tensor(images, name, "N C H W", dims)
+def _check_images(images: object) -> Dims:
+    return check_tensor(images, "images", "N C H W")
 
 
 def _check_generator(generator: object) -> torch.Generator:
@@ -366,7 +366,8 @@ def translate_clutter(
 ) -> Tensor:
     """TC: :func:`translate`, then ``n_clutter`` random ``patch x patch`` crops of other digits as clutter.
 
-    Draws, after the translation: which digit of ``clutter_source`` each crop comes from, the crop's top-left
+    The translation is drawn first, exactly as :func:`translate` draws it, so ``translate`` with an equally
+    seeded generator shows the same placement without clutter. Then it draws: which digit of ``clutter_source`` each crop comes from, the crop's top-left
     corner inside the central 20x20 box of that digit (where MNIST's strokes are, so crops are rarely empty),
     and where on the canvas it goes (anywhere it fits whole). Overlaps keep the brighter pixel. All crops and
     pastes are done with one gather and one scatter for the whole batch.

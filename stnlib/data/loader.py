@@ -64,7 +64,7 @@ class DistortedMNIST:
         normalize: subtract :data:`MNIST_MEAN` and divide by :data:`MNIST_STD` **after** distorting. The
             distortions pad with zeros, and zero is the background only before normalising; normalising first
             would give the padding a different value from the background — a visible frame that a spatial
-            transformer can learn to exploit or collapse on (problem 1 in the course's paper notes).
+            transformer can learn to exploit or collapse on, one of the commonest STN problems.
         source, root: passed to :func:`~stnlib.data.mnist.load_mnist`.
 
     Attributes:
