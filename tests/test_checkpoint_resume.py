@@ -201,6 +201,32 @@ def test_resume_restores_private_data_generators_and_data_state(tmp_path: Path) 
         assert_same_weights(resumed, reference)
 
 
+def test_resume_with_distorted_mnist_replays_the_same_epochs(tmp_path: Path) -> None:
+    """DistortedMNIST draws epoch e's shuffle and distortions from (seed, e); fit tells it e via set_epoch."""
+    data_module = pytest.importorskip("stnlib.data")
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(48, 1, 28, 28, generator=g) > 0.8).to(torch.uint8) * 255
+    labels = torch.arange(48) % 4
+
+    def data():
+        return data_module.DistortedMNIST.from_tensors(
+            images, labels, "R", batch_size=16, device="cpu", seed=2
+        )
+
+    def model() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.AvgPool2d(4), nn.Flatten(), nn.Linear(49, 4))
+
+    kwargs = {"epochs": 3, "device": "cpu", "progress": False, "checkpoint_dir": None}
+    reference = model()
+    fit(reference, data(), **kwargs)
+    kwargs["checkpoint_dir"] = tmp_path
+    fit(model(), data(), callbacks=[InterruptAfter(1)], **kwargs)
+    resumed = model()
+    fit(resumed, data(), resume=True, **kwargs)  # a new DistortedMNIST starts at epoch 0
+    assert_same_weights(resumed, reference)
+
+
 def test_resume_of_a_finished_run_loads_it_without_training(tmp_path: Path) -> None:
     data = [dataset(64)[:]]
     trained = small_cnn()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import math
+import os
 import random
 import warnings
 from collections import namedtuple
@@ -105,17 +106,22 @@ def test_seed_everything_repeats_python_numpy_and_torch_draws() -> None:
         seed_everything(1.5)  # type: ignore[arg-type]
 
 
-def test_seed_everything_changes_global_determinism_only_when_asked() -> None:
-    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic
-    try:
-        seed_everything(0)
-        assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic) == before
-        seed_everything(0, deterministic=True)
-        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
-        assert torch.is_deterministic_algorithms_warn_only_enabled()
-    finally:
-        torch.use_deterministic_algorithms(before[0])
-        torch.backends.cudnn.deterministic = before[1]
+def test_seed_everything_changes_global_determinism_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spy instead of the real switch: its first call imports torch._inductor (seconds), and it is process-wide.
+    calls: list[tuple[bool, bool]] = []
+    monkeypatch.setattr(
+        torch, "use_deterministic_algorithms", lambda mode, warn_only=False: calls.append((mode, warn_only))
+    )
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    seed_everything(0)
+    assert calls == [] and not torch.backends.cudnn.deterministic and torch.backends.cudnn.benchmark
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    seed_everything(0, deterministic=True)
+    assert calls == [(True, True)]
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
 
 
 def test_autocast_context_matches_torch_autocast_on_cpu() -> None:
