@@ -2,7 +2,7 @@
 
 Unit tests run the builder on small in-memory notebooks; the parametrised tests check every notebook in
 solutions/ and lessons/ (none yet is fine); one test runs a tiny notebook through nbval in a subprocess to
-check that tests/conftest.py fails lesson stub cells that do not raise NotImplementedError.
+check that the root conftest.py fails lesson stub cells that do not raise NotImplementedError.
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ def test_new_skeleton_is_complete_and_ruff_clean(build_lessons: ModuleType, cour
 
 
 def test_stub_marker_of_conftest_matches_the_builder(build_lessons: ModuleType) -> None:
-    spec = importlib.util.spec_from_file_location("_conftest_again", REPO / "tests" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("_conftest_again", REPO / "conftest.py")
     assert spec is not None and spec.loader is not None
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
@@ -425,7 +425,7 @@ def test_every_exercise_is_followed_by_a_check_cell(build_lessons: ModuleType, n
 
 
 def test_nbval_fails_lesson_stub_cells_that_do_not_raise_not_implemented(tmp_path: Path) -> None:
-    shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    shutil.copy(REPO / "conftest.py", tmp_path / "conftest.py")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     stub = "# YOUR CODE HERE\nraise NotImplementedError()"
     nb = nbformat.v4.new_notebook()

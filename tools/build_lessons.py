@@ -31,9 +31,9 @@ How the course machinery works
 * **Tests.** ``make test`` runs pytest over ``tests/``, ``solutions/`` and ``lessons/`` with nbval
   (``--nbval-lax``: every cell must run, outputs are not compared; ``-n 2`` with ``--dist loadfile`` so one
   notebook stays in one kernel) under ``STNLIB_BUDGET=smoke``. A solution cell that raises, e.g. a check that
-  fails, fails the suite; a lesson stub cell must raise ``NotImplementedError`` (hook in ``tests/conftest.py``).
-  ``tests/test_lessons.py`` checks that every lesson is up to date and complete. To run one notebook with the
-  course's hooks: ``pytest tests/conftest.py lessons/01_coordinates.ipynb``.
+  fails, fails the suite; a lesson stub cell must raise ``NotImplementedError`` (hook in the root ``conftest.py``).
+  ``tests/test_lessons.py`` checks that every lesson is up to date and complete. To run one notebook: ``pytest lessons/01_coordinates.ipynb``
+  (the root ``conftest.py`` applies the course's hooks to any selection).
 * **Widgets.** The browser test (``tests/test_browser.py``) opens lesson 01 in JupyterLab, runs the cells
   above the cell tagged ``theta-explorer`` and that cell, and drags a slider of ``stnlib.widgets.theta_explorer``.
 
