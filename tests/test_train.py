@@ -471,6 +471,11 @@ def test_history_records_columns_best_and_state() -> None:
     assert h.best("val_acc")["epoch"] == 2 and h.best("val_acc", mode="min")["epoch"] == 1
     assert h.best("val_loss")["epoch"] == 2  # NaN never wins
     assert History.from_state_dict(h.state_dict()) == h
+    copied = History.from_state_dict(
+        {"records": [{**r, "val_loss": float(str(r["val_loss"]))} for r in h.records]}
+    )
+    assert copied == h  # a NaN read back from a file is a new float object, and still equal
+    assert copied != History.from_state_dict({"records": h.records[:2]})
     assert "3 epochs" in repr(h)
     with pytest.raises(ValueError, match="not after"):
         h.append(3, train_loss=0.1)

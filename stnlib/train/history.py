@@ -34,7 +34,7 @@ def _check_metric_value(name: str, value: object) -> Metric:
     return value
 
 
-@dataclass
+@dataclass(eq=False)
 class History:
     """Per-epoch metrics of one training run.
 
@@ -73,6 +73,17 @@ class History:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def __eq__(self, other: object) -> bool:
+        """Same epochs with the same metrics; NaN equals NaN (a regression run's accuracy is NaN)."""
+        if not isinstance(other, History):
+            return NotImplemented
+        return len(self.records) == len(other.records) and all(
+            a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+            for a, b in zip(self.records, other.records, strict=True)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __iter__(self) -> Iterator[dict[str, Metric]]:
         return iter(self.records)
@@ -165,6 +176,11 @@ class History:
             return "History(empty)"
         last = ", ".join(f"{k}={_fmt(v)}" for k, v in self.records[-1].items() if k != "epoch")
         return f"History({len(self)} epochs; last: {last})"
+
+
+def _same(a: Metric, b: Metric) -> bool:
+    nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    return nan or a == b
 
 
 def _fmt(value: Metric) -> str:

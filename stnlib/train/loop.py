@@ -411,7 +411,11 @@ class _Forward:
 
 
 def _set_epoch(data: object, epoch: int) -> None:
-    """Tell data (or a DataLoader's sampler) which epoch starts, like ``DistributedSampler.set_epoch``."""
+    """Tell data (or a DataLoader's sampler) which epoch starts (0-based, as ``DistributedSampler.set_epoch``).
+
+    :class:`stnlib.data.DistortedMNIST` draws epoch ``e``'s shuffle and distortions from ``(seed, e)``, so this
+    is what makes a resumed run see the batches the uninterrupted run saw.
+    """
     for obj in (data, getattr(data, "sampler", None), getattr(data, "batch_sampler", None)):
         set_epoch = getattr(obj, "set_epoch", None)
         if callable(set_epoch):
