@@ -17,8 +17,8 @@ Recipes (``schedule``):
 
 The localization networks inside the model train at ``lr * localization_lr_multiplier`` (the paper used 1/10 for
 SVHN); they are found by :func:`stnlib.models.parameter_groups` and by the name ``localization`` of any submodule.
-Biases and other one-dimensional parameters get no weight decay, which would otherwise pull the localization
-net's identity bias towards θ = 0, a transform that collapses the image to one point.
+Biases and other one-dimensional parameters get no weight decay: decay would pull the localization net's
+identity bias towards θ = 0, a transform that samples every output pixel from the centre of the input.
 """
 
 from __future__ import annotations
