@@ -1,0 +1,638 @@
+"""Checkers for Lesson 03 — the sampler (Sec. 3.3 of the paper: eqs. 3–7).
+
+Four exercises, four checkers. Each runs the student's function on small cases (non-square images, both
+``align_corners`` values, batches with several channels, float32 and float64, points outside the image), compares
+it with :mod:`stnlib.sampling` and with ``torch.nn.functional.grid_sample``, and recognises the usual mistakes
+(x and y swapped, the other ``align_corners`` convention, half a pixel off, weights on the wrong neighbours or
+not summing to 1, neighbours outside the image not zeroed, the unnormalisation scale missing from the grid
+gradient):
+
+* :func:`check_nearest_sample` — ``nearest_sample(input, grid, align_corners=False)``: eq. (4), zero padding.
+* :func:`check_bilinear_sample` — ``bilinear_sample(input, grid, align_corners=False)``: eq. (5), zero padding;
+  values, and the gradient with respect to ``input`` through autograd.
+* :func:`check_bilinear_sample_border` — ``bilinear_sample_border(input, grid, align_corners=False)``: eq. (5)
+  with ``padding_mode="border"``; values and gradients.
+* :func:`check_bilinear_backward` — ``bilinear_sampler(input, grid, align_corners=False)``, which runs a
+  ``torch.autograd.Function`` whose hand-written backward implements eqs. (6)–(7); values and the gradients
+  with respect to ``input`` and ``grid``, compared with the autograd of ``F.grid_sample``.
+
+Every function has the shapes of ``F.grid_sample``: ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` with
+normalised ``(x, y)`` last, result ``(N, C, H_out, W_out)``.
+
+Example (in the lesson)::
+
+    checks.lesson03.check_bilinear_sample(bilinear_sample)
+    bilinear_sample = checks.use_or_fallback(bilinear_sample, stnlib.sampling.bilinear_sample)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from stnlib import sampling
+from stnlib.checks._core import RESULT_ATTRIBUTE, Case, CheckResult, check_function, tolerance_for
+from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
+
+__all__ = [
+    "bilinear_sample_border",
+    "check_bilinear_backward",
+    "check_bilinear_sample",
+    "check_bilinear_sample_border",
+    "check_nearest_sample",
+]
+
+Sampler = Callable[..., Tensor]
+
+
+# ------------------------------------------------------------------------------------------ references
+
+
+def bilinear_sample_border(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
+    """The reference of the border-padding exercise: bilinear sampling (eq. 5) where points outside the image
+    read the nearest border pixel.
+
+    Args:
+        input: ``(N, C, H, W)``.
+        grid: ``(N, H_out, W_out, 2)`` normalised ``(x, y)``.
+        align_corners: see :mod:`stnlib.geometry.coords`.
+
+    Returns:
+        ``(N, C, H_out, W_out)``, equal to ``F.grid_sample(input, grid, padding_mode="border")``.
+
+    Example:
+        >>> image = torch.tensor([[[[1.0, 2.0]]]])
+        >>> bilinear_sample_border(image, torch.tensor([[[[3.0, 0.0]]]]))  # far right of the image
+        tensor([[[[2.]]]])
+    """
+    return sampling.bilinear_sample(input, grid, padding_mode="border", align_corners=align_corners)
+
+
+def _named(fn: Sampler, name: str) -> Sampler:
+    """Give a wrapper the name that check reports print ("compared with <name>")."""
+    fn.__module__ = ""
+    fn.__qualname__ = fn.__name__ = name
+    return fn
+
+
+def _torch_nearest(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
+    return F.grid_sample(input, grid, mode="nearest", padding_mode="zeros", align_corners=align_corners)
+
+
+def _torch_border(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode="border", align_corners=align_corners)
+
+
+_named(_torch_nearest, "torch.nn.functional.grid_sample(mode='nearest')")
+_named(_torch_border, "torch.nn.functional.grid_sample(padding_mode='border')")
+
+
+# ----------------------------------------------------------------------------------------------- cases
+
+
+def _image(n: int, c: int, h: int, w: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
+    return torch.rand(n, c, h, w, generator=generator, dtype=torch.float64).to(dtype)
+
+
+def _identity_grid(n: int, h: int, w: int, align_corners: bool, dtype: torch.dtype) -> Tensor:
+    theta = torch.eye(2, 3, dtype=dtype).expand(n, 2, 3)
+    return F.affine_grid(theta, [n, 1, h, w], align_corners=align_corners)
+
+
+def _random_grid(
+    n: int, h: int, w: int, spread: float, generator: torch.Generator, dtype: torch.dtype
+) -> Tensor:
+    """Uniform points in ``[-spread, spread]^2``; with ``spread > 1`` some fall outside the image."""
+    return ((torch.rand(n, h, w, 2, generator=generator, dtype=torch.float64) * 2 - 1) * spread).to(dtype)
+
+
+def _turned_grid(
+    n: int, size: tuple[int, int], angle: float, scale: float, align_corners: bool, dtype: torch.dtype
+) -> Tensor:
+    """A rotated and zoomed grid (several output points per input pixel when ``scale < 1``)."""
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    theta = torch.tensor([[cos, -sin, 0.13], [sin, cos, -0.07]], dtype=torch.float64).expand(n, 2, 3)
+    return F.affine_grid(theta, [n, 1, *size], align_corners=align_corners).to(dtype)
+
+
+def _forward_cases(seed: int) -> list[Case]:
+    """Cases for the forward exercises: the identity test first (the first test every sampler needs), then
+    general positions; non-square sizes, both conventions, batches with channels, float32 and float64."""
+    g = torch.Generator().manual_seed(seed)
+    f32, f64 = torch.float32, torch.float64
+    return [
+        Case("identity grid on a 5x7 image (H=5, W=7), align_corners=False: the output must equal the input",
+             (_image(1, 1, 5, 7, g, f32), _identity_grid(1, 5, 7, False, f32)), {"align_corners": False}),
+        Case("identity grid on a 6x4 image (H=6, W=4), align_corners=True, float64",
+             (_image(1, 2, 6, 4, g, f64), _identity_grid(1, 6, 4, True, f64)), {"align_corners": True}),
+        *_general_cases(g),
+    ]  # fmt: skip
+
+
+def _general_cases(g: torch.Generator) -> list[Case]:
+    """Cases at general positions (never within 0.02 pixels of a pixel centre, nor of halfway between two):
+    there every derivative is defined, so gradients can be compared too, and rounding is unambiguous."""
+    f32, f64 = torch.float32, torch.float64
+    cases = [
+        Case("turned and zoomed in, batch of 2, 3 channels, 6x8 image to 4x9 output, align_corners=False",
+             (_image(2, 3, 6, 8, g, f32), _turned_grid(2, (4, 9), 0.5, 0.55, False, f32)),
+             {"align_corners": False}),
+        Case("random points, some outside the image, 5x6 image, batch of 2, float64, align_corners=True",
+             (_image(2, 2, 5, 6, g, f64), _random_grid(2, 3, 4, 1.3, g, f64)), {"align_corners": True}),
+        Case("random points, some outside the image, 3x8 image (H=3, W=8), float64, align_corners=False",
+             (_image(1, 1, 3, 8, g, f64), _random_grid(1, 5, 2, 1.3, g, f64)), {"align_corners": False}),
+        Case("a single row (H=1, W=5), float64, align_corners=False",
+             (_image(2, 1, 1, 5, g, f64), _random_grid(2, 2, 3, 1.2, g, f64)), {"align_corners": False}),
+        Case("turned and zoomed in, 7x5 image to 8x3 output, float64, align_corners=True",
+             (_image(1, 2, 7, 5, g, f64), _turned_grid(1, (8, 3), -0.8, 0.7, True, f64)),
+             {"align_corners": True}),
+    ]  # fmt: skip
+    return [
+        Case(c.name, (c.args[0], _away_from_kinks(c.args[1], c.args[0].shape[-2:], **c.kwargs)), c.kwargs)
+        for c in cases
+    ]
+
+
+def _away_from_kinks(grid: Tensor, size: Sequence[int], align_corners: bool, margin: float = 0.02) -> Tensor:
+    """Move points lying within ``margin`` pixels of a pixel centre or of halfway between two by 2.5 margins.
+
+    At pixel centres the bilinear kernel has a kink (its derivative jumps), and halfway between two pixels the
+    nearest-pixel rule must break a tie; both would make the comparison depend on float rounding.
+    """
+    height, width = size
+
+    def move(pixels: Tensor, n: int) -> Tensor:
+        near = (pixels - torch.round(2 * pixels) / 2).abs() < margin
+        return torch.where(near, pixels + 2.5 * margin, pixels)
+
+    return _in_pixels(grid.double(), (height, width), align_corners, move).to(grid.dtype)
+
+
+def _gradient_cases(seed: int) -> list[Case]:
+    g = torch.Generator().manual_seed(seed)
+    return _general_cases(g)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _matches(actual: object, candidate: Tensor) -> bool:
+    """Whether ``actual`` equals ``candidate`` within the tolerance of its dtype."""
+    if not isinstance(actual, Tensor) or actual.shape != candidate.shape:
+        return False
+    atol, rtol = tolerance_for(candidate.dtype)
+    a = actual.detach().to("cpu", torch.float64)
+    c = candidate.detach().to("cpu", torch.float64)
+    return bool(torch.allclose(a, c, atol=max(atol, 1e-6), rtol=max(rtol, 1e-5)))
+
+
+def _first_match(actual: object, candidates: Sequence[tuple[Callable[[], object], str]]) -> str | None:
+    """The message of the first candidate wrong answer that ``actual`` equals (a candidate may return a
+    tensor, or a tuple of tensors that must all match)."""
+    for make, message in candidates:
+        try:
+            candidate = make()
+        except (RuntimeError, ValueError, TypeError):
+            continue
+        if isinstance(candidate, tuple):
+            if isinstance(actual, tuple) and len(actual) == len(candidate):
+                if all(c is not None and _matches(a, c) for a, c in zip(actual, candidate, strict=True)):
+                    return message
+            continue
+        if isinstance(candidate, Tensor) and _matches(actual, candidate):
+            return message
+    return None
+
+
+def _in_pixels(
+    grid: Tensor,
+    size: tuple[int, int],
+    align_corners: bool,
+    move: Callable[[Tensor, int], Tensor],
+    swap_sizes: bool = False,
+) -> Tensor:
+    """Move the points of a normalised grid in pixel units: ``move(pixels, axis_size)`` per axis (x with W, y
+    with H, or the other way round with ``swap_sizes``), and return the normalised grid of the moved points."""
+    height, width = size
+    sizes = (height, width) if swap_sizes else (width, height)
+    axes = []
+    for axis, n in enumerate(sizes):
+        pixels = normalized_to_pixel(grid[..., axis], n, align_corners)
+        true_size = (width, height)[axis]
+        axes.append(pixel_to_normalized(move(pixels, n), true_size, align_corners))
+    return torch.stack(axes, dim=-1)
+
+
+def _scale(size: int, align_corners: bool) -> float:
+    """Pixels per normalised unit along an axis of ``size`` pixels (read off the one conversion function)."""
+    at = normalized_to_pixel(torch.tensor([0.0, 1.0], dtype=torch.float64), size, align_corners)
+    return float(at[1] - at[0])
+
+
+def _sampling_candidates(
+    case: Case, reference: Callable[..., Tensor], padding_mode: str = "zeros"
+) -> list[tuple[Callable[[], object], str]]:
+    """Wrong answers that every sampler exercise can produce, made by running the reference on a wrong grid."""
+    input, grid = case.args
+    align_corners = case.kwargs["align_corners"]
+    size = (input.shape[-2], input.shape[-1])
+
+    def run(g: Tensor, mode: str = padding_mode, corners: bool = align_corners) -> Tensor:
+        return reference(input, g, padding_mode=mode, align_corners=corners)
+
+    def moved(move: Callable[[Tensor, int], Tensor], swap: bool = False) -> Tensor:
+        return _in_pixels(grid, size, align_corners, move, swap_sizes=swap)
+
+    return [
+        (
+            lambda: run(grid.flip(-1)),
+            "x and y are swapped: grid[..., 0] is x_s, which runs along the width W (the columns m), and "
+            "grid[..., 1] is y_s, which runs along the height H (the rows n).",
+        ),
+        (
+            lambda: run(moved(lambda p, n: p, swap=True)),
+            "x was unnormalised with the height H and y with the width W: x (columns) goes with W = "
+            "input.shape[-1], y (rows) with H = input.shape[-2].",
+        ),
+        (
+            lambda: run(grid, corners=not align_corners),
+            f"this is the align_corners={not align_corners} result; this case asks for "
+            f"align_corners={align_corners}. Pass align_corners on to normalized_to_pixel.",
+        ),
+        (
+            lambda: run(moved(lambda p, n: p + 0.5)),
+            "your pixel coordinates are half a pixel too large: you placed pixel centres at the pixels' edges. "
+            "Use normalized_to_pixel, which puts the centre of pixel i at coordinate i.",
+        ),
+        (
+            lambda: run(moved(lambda p, n: p - 0.5)),
+            "your pixel coordinates are half a pixel too small: you placed pixel centres at the pixels' edges. "
+            "Use normalized_to_pixel, which puts the centre of pixel i at coordinate i.",
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------ exercise 1: nearest (eq. 4)
+
+
+def _nearest_with_border(
+    input: Tensor, grid: Tensor, padding_mode: str = "zeros", align_corners: bool = False
+) -> Tensor:
+    return sampling.nearest_sample(input, grid, padding_mode, align_corners)
+
+
+def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | None:
+    if isinstance(expected, Tensor) and _matches(actual, expected):
+        return None  # the values are right; what failed is the gradient, which the report explains
+    input, grid = case.args
+    align_corners = case.kwargs["align_corners"]
+    size = (input.shape[-2], input.shape[-1])
+    rounded_down = (
+        "you rounded down (floor, or .long() / int(), which cut off the fraction); eq. (4) picks the *nearest* "
+        "pixel: torch.round(x)."
+    )
+    candidates: list[tuple[Callable[[], object], str]] = [
+        (
+            lambda: _nearest_with_border(
+                input, _in_pixels(grid, size, align_corners, _floor), "zeros", align_corners
+            ),
+            rounded_down,
+        ),
+        (
+            lambda: _nearest_with_border(
+                input, _in_pixels(grid, size, align_corners, _trunc), "zeros", align_corners
+            ),
+            rounded_down,
+        ),
+        (
+            lambda: sampling.nearest_sample(input, grid, "border", align_corners),
+            "points outside the image must read 0 (zero padding): you clamped the positions into the image "
+            "but did not zero the values read for points that were outside.",
+        ),
+        *_sampling_candidates(case, _nearest_with_border),
+    ]
+    return _first_match(actual, candidates)
+
+
+def _floor(pixels: Tensor, size: int) -> Tensor:
+    return torch.floor(pixels)
+
+
+def _trunc(pixels: Tensor, size: int) -> Tensor:
+    return torch.trunc(pixels)
+
+
+def check_nearest_sample(student_fn: Sampler) -> CheckResult:
+    """Check ``nearest_sample(input, grid, align_corners=False)``: eq. (4) with zero padding.
+
+    Compared with :func:`stnlib.sampling.nearest_sample` and ``F.grid_sample(mode="nearest")`` on the values,
+    and on the gradient with respect to ``input`` (each output pixel hands its gradient to the pixel it
+    copied). The cases avoid points exactly halfway between two pixels, where the paper's ``floor(x + 0.5)``
+    and PyTorch's round-half-to-even differ.
+    """
+    return check_function(
+        "nearest_sample",
+        student_fn,
+        sampling.nearest_sample,
+        _forward_cases(seed=31),
+        torch_fn=_torch_nearest,
+        grad_wrt=(0,),
+        diagnose=_diagnose_nearest,
+        hint="x = normalized_to_pixel(grid[..., 0], W, align_corners) and y likewise with H; m = torch.round(x), "
+        "n = torch.round(y); read_pixels(input, rows=n, cols=m) after clamping m into [0, W-1] and n into "
+        "[0, H-1], then multiply by 0 where (m, n) was outside the image.",
+    )
+
+
+# ----------------------------------------------------------------------- exercise 2: bilinear (eq. 5)
+
+
+def _constant_image_problem(student_fn: Sampler, case: Case) -> str | None:
+    """Sample an image of ones inside the image area: whatever the position, the four weights sum to 1 and the
+    result must be 1. Returns a diagnosis if it is not."""
+    input, grid = case.args
+    align_corners = case.kwargs["align_corners"]
+    height, width = input.shape[-2:]
+    inner = _in_pixels(
+        grid, (height, width), align_corners, lambda p, n: p.clamp(0, n - 1) if n > 1 else p * 0
+    )
+    ones = torch.ones_like(input)
+    try:
+        result = student_fn(ones, inner, align_corners=align_corners)
+    except Exception:  # the report already shows the student's error, if any
+        return None
+    if isinstance(result, Tensor) and result.shape == ones.shape[:2] + grid.shape[1:3]:
+        if not _matches(result, torch.ones_like(result)):
+            return (
+                "on an image of ones your result is not 1 everywhere inside the image: the four weights must "
+                "sum to 1, k(x_s - m0) + k(x_s - m1) = 1 with k(d) = 1 - |d|, and the same for y (multiply "
+                "an x-weight by a y-weight; do not add them)."
+            )
+    return None
+
+
+def _mirrored_in_cell(pixels: Tensor, size: int) -> Tensor:
+    """The point mirrored inside its pixel cell: the weights of m0 and m1 exchanged."""
+    low = torch.floor(pixels)
+    return 2 * low + 1 - pixels
+
+
+def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
+    """Check ``bilinear_sample(input, grid, align_corners=False)``: eq. (5) with zero padding.
+
+    Compared with :func:`stnlib.sampling.bilinear_sample` and ``F.grid_sample`` on the values, and on the
+    gradient with respect to ``input`` (eq. 6, here through autograd). The gradient with respect to the grid is
+    the subject of the backward exercise (autograd's answer at exact pixel centres depends on how the kernel is
+    written, so it is not compared here).
+    """
+
+    def diagnose(case: Case, actual: object, expected: object) -> str | None:
+        if isinstance(expected, Tensor) and _matches(actual, expected):
+            return None
+        input, grid = case.args
+        align_corners = case.kwargs["align_corners"]
+        size = (input.shape[-2], input.shape[-1])
+        candidates = _sampling_candidates(case, sampling.bilinear_sample)
+        candidates += [
+            (
+                lambda: sampling.bilinear_sample(input, grid, "border", align_corners),
+                "neighbours outside the image must count as 0 (zero padding): you clamped their positions "
+                "into the image, so they read the border pixel instead. Multiply each weight by 0 where its "
+                "neighbour (m, n) lies outside.",
+            ),
+            (
+                lambda: sampling.bilinear_sample(
+                    input, _in_pixels(grid, size, align_corners, _mirrored_in_cell), "zeros", align_corners
+                ),
+                "the weights sit on the wrong neighbours: the pixel nearer to (x_s, y_s) must get the larger "
+                "weight, k(x_s - m) = 1 - |x_s - m|: m0 = floor(x_s) gets 1 - (x_s - m0), m1 = m0 + 1 gets "
+                "x_s - m0.",
+            ),
+        ]
+        return _first_match(actual, candidates) or _constant_image_problem(student_fn, case)
+
+    return check_function(
+        "bilinear_sample",
+        student_fn,
+        sampling.bilinear_sample,
+        _forward_cases(seed=32),
+        torch_fn=F.grid_sample,
+        grad_wrt=(0,),
+        diagnose=diagnose,
+        hint="unnormalise x with W and y with H (normalized_to_pixel); m0 = floor(x), n0 = floor(y); for each "
+        "of the four neighbours (m0 or m0+1, n0 or n0+1) add (1 - |x - m|) (1 - |y - n|) times the pixel, "
+        "read with read_pixels at positions clamped into the image, and zero the term where the neighbour "
+        "lies outside.",
+    )
+
+
+# --------------------------------------------------------------------- exercise 3: border padding
+
+
+def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
+    """Check ``bilinear_sample_border(input, grid, align_corners=False)``: bilinear sampling with
+    ``padding_mode="border"`` (points outside read the nearest border pixel).
+
+    Compared with :func:`bilinear_sample_border` (:func:`stnlib.sampling.bilinear_sample` with
+    ``padding_mode="border"``) and ``F.grid_sample(padding_mode="border")``, on the values and on the gradients
+    with respect to ``input`` and ``grid`` (zero along an axis where the point was clamped). The cases put many
+    points outside the image and none exactly on a pixel centre, where the grid gradient needs a sub-gradient.
+    """
+
+    def diagnose(case: Case, actual: object, expected: object) -> str | None:
+        if isinstance(expected, Tensor) and _matches(actual, expected):
+            return None
+        input, grid = case.args
+        align_corners = case.kwargs["align_corners"]
+        size = (input.shape[-2], input.shape[-1])
+
+        def zeros(g: Tensor) -> Tensor:
+            return sampling.bilinear_sample(input, g, "zeros", align_corners)
+
+        candidates: list[tuple[Callable[[], object], str]] = [
+            (
+                lambda: zeros(grid),
+                "points outside the image still read 0: this is zero padding. Clamp the pixel coordinates into "
+                "the image, x into [0, W-1] and y into [0, H-1], before sampling.",
+            ),
+            (
+                lambda: zeros(grid.clamp(-1, 1)),
+                "you clamped the normalised grid to [-1, 1]. With align_corners=False, ±1 are the outer "
+                "edges of the border pixels, half a pixel beyond their centres, so the edge still blends "
+                "with zero padding. Clamp in pixels, x into [0, W-1] and y into [0, H-1].",
+            ),
+            (
+                lambda: zeros(_in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n))),
+                "you clamped into [0, W] and [0, H]; the last pixel is W-1 (and H-1): clamp into [0, W-1] "
+                "and [0, H-1].",
+            ),
+            (
+                lambda: zeros(
+                    _in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n - 1), swap_sizes=True)
+                ),
+                "x was clamped with the height and y with the width: x runs along W, y along H.",
+            ),
+            (
+                lambda: bilinear_sample_border(input, grid, not align_corners),
+                f"this is the align_corners={not align_corners} result; this case asks for "
+                f"align_corners={align_corners}.",
+            ),
+        ]
+        return _first_match(actual, candidates)
+
+    return check_function(
+        "bilinear_sample_border",
+        student_fn,
+        bilinear_sample_border,
+        _gradient_cases(seed=33),
+        torch_fn=_torch_border,
+        grad_wrt=(0, 1),
+        diagnose=diagnose,
+        hint="convert the grid to pixels (normalized_to_pixel: x with W, y with H), clamp x into [0, W-1] and y "
+        "into [0, H-1], convert back (pixel_to_normalized) and sample with your bilinear_sample. Clamping keeps "
+        "the gradient where the point was inside and gives 0 where it was moved.",
+    )
+
+
+# ------------------------------------------------------------- exercise 4: the backward (eqs. 6-7)
+
+
+def _gradients(fn: Sampler, case: Case, seed: int = 5) -> tuple[Tensor | None, Tensor | None]:
+    """``(dL/d input, dL/d grid)`` of ``L = sum(fn(input, grid) * weights)`` with fixed random weights."""
+    (input, grid), kwargs = case.fresh(requires_grad=(0, 1))
+    output = fn(input, grid, **kwargs)
+    generator = torch.Generator().manual_seed(seed)
+    weights = torch.rand(output.shape, generator=generator, dtype=torch.float64).to(output.dtype)
+    grads = torch.autograd.grad((output * weights).sum(), (input, grid), allow_unused=True)
+    return grads[0], grads[1]
+
+
+def _backward_not_implemented(student_fn: Sampler) -> bool:
+    """Whether the student's backward still raises ``NotImplementedError`` (the lesson's stub)."""
+    g = torch.Generator().manual_seed(0)
+    input = torch.rand(1, 1, 3, 4, generator=g, requires_grad=True)
+    grid = (torch.rand(1, 2, 2, 2, generator=g) * 1.6 - 0.8).requires_grad_()
+    try:
+        output = student_fn(input, grid, align_corners=False)
+        if isinstance(output, Tensor) and output.requires_grad:
+            output.sum().backward()
+    except NotImplementedError:
+        return True
+    except Exception:  # any other problem is for check_function to report, with the student's line
+        return False
+    return False
+
+
+def _not_implemented(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
+    raise NotImplementedError
+
+
+def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
+    """Check ``bilinear_sampler(input, grid, align_corners=False)``, whose gradients come from a hand-written
+    ``backward`` implementing eqs. (6)–(7).
+
+    Compared with the autograd of ``F.grid_sample`` (values and the gradients with respect to ``input`` and
+    ``grid``) and with :func:`stnlib.sampling.grid_sample` (values). A backward that still raises
+    ``NotImplementedError`` is reported as not implemented. The cases avoid exact pixel centres, where the
+    kernel has a kink and a sub-gradient must be chosen.
+    """
+    cases = _gradient_cases(seed=34)
+
+    def diagnose(case: Case, actual: object, expected: object) -> str | None:
+        if not (isinstance(expected, Tensor) and _matches(actual, expected)):
+            return (
+                "the forward values are wrong: the forward of this exercise is given, so check that it still "
+                "calls bilinear_sample and that bilinear_sample passed its check."
+            )
+        try:
+            mine = _gradients(student_fn, case)
+            right = _gradients(F.grid_sample, case)
+            border = _gradients(
+                sampling.bilinear_sample,
+                Case(case.name, case.args, {**case.kwargs, "padding_mode": "border"}),
+            )
+        except Exception:  # e.g. the student's backward raises: the report shows it
+            return None
+        input, _ = case.args
+        align_corners = case.kwargs["align_corners"]
+        height, width = input.shape[-2:]
+        grad_input, grad_grid = right
+        per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
+        other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
+        mine_grid = mine[1]
+        grid_candidates: list[tuple[Callable[[], object], str]] = [
+            (
+                lambda: grad_grid / per_axis,
+                "the grid gradient lacks the unnormalisation scale. Eq. (7) gives dV/dx_s in pixels; the grid "
+                "holds normalised coordinates, so multiply by d(pixels)/d(normalised) = W/2 for x and H/2 for "
+                "y (align_corners=False), or (W-1)/2 and (H-1)/2 (align_corners=True).",
+            ),
+            (
+                lambda: grad_grid / per_axis * other,
+                f"the grid gradient uses the scale of align_corners={not align_corners}: with "
+                f"align_corners={align_corners} one normalised unit is "
+                + ("(W-1)/2 pixels along x." if align_corners else "W/2 pixels along x."),
+            ),
+            (
+                lambda: grad_grid.flip(-1),
+                "the x and y components of the grid gradient are swapped: stack (dL/dx_s, dL/dy_s) in that "
+                "order, like the grid itself.",
+            ),
+            (
+                lambda: -grad_grid,
+                "the grid gradient has the wrong sign: moving x_s to the right raises the weight of the right "
+                "neighbour m0 + 1 (k' = +1) and lowers that of m0 = floor(x_s) (k' = -1).",
+            ),
+        ]
+        input_ok = mine[0] is not None and _matches(mine[0], grad_input)
+        grid_ok = mine_grid is not None and _matches(mine_grid, grad_grid)
+        unmasked_input = mine[0] is not None and not input_ok and _matches(mine[0], border[0])
+        unmasked_grid = mine_grid is not None and not grid_ok and _matches(mine_grid, border[1])
+        if unmasked_input or unmasked_grid:
+            which = (
+                "eqs. (6) and (7)"
+                if unmasked_input and unmasked_grid
+                else "eq. (6)"
+                if unmasked_input
+                else "eq. (7)"
+            )
+            return (
+                f"in {which} the neighbours outside the image must count as 0: multiply by the inside mask. "
+                "read_pixels / add_to_pixels at clamped positions reach the border pixel, which then collects "
+                "(or contributes) what belongs to the zero padding."
+            )
+        found = None if grid_ok else _first_match(mine_grid, grid_candidates)
+        if found or mine[0] is None or input_ok:
+            return found
+        if float(mine[0].detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):
+            return (
+                "some of the gradient with respect to the input is lost: several output pixels read the same "
+                "input pixel, and their contributions must add up. Use add_to_pixels (scatter_add_) for "
+                "eq. (6), not an assignment such as grad[..., index] = values."
+            )
+        return None
+
+    target = _not_implemented if _backward_not_implemented(student_fn) else student_fn
+    result = check_function(
+        "bilinear_sampler",
+        target,
+        F.grid_sample,
+        cases,
+        torch_fn=sampling.grid_sample,
+        grad_wrt=(0, 1),
+        diagnose=diagnose,
+        hint="for each neighbour (m, n) of the four: eq. (6) adds grad_output * k(x - m) k(y - n) (zero if "
+        "outside) to pixel (n, m) with add_to_pixels; eq. (7) adds sum_c(grad_output * U_nm) * k(y - n) * "
+        "(+1 for m = m0 + 1, -1 for m = m0) to dL/dx, likewise for y; finally multiply dL/dx by W/2 and dL/dy "
+        "by H/2 (align_corners=False) or (W-1)/2 and (H-1)/2 (True).",
+    )
+    if target is not student_fn:
+        try:
+            setattr(student_fn, RESULT_ATTRIBUTE, result)  # so use_or_fallback sees "not implemented"
+        except (AttributeError, TypeError):
+            pass
+    return result
