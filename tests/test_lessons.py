@@ -355,6 +355,17 @@ def test_build_then_check_on_a_course(build_lessons: ModuleType, course: Path, c
     assert "lessons/09_orphan.ipynb has no solution" in capsys.readouterr().err
 
 
+def test_build_selected_notebooks_only(build_lessons: ModuleType, course: Path, capsys) -> None:
+    shutil.copy(course / "solutions" / "01_coordinates.ipynb", course / "solutions" / "02_grid.ipynb")
+    assert build_lessons.main(["--root", str(course), "solutions/02_grid.ipynb"]) == 0
+    assert "wrote lessons/02_grid.ipynb" in capsys.readouterr().out
+    assert not (course / "lessons" / "01_coordinates.ipynb").exists()
+    assert build_lessons.main(["--root", str(course), "01_coordinates"]) == 0
+    assert (course / "lessons" / "01_coordinates.ipynb").exists()
+    assert build_lessons.main(["--root", str(course), "07_missing"]) == 2
+    assert "no solution notebook named 07_missing.ipynb" in capsys.readouterr().err
+
+
 def test_marker_error_stops_the_build(build_lessons: ModuleType, course: Path, capsys) -> None:
     nb = full_notebook()
     nb.cells[3].source = "### BEGIN SOLUTION\nx = 1"

@@ -41,6 +41,7 @@ Usage::
 
     python tools/build_lessons.py            # rewrite solutions' generated parts, write lessons
     python tools/build_lessons.py --check    # report out-of-date files, write nothing
+    python tools/build_lessons.py 03_sampler # rebuild one notebook's solution and lesson
     python tools/build_lessons.py --new 03_sampler "The sampler"   # start a new solution notebook
 """
 
@@ -405,8 +406,17 @@ def lesson_files(root: Path = ROOT) -> list[Path]:
     return sorted(p for p in (root / LESSONS).glob("*.ipynb") if NOTEBOOK_NAME.fullmatch(p.name))
 
 
-def build(root: Path = ROOT, *, check: bool = False, settings: CourseSettings | None = None) -> list[str]:
+def build(
+    root: Path = ROOT,
+    *,
+    check: bool = False,
+    settings: CourseSettings | None = None,
+    only: Sequence[str] = (),
+) -> list[str]:
     """Bring every solution and lesson under ``root`` up to date (or, with ``check``, only compare).
+
+    ``only`` restricts the build to the named notebooks (``03_sampler``, ``03_sampler.ipynb`` or a path to
+    the solution or the lesson), so an author can rebuild one lesson while others edit theirs.
 
     Returns:
         Problems found: out-of-date files (with ``check``; otherwise they are rewritten and "wrote ..." is
@@ -415,7 +425,13 @@ def build(root: Path = ROOT, *, check: bool = False, settings: CourseSettings | 
     settings = settings or read_settings(root / "pyproject.toml")
     problems: list[str] = []
     solutions = solution_files(root)
+    wanted = {Path(name).name if name.endswith(".ipynb") else f"{Path(name).name}.ipynb" for name in only}
+    unknown = wanted - {p.name for p in solutions}
+    if unknown:
+        raise BuildError(f"no solution notebook named {', '.join(sorted(unknown))} in {SOLUTIONS}/")
     for solution_file in solutions:
+        if wanted and solution_file.name not in wanted:
+            continue
         lesson_file = root / LESSONS / solution_file.name
         solution_bytes, lesson_bytes = build_pair(solution_file, settings, root)
         for target, data in ((solution_file, solution_bytes), (lesson_file, lesson_bytes)):
@@ -466,13 +482,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--root", type=Path, default=ROOT, help="the repository root (default: this checkout)"
     )
     parser.add_argument("--new", nargs=2, metavar=("NAME", "TITLE"), help="create solutions/NAME.ipynb")
+    parser.add_argument(
+        "notebooks", nargs="*", help="build only these (e.g. 03_sampler or solutions/03_sampler.ipynb)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = read_settings(args.root / "pyproject.toml")
         if args.new:
             print(f"created {new_solution(args.root, args.new[0], args.new[1], settings)}")
             return 0
-        problems = build(args.root, check=args.check, settings=settings)
+        problems = build(args.root, check=args.check, settings=settings, only=args.notebooks)
     except BuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
