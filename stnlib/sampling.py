@@ -133,6 +133,16 @@ def _gather(input: Tensor, index: Tensor) -> Tensor:
     return flat.gather(2, index.reshape(n, 1, -1).expand(n, c, -1)).view(n, c, *index.shape[1:])
 
 
+def _into_image(m: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Integer pixel positions along an axis of ``size`` pixels, clamped into the image for indexing, and a mask:
+    1 where the position lies in the image, 0 where it lies in the padding (which reads zero)."""
+    position = m.clamp(0, size - 1)
+    # Clamping leaves the pixels of the image in place and moves padding by at least one pixel. (Float arithmetic:
+    # on CPU much faster than comparisons and a cast from bool.)
+    inside = (1 - (position - m).abs()).clamp_min(0)
+    return position, inside
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Nearest-integer kernel, eq. (4)
 
@@ -161,14 +171,15 @@ def nearest_sample(
         tensor([[[[1.]]]])
     """
     _check_inputs(input, grid, padding_mode)
-    n, c, height, width = input.shape
-    x_s, _ = _source_coordinate(grid[..., 0].detach(), width, padding_mode, align_corners)
-    y_s, _ = _source_coordinate(grid[..., 1].detach(), height, padding_mode, align_corners)
-    m, n_ = torch.round(x_s), torch.round(y_s)  # eq. (4): the only pixel with k(x_s - m) k(y_s - n) = 1
-    inside = (m >= 0) & (m <= width - 1) & (n_ >= 0) & (n_ <= height - 1)  # outside: "zeros" padding
-    index = n_.clamp(0, height - 1) * width + m.clamp(0, width - 1)
-    values = _gather(input, index.long().reshape(n, 1, -1)).view(n, c, *grid.shape[1:3])
-    return values * inside.unsqueeze(1)
+    batch, channels, height, width = input.shape
+    x_s, _ = _source_coordinate(grid[..., 0].detach().flatten(1), width, padding_mode, align_corners)
+    y_s, _ = _source_coordinate(grid[..., 1].detach().flatten(1), height, padding_mode, align_corners)
+    # eq. (4): the kernel is 1 only at m = round(x_s), n = round(y_s)
+    m, inside_x = _into_image(torch.round(x_s), width)
+    n, inside_y = _into_image(torch.round(y_s), height)
+    index = n.long() * width + m.long()
+    values = _gather(input, index.unsqueeze(1)).squeeze(2)  # (N, C, P)
+    return (values * (inside_x * inside_y).unsqueeze(1)).view(batch, channels, *grid.shape[1:3])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -195,8 +206,7 @@ def _neighbours(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
     # grid gradient there, while this form gives PyTorch's one-sided derivative.
     distance = (coord.unsqueeze(1) - m) * coord.new_tensor([1.0, -1.0]).view(1, 2, 1)
     kernel = 1 - distance  # max(0, 1 - |x_s - m|)
-    position = m.clamp(0, size - 1)
-    inside = (position == m).to(coord.dtype)  # clamping leaves pixels of the image where they are
+    position, inside = _into_image(m, size)
     return position, kernel, inside
 
 
@@ -230,9 +240,13 @@ def _bilinear(input: Tensor, x_s: Tensor, y_s: Tensor) -> _Bilinear:
     n, kernel_y, inside_y = _neighbours(y_s, height)
     # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding).
     weight = _outer(kernel_y * inside_y, kernel_x * inside_x)
-    index = (n.unsqueeze(2) * width + m.unsqueeze(1)).flatten(1, 2).long()  # n * W + m, as _outer orders them
+    # n * W + m in the order of _outer; in integers, which (unlike float32 or float16) are exact for any size.
+    index = (n.long().unsqueeze(2) * width + m.long().unsqueeze(1)).flatten(1, 2)
     values = _gather(input, index)  # U_nm
-    output = (values * weight.unsqueeze(1)).sum(2)  # V = sum_nm U_nm k(x_s - m) k(y_s - n)
+    # V = sum_nm U_nm k(x_s - m) k(y_s - n), one neighbour at a time: no (N, C, 4, P) temporary.
+    output = values[:, :, 0] * weight[:, None, 0]
+    for k in range(1, 4):
+        output = output.addcmul(values[:, :, k], weight[:, None, k])
     return _Bilinear(output, values, index, weight, kernel_x, kernel_y, inside_x, inside_y)
 
 
@@ -284,8 +298,9 @@ class BilinearSampler(torch.autograd.Function):
       ``"reflection"``) and by the unnormalisation's pixels per unit (e.g. ``W / 2`` for ``x`` with
       ``align_corners=False``).
 
-    Double backward (gradients of gradients) is not supported: asking for it raises a ``RuntimeError``.
-    Use :func:`bilinear_sample` if you need it.
+    Double backward (gradients of gradients) is not supported: with ``create_graph=True`` the gradients it
+    returns carry no graph, and differentiating through them raises a ``RuntimeError`` ("trying to
+    differentiate twice"). :func:`bilinear_sample` supports it.
     """
 
     @staticmethod
@@ -312,28 +327,32 @@ class BilinearSampler(torch.autograd.Function):
         slope_x, slope_y, *saved = ctx.saved_tensors
         values, index, weight, kernel_x, kernel_y, inside_x, inside_y = saved
         n, c, height, width = ctx.input_shape
-        grad_v = grad_output.reshape(n, c, 1, -1)  # (N, C, 1, P)
+        grad_v = grad_output.reshape(n, c, -1)  # (N, C, P)
         grad_input = grad_grid = None
 
         if ctx.needs_input_grad[0]:
-            # eq. (6): dL/dU_nm = sum_i dL/dV_i * k(x_s^i - m) k(y_s^i - n)
-            spread = (grad_v * weight.unsqueeze(1)).flatten(2)  # (N, C, 4P)
+            # eq. (6): dL/dU_nm = sum_i dL/dV_i k(x_s^i - m) k(y_s^i - n): each output pixel hands its gradient to
+            # its four neighbours (one neighbour at a time, to keep temporaries small).
             grad_input = grad_v.new_zeros(n, c, height * width)
-            grad_input.scatter_add_(2, index.reshape(n, 1, -1).expand(n, c, -1), spread)
+            for k in range(4):
+                grad_input.scatter_add_(2, index[:, None, k].expand(n, c, -1), grad_v * weight[:, None, k])
             grad_input = grad_input.view(n, c, height, width)
 
         if ctx.needs_input_grad[1]:
             # eq. (7): dL/dx_s = sum_c dL/dV^c sum_nm U_nm^c k(y_s - n) k'(x_s - m), with k' = -1, +1 for m0, m1.
-            # Sum over channels first, then over the 2 x 2 neighbours (n, m); padding neighbours read zero.
-            grad_u = ((grad_v * values).sum(1) * _outer(inside_y, inside_x)).unflatten(
-                1, (2, 2)
-            )  # (N, n, m, P)
+            # Sum over channels first (padding neighbours read zero), then over the 2 x 2 neighbours (n, m):
+            # differences of U between the two columns, weighted by k(y_s - n), and likewise for y_s.
+            grad_u = torch.stack([(grad_v * values[:, :, k]).sum(1) for k in range(4)], dim=1)
+            grad_u = (grad_u * _outer(inside_y, inside_x)).unflatten(1, (2, 2))  # (N, n, m, P)
             grad_x = ((grad_u[:, :, 1] - grad_u[:, :, 0]) * kernel_y).sum(1)
             grad_y = ((grad_u[:, 1] - grad_u[:, 0]) * kernel_x).sum(1)
+            # Chain rule through the padding and the unnormalisation. (Writing both into one buffer is much
+            # faster on CPU than torch.stack along the last dimension.)
             scale_x, scale_y = ctx.scale
-            grad_x = grad_x * scale_x if slope_x is None else grad_x * slope_x * scale_x
-            grad_y = grad_y * scale_y if slope_y is None else grad_y * slope_y * scale_y
-            grad_grid = torch.stack([grad_x, grad_y], dim=-1).view(n, *grad_output.shape[2:], 2)
+            grad_grid = grad_x.new_empty(n, grad_x.shape[1], 2)
+            grad_grid[..., 0] = grad_x * scale_x if slope_x is None else grad_x * slope_x * scale_x
+            grad_grid[..., 1] = grad_y * scale_y if slope_y is None else grad_y * slope_y * scale_y
+            grad_grid = grad_grid.view(n, *grad_output.shape[2:], 2)
 
         return grad_input, grad_grid, None, None
 
