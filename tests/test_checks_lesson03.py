@@ -201,8 +201,9 @@ def test_the_references_agree_with_pytorch_values_and_gradients() -> None:
     for case in lesson03._gradient_cases(seed=34) + lesson03._gradient_cases(seed=33):
         align_corners = case.kwargs["align_corners"]
         for mode in ("zeros", "border"):
-            (u1, g1), _ = case.fresh(requires_grad=(0, 1))
-            (u2, g2), _ = case.fresh(requires_grad=(0, 1))
+            _, one = case.fresh(requires_grad=("input", "grid"))
+            _, two = case.fresh(requires_grad=("input", "grid"))
+            u1, g1, u2, g2 = one["input"], one["grid"], two["input"], two["grid"]
             ours = sampling.grid_sample(u1, g1, padding_mode=mode, align_corners=align_corners)
             theirs = F.grid_sample(u2, g2, padding_mode=mode, align_corners=align_corners)
             weights = torch.rand(ours.shape, generator=torch.Generator().manual_seed(0), dtype=ours.dtype)
@@ -221,17 +222,19 @@ def test_cases_cover_the_edge_cases_and_avoid_ambiguous_points() -> None:
     gradient = lesson03._gradient_cases(seed=34)
     for cases in (forward, gradient):
         assert {c.kwargs["align_corners"] for c in cases} == {False, True}
-        assert {c.args[0].dtype for c in cases} == {torch.float32, torch.float64}
-        assert any(c.args[0].shape[0] > 1 and c.args[0].shape[1] > 1 for c in cases)
-        assert any(c.args[0].shape[-2] != c.args[0].shape[-1] for c in cases)
-        assert any(bool((c.args[1].abs() > 1).any()) for c in cases)  # points outside the image
+        images = [c.kwargs["input"] for c in cases]
+        assert {u.dtype for u in images} == {torch.float32, torch.float64}
+        assert any(u.shape[0] > 1 and u.shape[1] > 1 for u in images)
+        assert any(u.shape[-2] != u.shape[-1] for u in images)
+        assert any(bool((c.kwargs["grid"].abs() > 1).any()) for c in cases)  # points outside the image
     for case in forward:  # nearest: never halfway between two pixels (rounding conventions differ there)
-        x, y = to_pixels(case.args[1].double(), case.args[0], case.kwargs["align_corners"])
+        x, y = to_pixels(case.kwargs["grid"].double(), case.kwargs["input"], case.kwargs["align_corners"])
         for p in (x, y):
             assert float(((p - p.floor()) - 0.5).abs().min()) > 1e-3, case.name
     for case in gradient:  # gradients: never on a pixel centre (the kernel's kink)
-        x, y = to_pixels(case.args[1].double(), case.args[0], case.kwargs["align_corners"])
-        for p, size in ((x, case.args[0].shape[-1]), (y, case.args[0].shape[-2])):
+        image = case.kwargs["input"]
+        x, y = to_pixels(case.kwargs["grid"].double(), image, case.kwargs["align_corners"])
+        for p, size in ((x, image.shape[-1]), (y, image.shape[-2])):
             if size > 1 or not case.kwargs["align_corners"]:
                 assert float((p - p.round()).abs().min()) > 1e-3, case.name
 
@@ -264,10 +267,13 @@ def test_stubs_report_not_implemented_without_raising(checker, answer, capsys) -
     ("answer", "phrase"),
     [
         (
-            lambda u, g, align_corners=False: nearest_sample(u, g.flip(-1), align_corners),
+            lambda input, grid, align_corners=False: nearest_sample(input, grid.flip(-1), align_corners),
             "x and y are swapped",
         ),
-        (lambda u, g, align_corners=False: nearest_sample(u, g, False), "align_corners=False result"),
+        (
+            lambda input, grid, align_corners=False: nearest_sample(input, grid, False),
+            "align_corners=False result",
+        ),
         (nearest_variant(rounding=torch.floor), "rounded down"),
         (nearest_variant(zero_outside=False), "must read 0 (zero padding)"),
     ],
@@ -278,14 +284,14 @@ def test_nearest_wrong_answers_are_diagnosed(answer, phrase, capsys) -> None:
 
 
 def test_nearest_with_sizes_swapped_is_diagnosed(capsys) -> None:
-    def swapped(u, g, align_corners=False):
-        height, width = u.shape[-2:]
-        x = normalized_to_pixel(g[..., 0], height, align_corners)
-        y = normalized_to_pixel(g[..., 1], width, align_corners)
-        grid = torch.stack(
+    def swapped(input, grid, align_corners=False):
+        height, width = input.shape[-2:]
+        x = normalized_to_pixel(grid[..., 0], height, align_corners)
+        y = normalized_to_pixel(grid[..., 1], width, align_corners)
+        moved = torch.stack(
             [pixel_to_normalized(x, width, align_corners), pixel_to_normalized(y, height, align_corners)], -1
         )
-        return nearest_sample(u, grid, align_corners)
+        return nearest_sample(input, moved, align_corners)
 
     expect_failure(
         lesson03.check_nearest_sample, swapped, Status.FAILED, "unnormalised with the height H", capsys=capsys
@@ -295,21 +301,21 @@ def test_nearest_with_sizes_swapped_is_diagnosed(capsys) -> None:
 def test_nearest_shape_dtype_and_error_statuses(capsys) -> None:
     expect_failure(
         lesson03.check_nearest_sample,
-        lambda u, g, align_corners=False: nearest_sample(u, g, align_corners)[0],
+        lambda input, grid, align_corners=False: nearest_sample(input, grid, align_corners)[0],
         Status.WRONG_SHAPE,
         "missing the batch dimension",
         capsys=capsys,
     )
     expect_failure(
         lesson03.check_nearest_sample,
-        lambda u, g, align_corners=False: nearest_sample(u, g, align_corners).float(),
+        lambda input, grid, align_corners=False: nearest_sample(input, grid, align_corners).float(),
         Status.WRONG_DTYPE,
         "expected torch.float64",
         capsys=capsys,
     )
 
-    def crashing(u, g, align_corners=False):
-        return u.flatten(2).gather(2, torch.full((1, 1, 1), 999))  # an index outside the image
+    def crashing(input, grid, align_corners=False):
+        return input.flatten(2).gather(2, torch.full((1, 1, 1), 999))  # an index outside the image
 
     expect_failure(lesson03.check_nearest_sample, crashing, Status.ERROR, "RuntimeError", capsys=capsys)
 
@@ -325,10 +331,13 @@ def test_nearest_shape_dtype_and_error_statuses(capsys) -> None:
         (bilinear_variant(add_weights=True), "four weights must sum to 1"),
         (bilinear_variant(half_pixel=0.5), "half a pixel too large"),
         (
-            lambda u, g, align_corners=False: bilinear_sample(u, g.flip(-1), align_corners),
+            lambda input, grid, align_corners=False: bilinear_sample(input, grid.flip(-1), align_corners),
             "x and y are swapped",
         ),
-        (lambda u, g, align_corners=False: bilinear_sample(u, g, True), "align_corners=True result"),
+        (
+            lambda input, grid, align_corners=False: bilinear_sample(input, grid, True),
+            "align_corners=True result",
+        ),
     ],
 )
 def test_bilinear_wrong_answers_are_diagnosed(answer, phrase, capsys) -> None:
@@ -337,8 +346,8 @@ def test_bilinear_wrong_answers_are_diagnosed(answer, phrase, capsys) -> None:
 
 
 def test_bilinear_without_gradient_fails(capsys) -> None:
-    def detached(u, g, align_corners=False):
-        return bilinear_sample(u.detach(), g, align_corners)
+    def detached(input, grid, align_corners=False):
+        return bilinear_sample(input.detach(), grid, align_corners)
 
     expect_failure(
         lesson03.check_bilinear_sample, detached, Status.FAILED, "no gradient flows", capsys=capsys
@@ -358,7 +367,7 @@ def test_border_wrong_answers_are_diagnosed(capsys) -> None:
     )
     report = expect_failure(
         lesson03.check_bilinear_sample_border,
-        lambda u, g, align_corners=False: bilinear_sample(u, g.clamp(-1, 1), align_corners),
+        lambda input, grid, align_corners=False: bilinear_sample(input, grid.clamp(-1, 1), align_corners),
         Status.FAILED,
         "clamped the normalised grid to [-1, 1]",
         capsys=capsys,
@@ -367,9 +376,9 @@ def test_border_wrong_answers_are_diagnosed(capsys) -> None:
 
 
 def test_border_gradient_must_vanish_where_clamped(capsys) -> None:
-    def leaky(u, g, align_corners=False):  # right values, but the clamp is bypassed for the gradient
-        border = bilinear_sample_border(u, g.detach(), align_corners)
-        return border + 0 * g.sum() + (g - g.detach()).sum() * 1e-3
+    def leaky(input, grid, align_corners=False):  # right values, but the clamp is bypassed for the gradient
+        border = bilinear_sample_border(input, grid.detach(), align_corners)
+        return border + (grid - grid.detach()).sum() * 1e-3
 
     expect_failure(lesson03.check_bilinear_sample_border, leaky, Status.FAILED, "gradient", capsys=capsys)
 
@@ -392,7 +401,7 @@ def test_backward_mistakes_are_diagnosed(mistake: str, phrase: str, capsys) -> N
     report = expect_failure(
         lesson03.check_bilinear_backward, make_sampler(mistake), Status.FAILED, phrase, capsys=capsys
     )
-    assert "gradient" in report and "Hint: for each neighbour" in report
+    assert "the gradient with respect to '" in report and "Hint: for each neighbour" in report
 
 
 def test_backward_that_crashes_is_an_error(capsys) -> None:

@@ -119,16 +119,25 @@ def _turned_grid(
     return F.affine_grid(theta, [n, 1, *size], align_corners=align_corners).to(dtype)
 
 
+def _case(name: str, input: Tensor, grid: Tensor, align_corners: bool) -> Case:
+    """A case passed by keyword, so that reports name the arguments ("the gradient with respect to 'grid'")."""
+    return Case(name, (), {"input": input, "grid": grid, "align_corners": align_corners})
+
+
+def _unpack(case: Case) -> tuple[Tensor, Tensor, bool]:
+    return case.kwargs["input"], case.kwargs["grid"], case.kwargs["align_corners"]
+
+
 def _forward_cases(seed: int) -> list[Case]:
     """Cases for the forward exercises: the identity test first (the first test every sampler needs), then
     general positions; non-square sizes, both conventions, batches with channels, float32 and float64."""
     g = torch.Generator().manual_seed(seed)
     f32, f64 = torch.float32, torch.float64
     return [
-        Case("identity grid on a 5x7 image (H=5, W=7), align_corners=False: the output must equal the input",
-             (_image(1, 1, 5, 7, g, f32), _identity_grid(1, 5, 7, False, f32)), {"align_corners": False}),
-        Case("identity grid on a 6x4 image (H=6, W=4), align_corners=True, float64",
-             (_image(1, 2, 6, 4, g, f64), _identity_grid(1, 6, 4, True, f64)), {"align_corners": True}),
+        _case("identity grid on a 5x7 image (H=5, W=7), align_corners=False: the output must equal the input",
+              _image(1, 1, 5, 7, g, f32), _identity_grid(1, 5, 7, False, f32), False),
+        _case("identity grid on a 6x4 image (H=6, W=4), align_corners=True, float64",
+              _image(1, 2, 6, 4, g, f64), _identity_grid(1, 6, 4, True, f64), True),
         *_general_cases(g),
     ]  # fmt: skip
 
@@ -138,22 +147,20 @@ def _general_cases(g: torch.Generator) -> list[Case]:
     there every derivative is defined, so gradients can be compared too, and rounding is unambiguous."""
     f32, f64 = torch.float32, torch.float64
     cases = [
-        Case("turned and zoomed in, batch of 2, 3 channels, 6x8 image to 4x9 output, align_corners=False",
-             (_image(2, 3, 6, 8, g, f32), _turned_grid(2, (4, 9), 0.5, 0.55, False, f32)),
-             {"align_corners": False}),
-        Case("random points, some outside the image, 5x6 image, batch of 2, float64, align_corners=True",
-             (_image(2, 2, 5, 6, g, f64), _random_grid(2, 3, 4, 1.3, g, f64)), {"align_corners": True}),
-        Case("random points, some outside the image, 3x8 image (H=3, W=8), float64, align_corners=False",
-             (_image(1, 1, 3, 8, g, f64), _random_grid(1, 5, 2, 1.3, g, f64)), {"align_corners": False}),
-        Case("a single row (H=1, W=5), float64, align_corners=False",
-             (_image(2, 1, 1, 5, g, f64), _random_grid(2, 2, 3, 1.2, g, f64)), {"align_corners": False}),
-        Case("turned and zoomed in, 7x5 image to 8x3 output, float64, align_corners=True",
-             (_image(1, 2, 7, 5, g, f64), _turned_grid(1, (8, 3), -0.8, 0.7, True, f64)),
-             {"align_corners": True}),
+        ("turned and zoomed in, batch of 2, 3 channels, 6x8 image to 4x9 output, align_corners=False",
+         _image(2, 3, 6, 8, g, f32), _turned_grid(2, (4, 9), 0.5, 0.55, False, f32), False),
+        ("random points, some outside the image, 5x6 image, batch of 2, float64, align_corners=True",
+         _image(2, 2, 5, 6, g, f64), _random_grid(2, 3, 4, 1.3, g, f64), True),
+        ("random points, some outside the image, 3x8 image (H=3, W=8), float64, align_corners=False",
+         _image(1, 1, 3, 8, g, f64), _random_grid(1, 5, 2, 1.3, g, f64), False),
+        ("a single row (H=1, W=5), float64, align_corners=False",
+         _image(2, 1, 1, 5, g, f64), _random_grid(2, 2, 3, 1.2, g, f64), False),
+        ("turned and zoomed in, 7x5 image to 8x3 output, float64, align_corners=True",
+         _image(1, 2, 7, 5, g, f64), _turned_grid(1, (8, 3), -0.8, 0.7, True, f64), True),
     ]  # fmt: skip
     return [
-        Case(c.name, (c.args[0], _away_from_kinks(c.args[1], c.args[0].shape[-2:], **c.kwargs)), c.kwargs)
-        for c in cases
+        _case(name, input, _away_from_kinks(grid, input.shape[-2:], align_corners), align_corners)
+        for name, input, grid, align_corners in cases
     ]
 
 
@@ -237,8 +244,7 @@ def _sampling_candidates(
     case: Case, reference: Callable[..., Tensor], padding_mode: str = "zeros"
 ) -> list[tuple[Callable[[], object], str]]:
     """Wrong answers that every sampler exercise can produce, made by running the reference on a wrong grid."""
-    input, grid = case.args
-    align_corners = case.kwargs["align_corners"]
+    input, grid, align_corners = _unpack(case)
     size = (input.shape[-2], input.shape[-1])
 
     def run(g: Tensor, mode: str = padding_mode, corners: bool = align_corners) -> Tensor:
@@ -288,8 +294,7 @@ def _nearest_with_border(
 def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | None:
     if isinstance(expected, Tensor) and _matches(actual, expected):
         return None  # the values are right; what failed is the gradient, which the report explains
-    input, grid = case.args
-    align_corners = case.kwargs["align_corners"]
+    input, grid, align_corners = _unpack(case)
     size = (input.shape[-2], input.shape[-1])
     rounded_down = (
         "you rounded down (floor, or .long() / int(), which cut off the fraction); eq. (4) picks the *nearest* "
@@ -340,7 +345,7 @@ def check_nearest_sample(student_fn: Sampler) -> CheckResult:
         sampling.nearest_sample,
         _forward_cases(seed=31),
         torch_fn=_torch_nearest,
-        grad_wrt=(0,),
+        grad_wrt=("input",),
         diagnose=_diagnose_nearest,
         hint="x = normalized_to_pixel(grid[..., 0], W, align_corners) and y likewise with H; m = torch.round(x), "
         "n = torch.round(y); read_pixels(input, rows=n, cols=m) after clamping m into [0, W-1] and n into "
@@ -354,8 +359,7 @@ def check_nearest_sample(student_fn: Sampler) -> CheckResult:
 def _constant_image_problem(student_fn: Sampler, case: Case) -> str | None:
     """Sample an image of ones inside the image area: whatever the position, the four weights sum to 1 and the
     result must be 1. Returns a diagnosis if it is not."""
-    input, grid = case.args
-    align_corners = case.kwargs["align_corners"]
+    input, grid, align_corners = _unpack(case)
     height, width = input.shape[-2:]
     inner = _in_pixels(
         grid, (height, width), align_corners, lambda p, n: p.clamp(0, n - 1) if n > 1 else p * 0
@@ -393,8 +397,7 @@ def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
     def diagnose(case: Case, actual: object, expected: object) -> str | None:
         if isinstance(expected, Tensor) and _matches(actual, expected):
             return None
-        input, grid = case.args
-        align_corners = case.kwargs["align_corners"]
+        input, grid, align_corners = _unpack(case)
         size = (input.shape[-2], input.shape[-1])
         candidates = _sampling_candidates(case, sampling.bilinear_sample)
         candidates += [
@@ -421,7 +424,7 @@ def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
         sampling.bilinear_sample,
         _forward_cases(seed=32),
         torch_fn=F.grid_sample,
-        grad_wrt=(0,),
+        grad_wrt=("input",),
         diagnose=diagnose,
         hint="unnormalise x with W and y with H (normalized_to_pixel); m0 = floor(x), n0 = floor(y); for each "
         "of the four neighbours (m0 or m0+1, n0 or n0+1) add (1 - |x - m|) (1 - |y - n|) times the pixel, "
@@ -446,8 +449,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
     def diagnose(case: Case, actual: object, expected: object) -> str | None:
         if isinstance(expected, Tensor) and _matches(actual, expected):
             return None
-        input, grid = case.args
-        align_corners = case.kwargs["align_corners"]
+        input, grid, align_corners = _unpack(case)
         size = (input.shape[-2], input.shape[-1])
 
         def zeros(g: Tensor) -> Tensor:
@@ -490,7 +492,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
         bilinear_sample_border,
         _gradient_cases(seed=33),
         torch_fn=_torch_border,
-        grad_wrt=(0, 1),
+        grad_wrt=("input", "grid"),
         diagnose=diagnose,
         hint="convert the grid to pixels (normalized_to_pixel: x with W, y with H), clamp x into [0, W-1] and y "
         "into [0, H-1], convert back (pixel_to_normalized) and sample with your bilinear_sample. Clamping keeps "
@@ -503,8 +505,9 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
 
 def _gradients(fn: Sampler, case: Case, seed: int = 5) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/d input, dL/d grid)`` of ``L = sum(fn(input, grid) * weights)`` with fixed random weights."""
-    (input, grid), kwargs = case.fresh(requires_grad=(0, 1))
-    output = fn(input, grid, **kwargs)
+    _, kwargs = case.fresh(requires_grad=("input", "grid"))
+    input, grid = kwargs["input"], kwargs["grid"]
+    output = fn(**kwargs)
     generator = torch.Generator().manual_seed(seed)
     weights = torch.rand(output.shape, generator=generator, dtype=torch.float64).to(output.dtype)
     grads = torch.autograd.grad((output * weights).sum(), (input, grid), allow_unused=True)
@@ -553,12 +556,11 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
             right = _gradients(F.grid_sample, case)
             border = _gradients(
                 sampling.bilinear_sample,
-                Case(case.name, case.args, {**case.kwargs, "padding_mode": "border"}),
+                Case(case.name, (), {**case.kwargs, "padding_mode": "border"}),
             )
         except Exception:  # e.g. the student's backward raises: the report shows it
             return None
-        input, _ = case.args
-        align_corners = case.kwargs["align_corners"]
+        input, _, align_corners = _unpack(case)
         height, width = input.shape[-2:]
         grad_input, grad_grid = right
         per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
@@ -623,7 +625,7 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
         F.grid_sample,
         cases,
         torch_fn=sampling.grid_sample,
-        grad_wrt=(0, 1),
+        grad_wrt=("input", "grid"),
         diagnose=diagnose,
         hint="for each neighbour (m, n) of the four: eq. (6) adds grad_output * k(x - m) k(y - n) (zero if "
         "outside) to pixel (n, m) with add_to_pixels; eq. (7) adds sum_c(grad_output * U_nm) * k(y - n) * "
