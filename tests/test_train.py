@@ -257,9 +257,10 @@ def test_onecycle_schedule_peaks_at_each_groups_lr_and_anneals() -> None:
 # ---- fit and evaluate ------------------------------------------------------------------------------------------
 
 
-def test_fit_lowers_the_loss_on_a_separable_problem() -> None:
+def test_fit_lowers_the_loss_on_a_separable_problem(capsys: pytest.CaptureFixture[str]) -> None:
     model = mlp()
     history = fit(model, blobs(), val_data=blobs(seed=1), epochs=4, lr=0.05, device="cpu", progress=False)
+    assert capsys.readouterr() == ("", "")  # progress=False prints nothing
     assert history.epochs == [1, 2, 3, 4]
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history.last["val_acc"] >= 0.95
