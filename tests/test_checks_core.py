@@ -295,6 +295,60 @@ def test_gradients_must_flow_and_match() -> None:
     assert result.status is Status.FAILED and "the gradient with respect to argument 0 differs" in report
 
 
+class _OpenBackward(torch.autograd.Function):
+    """A hand-written backward that a student has not written yet."""
+
+    @staticmethod
+    def forward(ctx, theta):
+        return theta.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+
+def test_open_backward_exercise_is_not_implemented_not_an_error(capsys) -> None:
+    def forward_done_backward_open(theta, size, align_corners=False):
+        return F.affine_grid(_OpenBackward.apply(theta), list(size), align_corners=align_corners)
+
+    result = check_affine_grid(forward_done_backward_open)  # must not raise CheckFailed
+    assert result.status is Status.NOT_IMPLEMENTED
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def test_diagnosis_is_not_shown_when_only_gradients_differ() -> None:
+    def wrong_gradient(theta, size, align_corners=False):
+        grid = F.affine_grid(theta, list(size), align_corners=align_corners)
+        return grid.detach() + 2 * (grid - grid.detach())
+
+    def always_diagnoses(case, actual, expected):
+        return "a diagnosis about values"
+
+    with pytest.raises(CheckFailed) as raised:
+        check_function(
+            "affine_grid",
+            wrong_gradient,
+            geometry.affine_grid,
+            _affine_grid_cases()[:1],
+            grad_wrt=(0,),
+            diagnose=always_diagnoses,
+            quiet=True,
+        )
+    report = raised.value.result.report()
+    assert "gradient" in report and "a diagnosis about values" not in report
+    with pytest.raises(CheckFailed) as raised:
+        check_function(
+            "affine_grid",
+            lambda *a, **k: correct(*a, **k) + 1,
+            geometry.affine_grid,
+            _affine_grid_cases()[:1],
+            diagnose=always_diagnoses,
+            quiet=True,
+        )
+    assert "a diagnosis about values" in raised.value.result.report()
+
+
 def test_modifying_the_input_in_place_does_not_change_the_reference() -> None:
     def clobbers(theta, size, align_corners=False):
         grid = F.affine_grid(theta, list(size), align_corners=align_corners)
