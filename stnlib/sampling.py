@@ -134,13 +134,16 @@ def _gather(input: Tensor, index: Tensor) -> Tensor:
 
 
 def _into_image(m: Tensor, size: int) -> tuple[Tensor, Tensor]:
-    """Integer pixel positions along an axis of ``size`` pixels, clamped into the image for indexing, and a mask:
-    1 where the position lies in the image, 0 where it lies in the padding (which reads zero)."""
-    position = m.clamp(0, size - 1)
-    # Clamping leaves the pixels of the image in place and moves padding by at least one pixel. (Float arithmetic:
-    # on CPU much faster than comparisons and a cast from bool.)
-    inside = (1 - (position - m).abs()).clamp_min(0)
-    return position, inside
+    """Integer pixel positions ``m`` (floats) along an axis of ``size`` pixels.
+
+    Returns the positions clamped into the image, as int32 for indexing, and a mask: 1 where the position lies
+    in the image, 0 where it lies in the padding (which reads zero).
+    """
+    clamped = m.clamp(0, size - 1)
+    # max(0, 1 - |clamped - m|): clamping leaves the pixels of the image in place and moves padding by at least
+    # one pixel. Float arithmetic in place: on CPU much faster than comparisons, a cast from bool and temporaries.
+    inside = (clamped - m).abs_().neg_().add_(1).clamp_min_(0)
+    return clamped.int(), inside
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ def nearest_sample(
     # eq. (4): the kernel is 1 only at m = round(x_s), n = round(y_s)
     m, inside_x = _into_image(torch.round(x_s), width)
     n, inside_y = _into_image(torch.round(y_s), height)
-    index = n.long() * width + m.long()
+    index = (n * width + m).long()  # int32 arithmetic is exact for any image of fewer than 2**31 pixels
     values = _gather(input, index.unsqueeze(1)).squeeze(2)  # (N, C, P)
     return (values * (inside_x * inside_y).unsqueeze(1)).view(batch, channels, *grid.shape[1:3])
 
@@ -194,7 +197,7 @@ def _neighbours(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
         size: the number of pixels along that axis.
 
     Returns:
-        ``position: (N, 2, P)``, the integers m0 = floor(x_s) and m1 = m0 + 1, clamped into the image;
+        ``position: (N, 2, P)``, the integers m0 = floor(x_s) and m1 = m0 + 1, clamped into the image (int32);
         ``kernel: (N, 2, P)``, max(0, 1 - |x_s - m|) at them (eq. 5); ``inside: (N, 2, P)``, 1 where m lies in
         the image and 0 where it is padding.
     """
@@ -240,8 +243,8 @@ def _bilinear(input: Tensor, x_s: Tensor, y_s: Tensor) -> _Bilinear:
     n, kernel_y, inside_y = _neighbours(y_s, height)
     # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding).
     weight = _outer(kernel_y * inside_y, kernel_x * inside_x)
-    # n * W + m in the order of _outer; in integers, which (unlike float32 or float16) are exact for any size.
-    index = (n.long().unsqueeze(2) * width + m.long().unsqueeze(1)).flatten(1, 2)
+    # n * W + m in the order of _outer, in int32: exact (unlike float32 or float16) for fewer than 2**31 pixels.
+    index = (n.unsqueeze(2) * width + m.unsqueeze(1)).flatten(1, 2).long()
     values = _gather(input, index)  # U_nm
     # V = sum_nm U_nm k(x_s - m) k(y_s - n), one neighbour at a time: no (N, C, 4, P) temporary.
     output = values[:, :, 0] * weight[:, None, 0]
