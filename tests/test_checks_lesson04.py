@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import Tensor, nn
 
 from stnlib.checks import CheckFailed, CheckResult, Status, lesson04, use_or_fallback
@@ -135,6 +137,22 @@ def test_conv_output_size_agrees_with_real_layers() -> None:
             )
     pooled = F.max_pool2d(torch.zeros(1, 1, 27, 42), 2)
     assert pooled.shape[-2:] == (lesson04.conv_output_size(27, 2, 2), lesson04.conv_output_size(42, 2, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    size=st.integers(1, 80), kernel=st.integers(1, 11), stride=st.integers(1, 4), padding=st.integers(0, 3)
+)
+def test_conv_output_size_is_the_length_pytorch_produces(
+    size: int, kernel: int, stride: int, padding: int
+) -> None:
+    if kernel > size + 2 * padding:
+        with pytest.raises(ValueError, match="does not fit"):
+            lesson04.conv_output_size(size, kernel, stride, padding)
+        return
+    signal = torch.zeros(1, 1, size)
+    length = F.max_pool1d(F.pad(signal, (padding, padding)), kernel, stride=stride).shape[-1]
+    assert lesson04.conv_output_size(size, kernel, stride, padding) == length
 
 
 def test_conv_output_size_rejects_a_kernel_larger_than_the_input() -> None:
