@@ -12,7 +12,8 @@ learning rate) for ``--epochs`` epochs of ``--batches`` batches:
 The three take turns in each of ``--rounds`` rounds (the order rotates every round), so a busy, shared machine
 slows all of them alike. The overhead is reported two ways, both relative to the bare loop in the same run: the
 median over rounds of the ratio of the two times measured in that round, and the ratio of the fastest times.
-One warm-up round is not counted.
+One warm-up round is not counted. ``--itemize`` adds two variants of the bare loop that each add one thing fit
+does: its two AdamW parameter groups, and its per-batch record of the loss and of the hits (argmax == y).
 
 On a CPU shared with other work, ``--clock cpu`` times the process's CPU time instead of elapsed time, which
 other processes disturb much less (use it with ``--threads 1``).
@@ -38,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stnlib.train import fit, select_device
+from stnlib.train import fit, optimizer_param_groups, select_device
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -81,6 +82,35 @@ def bare_loop(model: nn.Module, batches: Batches, epochs: int, lr: float) -> Non
             optimizer.step()
 
 
+def bare_loop_fit_groups(model: nn.Module, batches: Batches, epochs: int, lr: float) -> None:
+    """The bare loop with fit's parameter groups (no weight decay on biases: two AdamW groups)."""
+    optimizer = torch.optim.AdamW(optimizer_param_groups(model, lr, weight_decay=0.01), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for x, y in batches:
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+
+
+def bare_loop_bookkeeping(model: nn.Module, batches: Batches, epochs: int, lr: float) -> None:
+    """The bare loop keeping fit's per-batch record: the detached loss and the hits (argmax == y)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        losses, hits = [], []
+        for x, y in batches:
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            hits.append(logits.argmax(dim=1) == y)
+        torch.stack(losses).sum().item(), torch.cat(hits).sum().item()
+
+
 def with_fit(progress: bool) -> Callable[[nn.Module, Batches, int, float], None]:
     def run(model: nn.Module, batches: Batches, epochs: int, lr: float) -> None:
         sink = io.StringIO()
@@ -116,6 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
+    parser.add_argument(
+        "--itemize",
+        action="store_true",
+        help="also time the bare loop with fit's parameter groups, and with fit's per-batch bookkeeping",
+    )
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument(
         "--clock",
@@ -140,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         "fit(progress=False)": with_fit(progress=False),
         "fit(progress=True)": with_fit(progress=True),
     }
+    if args.itemize:
+        methods |= {"bare + fit's groups": bare_loop_fit_groups, "bare + bookkeeping": bare_loop_bookkeeping}
     times: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     for round_index in range(args.rounds + 1):  # round 0 warms up (imports, allocator, kernels)
