@@ -1,0 +1,629 @@
+"""Checkers for Lesson 07 — beyond affine: the thin-plate-spline (TPS) grid generator.
+
+Three exercises, three checkers. Each compares the student's function with :mod:`stnlib.geometry.tps` — values
+and gradients — on lattices of 4, 9 and 16 control points and on scattered ones, batches of more than one item,
+non-square outputs, both ``align_corners`` values and float64, and recognises the usual mistakes (``r`` where
+``r²`` belongs, ``0 · log 0``, a NaN gradient behind a ``torch.where``, the affine part missing, the system's
+blocks or its solution in the wrong order, the result transposed):
+
+* :func:`check_radial_basis` — ``radial_basis(squared_distance)``: ``U = r² log r²`` with ``U(0) = 0``, any
+  shape. Checked *through points*: the checker computes ``r² = |p - c|²`` from points ``p`` and centres ``c``
+  and differentiates with respect to ``p``, as the spline does. Where ``p = c`` the true gradient is 0 (``U``
+  is flat at its centre); an implementation must keep it finite there, not NaN.
+* :func:`check_tps_coefficients` — ``tps_coefficients(control_points, target_points)``: solve
+  ``[[K, Q], [Qᵀ, 0]] [w; a] = [t; 0]``; ``control_points: (P, 2)``, ``target_points: (N, P, 2)``, result
+  ``(N, P + 3, 2)`` (rows ``w_1 .. w_P``, then ``a_0, a_x, a_y``); values and gradients with respect to
+  ``target_points``.
+* :func:`check_tps_grid` — ``tps_grid(target_points, size, control_points, align_corners=False)``: the spline
+  evaluated at the output pixel centres, ``(N, H_out, W_out, 2)``; values and gradients with respect to
+  ``target_points``.
+
+Example (in the lesson)::
+
+    checks.lesson07.check_tps_grid(tps_grid)
+    tps_grid = checks.use_or_fallback(tps_grid, stnlib.geometry.tps_grid)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from stnlib import geometry
+from stnlib.checks._core import (
+    RESULT_ATTRIBUTE,
+    Case,
+    CheckFailed,
+    CheckResult,
+    Comparison,
+    Status,
+    check_function,
+    compare_tensors,
+    tolerance_for,
+)
+
+__all__ = [
+    "check_radial_basis",
+    "check_tps_coefficients",
+    "check_tps_grid",
+    "radial_basis_of_points",
+]
+
+_SEED = 2015  # the paper's year; every random case comes from generators seeded with it
+
+
+def _generator(offset: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(_SEED + offset)
+
+
+def _record(student_fn: Any, result: CheckResult) -> None:
+    """Record the result on the student's own function (the checker ran a wrapper), for ``use_or_fallback``."""
+    try:
+        setattr(student_fn, RESULT_ATTRIBUTE, result)
+    except (AttributeError, TypeError):
+        pass
+
+
+def _close(actual: Any, candidate: Tensor, factor: float = 10.0) -> bool:
+    """Whether ``actual`` equals ``candidate`` within ``factor`` times the dtype's tolerance (NaN nowhere)."""
+    if not isinstance(actual, Tensor) or actual.shape != candidate.shape or actual.dtype != candidate.dtype:
+        return False
+    actual, candidate = actual.detach().cpu(), candidate.detach().cpu()
+    if not bool(torch.isfinite(actual).all()) or not bool(torch.isfinite(candidate).all()):
+        return False
+    atol, rtol = tolerance_for(candidate.dtype)
+    return bool(torch.allclose(actual, candidate, atol=factor * atol, rtol=factor * rtol))
+
+
+def _first_match(actual: Any, candidates: Sequence[tuple[Callable[[], Tensor], str]]) -> str | None:
+    """The message of the first wrong-answer candidate that ``actual`` equals (built lazily; a candidate that
+    cannot be built for this case is skipped)."""
+    for build, message in candidates:
+        try:
+            candidate = build()
+        except Exception:
+            continue
+        if _close(actual, candidate):
+            return message
+    return None
+
+
+def _compare_loosely(actual: Any, expected: Any) -> Comparison:
+    """Tolerances of the dtype, times 10: a linear solve loses a few digits to the system's condition number
+    (about 230 for a 4x4 lattice), and a correct solution of another, equivalent form (the targets rather than
+    the displacements, an LU of the whole batch) must pass."""
+    if isinstance(expected, Tensor):
+        atol, rtol = tolerance_for(expected.dtype)
+        return compare_tensors(actual, expected, atol=10 * atol, rtol=10 * rtol)
+    return compare_tensors(actual, expected)
+
+
+def _squared_distances(points: Tensor, centres: Tensor) -> Tensor:
+    """``|p_m - c_i|²``: ``(N, M, 2)`` and ``(N, P, 2)`` -> ``(N, M, P)``, exactly 0 where ``p_m = c_i``."""
+    return (points.unsqueeze(2) - centres.unsqueeze(1)).pow(2).sum(dim=-1)
+
+
+# ------------------------------------------------------------------------------ exercise 1: radial basis
+
+
+def radial_basis_of_points(
+    radial_basis: Callable[[Tensor], Tensor], points: Tensor, centres: Tensor
+) -> Tensor:
+    """``U(|p_m - c_i|²)`` for points ``(N, M, 2)`` and centres ``(N, P, 2)``, with any ``radial_basis``.
+
+    This is how the spline uses the kernel, and how :func:`check_radial_basis` runs the student's function:
+    the gradient that matters flows to the *points* (and control points), through ``r² = |p - c|²``.
+
+    Returns:
+        ``(N, M, P)``.
+    """
+    return radial_basis(_squared_distances(points, centres))
+
+
+def _value_and_gradient(radial_basis: Callable[[Tensor], Tensor]) -> Callable[..., Any]:
+    """Wrap ``radial_basis`` into ``run(points, centres) -> (U, dL/dpoints)``, ``L`` a fixed weighted sum of ``U``.
+
+    Returning the gradient with the value makes a NaN gradient a wrong *answer* (with a diagnosis), not only a
+    failed gradient comparison; the weights (seeded) make every element of ``U`` count differently.
+    """
+
+    @functools.wraps(radial_basis)
+    def run(points: Tensor, centres: Tensor) -> tuple[Any, Tensor | None]:
+        points = points.detach().requires_grad_(True)
+        with torch.enable_grad():
+            value = radial_basis_of_points(radial_basis, points, centres)
+            if not isinstance(value, Tensor) or not value.requires_grad:
+                return value, None
+            weights = torch.rand(value.shape, generator=_generator(7), dtype=torch.float64).to(value)
+            (gradient,) = torch.autograd.grad((value * weights).sum(), points, allow_unused=True)
+        return value.detach(), gradient
+
+    return run
+
+
+def _reference_radial_basis() -> Callable[..., Any]:
+    reference = _value_and_gradient(geometry.radial_basis)
+    reference.__module__ = "stnlib.geometry"  # reports say "compared with stnlib.geometry.radial_basis"
+    return reference
+
+
+def _compare_value_and_gradient(actual: Any, expected: tuple[Tensor, Tensor]) -> Comparison:
+    value, gradient = actual
+    comparison = compare_tensors(value, expected[0], name="U (your result)")
+    if not comparison.ok:
+        return comparison
+    if gradient is None:
+        return Comparison(
+            Status.FAILED,
+            "no gradient flows from U back to r²: avoid .detach(), .item(), .numpy() and torch.tensor(...) on "
+            "values computed from the input.",
+        )
+    return compare_tensors(gradient, expected[1], name="the gradient of U with respect to the points p")
+
+
+def _radial_basis_cases() -> list[Case]:
+    generator = _generator(1)
+    e = math.e
+    known_points = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, math.sqrt(e)], [2.0, 0.0], [0.6, 0.8]]])
+    lattice9 = geometry.tps_control_points(3)
+    lattice25 = geometry.tps_control_points(5)  # contains lattice9: 9 points with r² = 0 exactly
+    scattered = torch.rand(2, 7, 2, generator=generator) * 2 - 1
+    doubled = torch.rand(3, 6, 2, generator=generator, dtype=torch.float64) * 2 - 1
+    centres64 = torch.cat([doubled[:, :2], torch.rand(3, 3, 2, generator=generator, dtype=torch.float64)], 1)
+    return [
+        Case(
+            "r² = 0, 1, e, 4 and 1 (float64)",
+            (),
+            {"points": known_points.double(), "centres": torch.zeros(1, 1, 2, dtype=torch.float64)},
+        ),
+        Case(
+            "a 5x5 grid of points against the 3x3 lattice (9 pairs with r = 0)",
+            (),
+            {"points": lattice25[None], "centres": lattice9[None]},
+        ),
+        Case(
+            "the 3x3 lattice against itself (the matrix K)",
+            (),
+            {"points": lattice9[None], "centres": lattice9[None]},
+        ),
+        Case(
+            "batch of 2, random points and centres",
+            (),
+            {"points": scattered, "centres": scattered[:, :4].flip(1) * 0.5},
+        ),
+        Case(
+            "batch of 3, float64, two centres on top of points",
+            (),
+            {"points": doubled, "centres": centres64},
+        ),
+        Case(
+            "tiny distances (r = 1e-3 .. 1e-1), float64",
+            (),
+            {
+                "points": torch.tensor([[[1e-3, 0.0], [0.0, 1e-2], [0.1, 0.0]]], dtype=torch.float64),
+                "centres": torch.zeros(1, 1, 2, dtype=torch.float64),
+            },
+        ),
+    ]
+
+
+def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tensor]) -> str | None:
+    value, gradient = actual
+    if not isinstance(value, Tensor) or value.shape != expected[0].shape:
+        return None
+    squared = _squared_distances(case.kwargs["points"], case.kwargs["centres"])
+    zero = squared == 0
+    actual = value.detach()
+    expected = expected[0]
+    if bool(zero.any()) and bool(torch.isnan(actual[zero]).any()):
+        return (
+            "U(0) came out as NaN: at r² = 0 the formula is 0 · log 0 = 0 · (-inf), which is NaN in floating "
+            "point. U tends to 0 as r -> 0, so set U(0) = 0 yourself: mask the points with r² = 0."
+        )
+    if _close(actual, expected) and isinstance(gradient, Tensor) and bool(torch.isnan(gradient).any()):
+        return (
+            "your values are right, but the gradient is NaN where r² = 0. torch.where(r2 > 0, r2 * "
+            "torch.log(r2), 0) still evaluates log(0) = -inf in the branch it throws away, and autograd "
+            "differentiates both branches: 0 · (1 / 0) = NaN (torch.xlogy and torch.nan_to_num have the same "
+            "problem). Take the log of a safe value instead: safe = torch.where(r2 > 0, r2, "
+            "torch.ones_like(r2)), then U = torch.where(r2 > 0, r2 * torch.log(safe), 0)."
+        )
+    safe = torch.where(zero, torch.ones_like(squared), squared)
+    radius = safe.sqrt()
+    masked = ~zero
+
+    def where_positive(values: Tensor) -> Tensor:
+        return torch.where(masked, values, torch.zeros_like(values))
+
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: expected / 2,
+                "your values are half the expected ones: that is r² log r (the kernel as some books write "
+                "it). This course, like stnlib, uses U = r² log r² = 2 r² log r; the factor 2 only rescales the "
+                "weights w, but every function here must use the same kernel.",
+            ),
+            (
+                lambda: where_positive(safe**2 * torch.log(safe**2)),
+                "you squared the input again: the argument is already the squared distance r², so U = "
+                "squared_distance * log(squared_distance).",
+            ),
+            (
+                lambda: where_positive(radius * torch.log(radius)),
+                "you took a square root: the argument is already r², and U = r² log r², not r log r.",
+            ),
+            (
+                lambda: where_positive(radius * torch.log(safe)),
+                "you used r · log r²: the factor in front of the log is r² itself (the argument), not its "
+                "square root.",
+            ),
+            (
+                lambda: -expected,
+                "the sign is flipped: U = +r² log r², which is negative for 0 < r < 1 and positive beyond.",
+            ),
+            (
+                lambda: where_positive(torch.log(safe)),
+                "the factor r² in front of the log is missing: U = r² · log r².",
+            ),
+        ],
+    )
+
+
+def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``radial_basis(squared_distance)``: ``U = r² log r²`` with ``U(0) = 0``, values and gradients.
+
+    The checker builds ``r² = |p - c|²`` from points and centres (see :func:`radial_basis_of_points`),
+    including pairs with ``r = 0`` exactly (a lattice point on itself: the diagonal of the matrix ``K``), and
+    compares the values and the gradients with respect to the points with
+    :func:`stnlib.geometry.radial_basis`. Any finite, correct value at ``r² = 0`` passes (a mask, a clamp, an
+    ``eps``); a NaN value or a NaN gradient does not.
+    """
+    runner = _value_and_gradient(student_fn) if callable(student_fn) else student_fn
+    try:
+        result = check_function(
+            "radial_basis",
+            runner,
+            _reference_radial_basis(),
+            _radial_basis_cases(),
+            compare=_compare_value_and_gradient,
+            diagnose=_diagnose_radial_basis,
+            hint=(
+                "the argument is the squared distance r², of any shape; return r² * log(r²) where r² > 0 and "
+                "0 where r² = 0 — and never evaluate log(0), not even in a branch of torch.where that you "
+                "throw away, or the gradient becomes NaN."
+            ),
+            quiet=quiet,
+        )
+    except CheckFailed as failure:
+        _record(student_fn, failure.result)
+        raise
+    _record(student_fn, result)
+    return result
+
+
+# ------------------------------------------------------------------------ exercise 2: the linear system
+
+
+def _tps_coefficients_cases() -> list[Case]:
+    generator = _generator(2)
+    lattice4, lattice9, lattice16 = (geometry.tps_control_points(k) for k in (2, 3, 4))
+
+    def jitter(points: Tensor, n: int, std: float, dtype: torch.dtype = torch.float32) -> Tensor:
+        noise = std * torch.randn(n, *points.shape, generator=generator, dtype=torch.float64)
+        return (points.double() + noise).to(dtype)
+
+    scattered = torch.tensor([[-0.8, -0.6], [0.7, -0.9], [0.1, 0.2], [-0.5, 0.8], [0.9, 0.6]])
+    theta = geometry.affine_theta(rotation=0.3, scale=(0.8, 1.1), translation=(0.1, -0.2))[0]
+    affine_targets = (lattice16 @ theta[:, :2].T + theta[:, 2])[None]
+    return [
+        Case(
+            "3x3 lattice, random targets",
+            (),
+            {"control_points": lattice9, "target_points": jitter(lattice9, 1, 0.1)},
+        ),
+        Case(
+            "4x4 lattice (as in the E distortion), batch of 3",
+            (),
+            {"control_points": lattice16, "target_points": jitter(lattice16, 3, 0.1)},
+        ),
+        Case(
+            "4x4 lattice, affine targets (the spline does not bend: w = 0)",
+            (),
+            {"control_points": lattice16, "target_points": affine_targets},
+        ),
+        Case(
+            "5 scattered control points, batch of 2, float64",
+            (),
+            {"control_points": scattered.double(), "target_points": jitter(scattered, 2, 0.2, torch.float64)},
+        ),
+        Case(
+            "3x3 lattice, large displacements, float64",
+            (),
+            {"control_points": lattice9.double(), "target_points": jitter(lattice9, 1, 0.4, torch.float64)},
+        ),
+        Case(
+            "2x2 lattice, targets = control points (the identity)",
+            (),
+            {"control_points": lattice4, "target_points": lattice4[None].clone()},
+        ),
+    ]
+
+
+def _solve_system(
+    control: Tensor,
+    target: Tensor,
+    kernel: Callable[[Tensor], Tensor] = geometry.radial_basis,
+    affine_columns: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
+    """A plain solve of ``[[K, Q], [Qᵀ, 0]] [w; a] = [t; 0]`` for the diagnoses, with a replaceable kernel and
+    affine columns (to build the usual wrong answers); ``control: (P, 2)``, ``target: (N, P, 2)``."""
+    count = control.shape[0]
+    ones = torch.ones_like(control[:, :1])
+    q = torch.cat([ones, control], dim=1) if affine_columns is None else affine_columns(control)
+    k = kernel(_squared_distances(control[None], control[None])[0])
+    system = torch.cat([torch.cat([k, q], 1), torch.cat([q.T, q.new_zeros(3, 3)], 1)], 0)
+    rhs = torch.cat([target, target.new_zeros(target.shape[0], 3, 2)], dim=1)
+    solution = torch.linalg.solve(system, rhs)
+    assert solution.shape[1] == count + 3
+    return solution
+
+
+def _diagnose_tps_coefficients(case: Case, actual: Any, expected: Tensor) -> str | None:
+    if not isinstance(actual, Tensor):
+        return None
+    control, target = case.kwargs["control_points"], case.kwargs["target_points"]
+    n, count = target.shape[:2]
+    shape = tuple(actual.shape)
+    if shape == (n, 2, count + 3):
+        return (
+            "your coefficients are transposed: return (N, P + 3, 2), one column per output coordinate (x, y) — "
+            "solve with the right-hand side [t; 0] of shape (N, P + 3, 2), not (N, 2, P + 3)."
+        )
+    if shape == (n, count, 2):
+        return (
+            "the affine part is missing: besides the P weights w the spline has 3 coefficients a = (a_0, a_x, "
+            "a_y) per coordinate. Append the columns Q = (1, x_i, y_i) to K, the rows Qᵀ with a 3x3 zero block "
+            "below, and 3 zero rows to the right-hand side: the result has P + 3 rows."
+        )
+    if shape != tuple(expected.shape):
+        return None
+    weights, affine = expected[:, :count], expected[:, count:]
+    identity = torch.zeros_like(expected)
+    identity[:, count + 1, 0] = 1
+    identity[:, count + 2, 1] = 1
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: torch.cat([affine, weights], dim=1),
+                "the rows are in the wrong order: the weights w_1 .. w_P come first, then a_0, a_x, a_y — "
+                "order the unknowns [w; a] as in [[K, Q], [Qᵀ, 0]] [w; a] = [t; 0].",
+            ),
+            (
+                lambda: torch.cat([weights, affine[:, [1, 2, 0]]], dim=1),
+                "the affine columns are in the wrong order: each row of Q is (1, x_i, y_i), so the last three "
+                "coefficients are a_0 (the constant), a_x, a_y.",
+            ),
+            (
+                lambda: expected - identity,
+                "these are the coefficients of the displacement t - c, not of the map itself: either solve for "
+                "the targets t directly, or add the identity afterwards (a_x = (1, 0), a_y = (0, 1)).",
+            ),
+            (
+                lambda: _solve_system(control, target, lambda d: geometry.radial_basis(d.sqrt())),
+                "K must hold U of the SQUARED distance: torch.cdist returns r, not r². Square it, or sum the "
+                "squared coordinate differences.",
+            ),
+            (
+                lambda: _solve_system(control, target, lambda d: geometry.radial_basis(d.pow(2))),
+                "K holds U of r⁴: you squared distances that were already squared.",
+            ),
+            (
+                lambda: torch.cat(
+                    [
+                        torch.linalg.solve(
+                            geometry.radial_basis(_squared_distances(control[None], control[None])), target
+                        ),
+                        torch.zeros_like(affine),
+                    ],
+                    dim=1,
+                ),
+                "the affine part is missing: with K w = t alone the spline cannot even represent a shift. Add "
+                "the columns Q = (1, x_i, y_i) and the side conditions Qᵀ w = 0.",
+            ),
+        ],
+    )
+
+
+def check_tps_coefficients(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``tps_coefficients(control_points, target_points)``: the solution of the TPS system.
+
+    Compared with :func:`stnlib.geometry.tps_coefficients` (values and the gradients with respect to
+    ``target_points``) on 2x2, 3x3 and 4x4 lattices and scattered points, the identity, affine targets (whose
+    weights must vanish), a batch of 3 and float64. An explicit inverse gives the same numbers here and passes;
+    the lesson explains why ``torch.linalg.solve`` is still the better choice.
+    """
+    return check_function(
+        "tps_coefficients",
+        student_fn,
+        geometry.tps_coefficients,
+        _tps_coefficients_cases(),
+        grad_wrt=("target_points",),
+        compare=_compare_loosely,
+        diagnose=_diagnose_tps_coefficients,
+        hint=(
+            "K = radial_basis of the (P, P) squared distances between control points; Q = (P, 3) rows (1, x, "
+            "y); L = [[K, Q], [Qᵀ, 0]] is (P + 3, P + 3); the right-hand side stacks the targets (N, P, 2) over "
+            "zeros (N, 3, 2); torch.linalg.solve(L, rhs) broadcasts L over the batch."
+        ),
+        quiet=quiet,
+    )
+
+
+# --------------------------------------------------------------------------------- exercise 3: the grid
+
+
+def _tps_grid_cases() -> list[Case]:
+    generator = _generator(3)
+    lattice9, lattice16 = geometry.tps_control_points(3), geometry.tps_control_points(4)
+
+    def jitter(points: Tensor, n: int, std: float, dtype: torch.dtype = torch.float32) -> Tensor:
+        noise = std * torch.randn(n, *points.shape, generator=generator, dtype=torch.float64)
+        return (points.double() + noise).to(dtype)
+
+    scattered = torch.tensor(
+        [[-0.8, -0.6], [0.7, -0.9], [0.1, 0.2], [-0.5, 0.8], [0.9, 0.6]], dtype=torch.float64
+    )
+    off, on = {"align_corners": False}, {"align_corners": True}
+    return [
+        Case(
+            "3x3 lattice, random targets, 6x5 output, align_corners=False",
+            (),
+            {
+                "target_points": jitter(lattice9, 1, 0.15),
+                "size": (1, 1, 6, 5),
+                "control_points": lattice9,
+                **off,
+            },
+        ),
+        Case(
+            "3x3 lattice, random targets, 6x5 output, align_corners=True",
+            (),
+            {
+                "target_points": jitter(lattice9, 1, 0.15),
+                "size": (1, 1, 6, 5),
+                "control_points": lattice9,
+                **on,
+            },
+        ),
+        Case(
+            "4x4 lattice, batch of 3, 12x12 output",
+            (),
+            {
+                "target_points": jitter(lattice16, 3, 0.1),
+                "size": (3, 1, 12, 12),
+                "control_points": lattice16,
+                **off,
+            },
+        ),
+        Case(
+            "5 scattered control points, batch of 2, float64, 4x9 output",
+            (),
+            {
+                "target_points": jitter(scattered, 2, 0.2, torch.float64),
+                "size": (2, 3, 4, 9),
+                "control_points": scattered,
+                **on,
+            },
+        ),
+        Case(
+            "identity targets, 4x4 lattice, 5x7 output (H != W)",
+            (),
+            {
+                "target_points": lattice16[None].clone(),
+                "size": (1, 1, 5, 7),
+                "control_points": lattice16,
+                **off,
+            },
+        ),
+    ]
+
+
+def _diagnose_tps_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
+    if not isinstance(actual, Tensor):
+        return None
+    target, size = case.kwargs["target_points"], case.kwargs["size"]
+    control, align_corners = case.kwargs["control_points"], bool(case.kwargs["align_corners"])
+    n, _, height, width = size
+    if height != width and tuple(actual.shape) == (n, width, height, 2):
+        return (
+            "height and width are swapped: size is (N, C, H_out, W_out) and the grid is (N, H_out, W_out, 2)."
+        )
+    if tuple(actual.shape) != tuple(expected.shape):
+        return None
+    coefficients = geometry.tps_coefficients(control, target)
+    count = control.shape[0]
+    pixels = geometry.base_grid(height, width, align_corners, dtype=target.dtype)[..., :2].reshape(1, -1, 2)
+    kernel = geometry.radial_basis(_squared_distances(pixels, control[None]))
+    ones = torch.ones_like(pixels[..., :1])
+    radial = (kernel @ coefficients[:, :count]).view(n, height, width, 2)
+    affine = (torch.cat([ones, pixels], -1) @ coefficients[:, count:]).view(n, height, width, 2)
+    base = pixels.view(1, height, width, 2)
+
+    def with_kernel(transform: Callable[[Tensor], Tensor]) -> Tensor:
+        bent = transform(_squared_distances(pixels, control[None]))
+        return (bent @ coefficients[:, :count]).view(n, height, width, 2) + affine
+
+    def swapped_points() -> Tensor:
+        points = pixels.flip(-1)
+        values = geometry.radial_basis(_squared_distances(points, control[None])) @ coefficients[:, :count]
+        return (values + torch.cat([ones, points], -1) @ coefficients[:, count:]).view(n, height, width, 2)
+
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: geometry.tps_grid(target, size, control, align_corners=not align_corners),
+                f"this is the grid for align_corners={not align_corners}: evaluate the spline at the output "
+                f"pixel centres of geometry.base_grid(H, W, align_corners={align_corners}).",
+            ),
+            (
+                lambda: expected.flip(-1),
+                "x and y are swapped in the result: the last dimension must be (x_s, y_s), the first column of "
+                "the coefficients first.",
+            ),
+            (
+                lambda: affine,
+                "only the affine part a_0 + a_x x + a_y y is there: add the radial part, sum_i w_i U(|p - c_i|²) "
+                "over the control points.",
+            ),
+            (
+                lambda: radial,
+                "the affine part is missing: f(p) = a_0 + a_x x + a_y y + sum_i w_i U(|p - c_i|²); the last "
+                "three coefficients multiply (1, x, y).",
+            ),
+            (
+                lambda: radial + affine - base,
+                "this is the displacement f(p) - p: the grid holds the sampling positions f(p) themselves.",
+            ),
+            (
+                lambda: with_kernel(lambda d: geometry.radial_basis(d.sqrt())),
+                "the kernel must be U of the SQUARED distance |p - c_i|²: torch.cdist gives r, not r².",
+            ),
+            (
+                swapped_points,
+                "your base-grid points are (y, x): the first coordinate of each point is x (along the width). "
+                "Take geometry.base_grid(H, W, align_corners)[..., :2] as it is.",
+            ),
+        ],
+    )
+
+
+def check_tps_grid(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``tps_grid(target_points, size, control_points, align_corners=False)``: the TPS sampling grid.
+
+    Compared with :func:`stnlib.geometry.tps_grid` (values and the gradients with respect to
+    ``target_points``) on the identity, 3x3 and 4x4 lattices and scattered control points, non-square outputs,
+    both ``align_corners`` values, a batch of 3 and float64.
+    """
+    return check_function(
+        "tps_grid",
+        student_fn,
+        geometry.tps_grid,
+        _tps_grid_cases(),
+        grad_wrt=("target_points",),
+        compare=_compare_loosely,
+        diagnose=_diagnose_tps_grid,
+        hint=(
+            "coefficients from tps_coefficients (N, P + 3, 2); points p = the (H*W, 2) output pixel centres "
+            "(base_grid without its 1); f(p) = U(|p - c|²) @ w + [1, x, y] @ a, with U an (H*W, P) matrix; "
+            "reshape (N, H*W, 2) to (N, H_out, W_out, 2)."
+        ),
+        quiet=quiet,
+    )
