@@ -1,0 +1,63 @@
+"""The paper's MNIST experiments, from Python and from the command line.
+
+* :mod:`stnlib.experiments.runner` — :func:`run_experiment`, :func:`run_sweep`, :func:`results_table`,
+  :func:`paper_results`: train the models of Table 1 (R, RTS, P, E), of translated cluttered MNIST (TC) and of
+  MNIST addition (ADD), keep each result as JSON, and tabulate test errors beside the paper's.
+* :mod:`stnlib.experiments.recipes` — :func:`recipe_for`: how each budget trains each family of models.
+* ``python -m stnlib.experiments --help`` — the same from a terminal, with resumable sweeps.
+
+The paper's numbers (``paper_results.json``) are from Jaderberg, Simonyan, Zisserman and Kavukcuoglu,
+"Spatial Transformer Networks", NeurIPS 2015 (arXiv:1506.02025).
+
+Example:
+    >>> paper_results()["RTS"]["CNN"]
+    0.8
+    >>> EXPERIMENTS["TC"]
+    ('FCN', 'CNN', 'ST-FCN', 'ST-CNN')
+"""
+
+from stnlib.experiments.recipes import Recipe, family_of, recipe_for
+from stnlib.experiments.runner import (
+    DATASETS,
+    EXPERIMENTS,
+    PAPER_SOURCE,
+    TC_OUTPUT_SIZE,
+    ExperimentInterrupted,
+    ExperimentResult,
+    build_experiment_model,
+    canonical_dataset,
+    canonical_model,
+    experiment_dir,
+    load_results,
+    paper_error,
+    paper_results,
+    plan_sweep,
+    results_table,
+    run_experiment,
+    run_sweep,
+    write_table,
+)
+
+__all__ = [
+    "DATASETS",
+    "EXPERIMENTS",
+    "PAPER_SOURCE",
+    "TC_OUTPUT_SIZE",
+    "ExperimentInterrupted",
+    "ExperimentResult",
+    "Recipe",
+    "build_experiment_model",
+    "canonical_dataset",
+    "canonical_model",
+    "experiment_dir",
+    "family_of",
+    "load_results",
+    "paper_error",
+    "paper_results",
+    "plan_sweep",
+    "recipe_for",
+    "results_table",
+    "run_experiment",
+    "run_sweep",
+    "write_table",
+]

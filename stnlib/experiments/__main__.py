@@ -1,0 +1,182 @@
+"""Train the paper's MNIST experiments and tabulate their test errors beside the paper's.
+
+Examples::
+
+    python -m stnlib.experiments --list
+    python -m stnlib.experiments --models CNN ST-CNN-Aff --datasets RTS --seeds 0 1 2 --budget cpu
+    python -m stnlib.experiments --datasets R RTS P E --budget gpu --run-dir runs/table1
+    python -m stnlib.experiments --table --run-dir runs/table1
+
+Every experiment's result (JSON) and checkpoints go to the run directory; running the same command again skips
+finished experiments and continues a half-trained one from its checkpoint. The table is written to
+``<run-dir>/results.md`` after every experiment and printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from stnlib.budget import BUDGETS, ENV_VAR, get_budget
+from stnlib.data import DISTORTIONS
+from stnlib.experiments.recipes import recipe_for
+from stnlib.experiments.runner import (
+    DATASETS,
+    EXPERIMENTS,
+    TABLE_FILE,
+    ExperimentInterrupted,
+    canonical_dataset,
+    canonical_model,
+    load_results,
+    paper_error,
+    plan_sweep,
+    results_table,
+    run_sweep,
+    write_table,
+)
+from stnlib.train import select_device
+
+DEFAULT_RUN_DIR = "runs/experiments"
+ALL = "all"
+
+
+def _name(canonical: Callable[[str], str]) -> Callable[[str], str]:
+    """An argparse ``type`` that spells a name the experiments' way, or rejects it with the valid names."""
+
+    def parse(value: str) -> str:
+        if value.strip().lower() == ALL:
+            return ALL
+        try:
+            return canonical(value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def _seed(value: str) -> int:
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer; got {value!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer; got {seed}")
+    return seed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stnlib.experiments",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        type=_name(canonical_model),
+        default=[ALL],
+        metavar="MODEL",
+        help="models to train, e.g. CNN ST-CNN-Aff (default: all of the paper's models for each dataset)",
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        type=_name(canonical_dataset),
+        default=["RTS"],
+        metavar="DATASET",
+        help=f"datasets: {', '.join(DATASETS)} or all (default: RTS)",
+    )
+    parser.add_argument(
+        "--seeds", nargs="+", type=_seed, default=[0], metavar="SEED", help="one run per seed (default: 0)"
+    )
+    parser.add_argument(
+        "--budget",
+        choices=list(BUDGETS),
+        default=None,
+        help=f"training budget (default: ${ENV_VAR}, else gpu with CUDA and cpu without)",
+    )
+    parser.add_argument(
+        "--run-dir", default=DEFAULT_RUN_DIR, help=f"results and checkpoints (default: {DEFAULT_RUN_DIR})"
+    )
+    parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-experiment lines")
+    actions = parser.add_mutually_exclusive_group()
+    actions.add_argument(
+        "--list", action="store_true", help="print the experiments, the paper's numbers, budgets"
+    )
+    actions.add_argument(
+        "--table",
+        action="store_true",
+        help=f"(re)write <run-dir>/{TABLE_FILE} from the results there and print it",
+    )
+    return parser
+
+
+def _listing() -> str:
+    lines = ["Experiments (paper's test error %):"]
+    for dataset, models in EXPERIMENTS.items():
+        cells = ", ".join(f"{m} {paper_error(m, dataset):g}" for m in models)
+        lines.append(f"  {dataset:4} {DISTORTIONS[dataset].description}: {cells}")
+    lines.append("Budgets (recipe of ST-CNN-Aff on RTS):")
+    for name, budget in BUDGETS.items():
+        recipe = recipe_for("ST-CNN-Aff", "RTS", budget)
+        lines.append(
+            f"  {name:6} {budget.train_samples:,} digits x {budget.epochs} epochs, batch {budget.batch_size} "
+            f"({recipe.steps:,} steps, {recipe.optimizer} {recipe.schedule} lr {recipe.lr:g}, "
+            f"localization x{recipe.localization_lr_multiplier:g}): {budget.description}"
+        )
+    lines.append(f"Default budget here: {get_budget().name}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list:
+        print(_listing())
+        return 0
+    if args.table:
+        results = load_results(args.run_dir)
+        path = write_table(args.run_dir, results)
+        print(results_table(results), end="")
+        print(f"({len(results)} result(s) in {args.run_dir}; table written to {path})")
+        return 0 if results else 1
+
+    datasets = list(DATASETS) if ALL in args.datasets else list(dict.fromkeys(args.datasets))
+    if ALL in args.models:
+        models = list(dict.fromkeys(m for d in datasets for m in EXPERIMENTS[d]))
+    else:
+        models = list(dict.fromkeys(args.models))
+    try:
+        plan_sweep(models, datasets)
+        get_budget(args.budget)  # $STNLIB_BUDGET may name no budget
+        device = None if args.device == "auto" else select_device(args.device)
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
+    try:
+        results = run_sweep(
+            models,
+            datasets,
+            budget=args.budget,
+            seeds=args.seeds,
+            run_dir=args.run_dir,
+            device=device,
+            progress=not args.no_progress,
+        )
+    except (ExperimentInterrupted, KeyboardInterrupt):
+        print(
+            "\ninterrupted: run the same command again to resume (finished experiments are kept; the one that "
+            "was running continues from its last checkpoint).",
+            file=sys.stderr,
+        )
+        return 130
+    print()
+    print(results_table(results), end="")
+    print(f"(all results in {args.run_dir}: {Path(args.run_dir) / TABLE_FILE})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
