@@ -1,0 +1,1092 @@
+"""Checkers for Lesson 05 — assembling a spatial transformer network (Sec. 3 and Fig. 2 of the paper).
+
+Four exercises, four checkers, and the reference each is compared with:
+
+* :func:`check_spatial_transformer` — the class ``SpatialTransformer(localization, output_size=None,
+  align_corners=False)`` whose ``forward(x)`` runs localization net → θ → grid (eq. 1) → sampler (eq. 5) and
+  returns ``(output, theta)``; compared with :class:`SpatialTransformer` (stnlib's grid generator and sampler)
+  and with :class:`stnlib.models.SpatialTransformer` running ``F.affine_grid`` / ``F.grid_sample``: the output,
+  θ, and the gradient that reaches the localization network.
+* :func:`check_region_corners` — ``region_corners(theta, size, align_corners=False)``: the four input pixels
+  where the output's corners read, clockwise from the top left; compared with :func:`region_corners` and with
+  the corners of a 2x2 ``F.affine_grid``, values and gradients with respect to θ.
+* :func:`check_st_cnn` — the class ``STCNN(transformer, classifier)``: the classifier must see the
+  transformer's output, not the input (the classic bug, paper-facts problem #6, has its own diagnosis), and the
+  classification loss must reach the localization network.
+* :func:`check_parameter_groups` — ``parameter_groups(model, lr, localization_lr_multiplier=0.1)``: optimiser
+  parameter groups in which every localization network trains at ``lr * multiplier`` and everything else at
+  ``lr``; checked parameter by parameter, every one in exactly one group.
+
+The checkers of the two classes build the student's class themselves on several cases and record the result
+on the class, so ``use_or_fallback(SpatialTransformer, checks.lesson05.SpatialTransformer)`` works as for a
+function.
+
+Example (in the lesson)::
+
+    checks.lesson05.check_region_corners(region_corners)
+    region_corners = checks.use_or_fallback(region_corners, checks.lesson05.region_corners)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from stnlib import geometry, sampling
+from stnlib._validation import check_size, check_tensor
+from stnlib.checks._core import (
+    RESULT_ATTRIBUTE,
+    Case,
+    CheckFailed,
+    CheckResult,
+    Comparison,
+    Status,
+    check_function,
+    compare_tensors,
+)
+from stnlib.geometry.coords import normalized_to_pixel
+from stnlib.models import CNN, LocalizationNet
+from stnlib.models import SpatialTransformer as LibrarySpatialTransformer
+
+__all__ = [
+    "STCNN",
+    "SpatialTransformer",
+    "check_parameter_groups",
+    "check_region_corners",
+    "check_spatial_transformer",
+    "check_st_cnn",
+    "is_localization_parameter",
+    "parameter_groups",
+    "region_corners",
+]
+
+_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
+
+
+def _generator() -> torch.Generator:
+    return torch.Generator().manual_seed(_SEED)
+
+
+def _record(student_cls: Any, result: CheckResult) -> None:
+    """Record a class checker's result on the class itself (the checker ran a wrapper), for use_or_fallback."""
+    try:
+        setattr(student_cls, RESULT_ATTRIBUTE, result)
+    except (AttributeError, TypeError):
+        pass
+
+
+def _recorded(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
+    """Run a checker that wraps the student's class or function in a runner, and record its result on the
+    student's object itself (where :func:`use_or_fallback` looks), whether it passed or not."""
+    try:
+        result = checker()
+    except CheckFailed as failure:
+        _record(student, failure.result)
+        raise
+    _record(student, result)
+    return result
+
+
+def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
+    """The runner around the student's class or function; something not callable is passed on as it is, so
+    that :func:`check_function` reports it ("pass the function itself")."""
+    return runner(student) if callable(student) else student
+
+
+def _first_match(
+    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
+) -> str | None:
+    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
+    for build, message in candidates:
+        try:
+            candidate = build()
+        except Exception:  # a candidate that does not exist for this case is skipped
+            continue
+        if matches(actual, candidate):
+            return message
+    return None
+
+
+def _close(a: Any, b: Any) -> bool:
+    return (
+        isinstance(a, Tensor)
+        and isinstance(b, Tensor)
+        and a.shape == b.shape
+        and bool(torch.allclose(a.detach().double(), b.detach().double(), atol=1e-5, rtol=1e-4))
+    )
+
+
+def _loss_weights(shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    """Fixed random weights that reduce an output to a scalar loss, the same for every function checked."""
+    return torch.rand(shape, generator=_generator(), dtype=torch.float64).to(dtype)
+
+
+def _gradient(output: Tensor, parameters: Sequence[nn.Parameter]) -> Tensor | None:
+    """The gradient of a weighted sum of ``output`` with respect to ``parameters``, flattened into one vector;
+    ``None`` when no gradient reaches them. ``autograd.grad`` leaves every ``.grad`` untouched."""
+    if not output.requires_grad:
+        return None
+    loss = (output * _loss_weights(output.shape, output.dtype)).sum()
+    grads = torch.autograd.grad(loss, list(parameters), allow_unused=True)
+    if all(g is None for g in grads):
+        return None
+    return torch.cat(
+        [
+            (torch.zeros_like(p) if g is None else g).reshape(-1)
+            for p, g in zip(parameters, grads, strict=True)
+        ]
+    )
+
+
+class _ThetaTable(nn.Module):
+    """A stand-in localization network: a fixed θ per sample plus a learnable offset shared by all samples.
+
+    Its θ does not depend on the image, so a test can choose it (a zoom, a rotation); the offset still receives
+    the gradient that a real localization network's head would.
+    """
+
+    def __init__(self, theta: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("base", theta.detach().clone())
+        self.offset = nn.Parameter(torch.zeros(2, 3, dtype=theta.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base[: x.shape[0]] + self.offset
+
+
+def _random_localization(in_shape: tuple[int, int, int], dtype: torch.dtype) -> LocalizationNet:
+    """stnlib's localization network with a small random head, so that θ depends on the image."""
+    with torch.random.fork_rng(devices=[]):  # seed the layers without touching the lesson's random numbers
+        torch.manual_seed(_SEED)
+        net = LocalizationNet(in_shape, "affine", kind="conv")
+    with torch.no_grad():
+        net.head.weight.copy_(0.05 * torch.randn(net.head.weight.shape, generator=_generator()))
+    return net.to(dtype)
+
+
+def _thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``n`` clearly-not-identity affine θ: zooms in, turns and shifts differently for every sample."""
+    generator = _generator()
+    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.8, 0.8, generator=generator)
+    scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.45, 0.8, generator=generator)
+    shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
+    return geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype)
+
+
+def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
+    return torch.rand(n, *shape, generator=_generator(), dtype=torch.float64).to(dtype)
+
+
+# ------------------------------------------------------------------------------ exercise 1: the module
+
+
+class SpatialTransformer(nn.Module):
+    """The lesson's spatial transformer (affine): ``V = sample(U, grid(localization(U)))`` (Sec. 3, Fig. 2).
+
+    The three parts of the paper in one module: the localization network predicts ``theta: (N, 2, 3)`` from the
+    input; the grid generator (:func:`stnlib.geometry.affine_grid`, eq. 1) maps every output pixel to an input
+    position; the sampler (:func:`stnlib.sampling.grid_sample`, eq. 5, zero padding) reads the input there.
+    :class:`stnlib.models.SpatialTransformer` is the library's full version (other families, padding modes,
+    PyTorch's fast kernels).
+
+    Args:
+        localization: any module mapping ``x: (N, C, H, W)`` to ``theta: (N, 2, 3)``, started at the identity.
+        output_size: ``(H_out, W_out)``; ``None`` keeps the input's ``(H, W)``.
+        align_corners: the normalised-coordinate convention, used by the grid generator and the sampler alike.
+
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` → ``(output: (N, C, H_out, W_out), theta: (N, 2, 3))``.
+
+    Example:
+        >>> from stnlib.checks.lesson04 import SmallLocalizationNet
+        >>> st = SpatialTransformer(SmallLocalizationNet((1, 42, 42)))
+        >>> x = torch.rand(2, 1, 42, 42)
+        >>> output, theta = st(x)
+        >>> bool(torch.allclose(output, x, atol=1e-5))  # identity at initialisation
+        True
+    """
+
+    def __init__(
+        self,
+        localization: nn.Module,
+        output_size: tuple[int, int] | None = None,
+        align_corners: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(localization, nn.Module):
+            raise TypeError(f"localization must be a torch.nn.Module; got {type(localization).__name__}")
+        if output_size is not None and (
+            len(output_size) != 2 or not all(isinstance(s, int) and s > 0 for s in output_size)
+        ):
+            raise ValueError(f"output_size must be (H_out, W_out), two positive ints; got {output_size!r}")
+        self.localization = localization
+        self.output_size = output_size
+        self.align_corners = align_corners
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Transform ``x: (N, C, H, W)``; returns ``(output, theta)``."""
+        dims = check_tensor(x, "x", "N C H W")
+        theta = self.localization(x)  # θ = f_loc(U)
+        check_tensor(theta, "theta (the localization network's output)", "N 2 3", dims)
+        n, c, height, width = x.shape
+        out_height, out_width = self.output_size or (height, width)
+        grid = geometry.affine_grid(theta, (n, c, out_height, out_width), align_corners=self.align_corners)
+        output = sampling.grid_sample(x, grid, align_corners=self.align_corners)
+        return output, theta
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}, align_corners={self.align_corners}"
+
+
+class _TransformerProbe(NamedTuple):
+    """What the checker measures on one spatial transformer (the student's or a reference)."""
+
+    output: Any
+    theta: Any
+    localization_grad: Tensor | None  # the gradient of a weighted sum of the output w.r.t. the loc. net
+    problem: str | None = None  # a structural problem that makes the rest meaningless
+
+
+def _probe_transformer(
+    build: Callable[[nn.Module, Tensor, tuple[int, int] | None, bool], nn.Module],
+    localization: nn.Module,
+    x: Tensor,
+    output_size: tuple[int, int] | None,
+    align_corners: bool,
+    gradient: bool = True,
+) -> _TransformerProbe:
+    """Build a transformer with ``build``, run it on ``x`` and measure it. With ``gradient=False`` the gradient
+    is only tested for existence (at the identity every sampling point is a pixel centre, where the bilinear
+    kernel has a kink and samplers may pick different sub-gradients)."""
+    module = build(localization, x, output_size, align_corners)
+    result = module(x)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        what = (
+            f"a tensor of shape {tuple(result.shape)}"
+            if isinstance(result, Tensor)
+            else type(result).__name__
+        )
+        return _TransformerProbe(
+            None,
+            None,
+            None,
+            f"forward must return the pair (output, theta); got {what}. End forward with `return output, theta`.",
+        )
+    output, theta = result
+    grad = _gradient(output, list(localization.parameters())) if isinstance(output, Tensor) else None
+    if grad is not None and not gradient:
+        grad = torch.zeros(0, dtype=grad.dtype)  # it exists; its values are not compared
+    return _TransformerProbe(output, theta, grad)
+
+
+def _transformer_runner(cls: Any) -> Callable[..., _TransformerProbe]:
+    def build(localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool) -> nn.Module:
+        if isinstance(cls, nn.Module):
+            raise TypeError(
+                "pass the class itself, e.g. check_spatial_transformer(SpatialTransformer), not a module built "
+                "from it: the checker builds its own for several inputs."
+            )
+        return cls(localization, output_size=output_size, align_corners=align_corners)
+
+    def run(
+        localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool, gradient: bool = True
+    ) -> _TransformerProbe:
+        return _probe_transformer(build, localization, x, output_size, align_corners, gradient)
+
+    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "SpatialTransformer")
+    run.__module__ = getattr(cls, "__module__", "")
+    return run
+
+
+def _torch_transformer(
+    localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool, gradient: bool = True
+) -> _TransformerProbe:
+    def build(loc: nn.Module, inputs: Tensor, size: Any, corners: bool) -> nn.Module:
+        in_shape = tuple(inputs.shape[1:])
+        return LibrarySpatialTransformer(
+            in_shape,  # type: ignore[arg-type]
+            "affine",
+            output_size=size,
+            sampler="torch",
+            align_corners=corners,
+            localization=loc,
+        )
+
+    return _probe_transformer(build, localization, x, output_size, align_corners, gradient)
+
+
+# How check reports name it ("compared with ... and stnlib.models.SpatialTransformer (F.affine_grid, ...)").
+_torch_transformer.__module__ = ""
+_torch_transformer.__qualname__ = "stnlib.models.SpatialTransformer (F.affine_grid + F.grid_sample)"
+
+
+def _transformer_cases() -> list[Case]:
+    from stnlib.checks.lesson04 import SmallLocalizationNet
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_SEED)
+        identity_net = SmallLocalizationNet((1, 28, 28), "affine")
+    f64 = torch.float64
+    return [
+        Case(
+            "RTS canvas 1x42x42, θ zooms in and turns, batch of 3, align_corners=False",
+            (_ThetaTable(_thetas(3)), _images(3, (1, 42, 42)), None, False),
+        ),
+        Case(
+            "the same with align_corners=True",
+            (_ThetaTable(_thetas(3)), _images(3, (1, 42, 42)), None, True),
+        ),
+        Case(
+            "non-square 2x30x50 (H != W), θ depends on the image, batch of 2",
+            (_random_localization((2, 30, 50), torch.float32), _images(2, (2, 30, 50)), None, False),
+        ),
+        Case(
+            "output_size=(20, 24), smaller than the 1x42x42 input",
+            (_ThetaTable(_thetas(2)), _images(2, (1, 42, 42)), (20, 24), False),
+        ),
+        Case(
+            "float64, 3x16x20, output_size=(10, 30), align_corners=True",
+            (_ThetaTable(_thetas(2, f64)), _images(2, (3, 16, 20), f64), (10, 30), True),
+        ),
+        Case(
+            "MNIST 1x28x28, Lesson 04's localization net at initialisation (identity), batch of 2",
+            (identity_net, _images(2, (1, 28, 28)), None, False, False),
+        ),
+    ]
+
+
+def _compare_transformer(actual: Any, expected: _TransformerProbe) -> Comparison:
+    if not isinstance(actual, _TransformerProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    theta = compare_tensors(actual.theta, expected.theta, name="θ (the second item forward returns)")
+    if not theta.ok:
+        return theta
+    output = compare_tensors(actual.output, expected.output, name="the output V")
+    if not output.ok:
+        return output
+    if actual.localization_grad is None:
+        return Comparison(
+            Status.FAILED,
+            "no gradient reaches the localization network: θ must stay connected to the output (no .detach(), "
+            ".item(), torch.tensor(...) or torch.no_grad() between them), or the localization net never learns.",
+        )
+    assert expected.localization_grad is not None
+    return compare_tensors(
+        actual.localization_grad,
+        expected.localization_grad,
+        name="the gradient reaching the localization network",
+    )
+
+
+def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) -> str | None:
+    if not isinstance(actual, _TransformerProbe) or not isinstance(actual.output, Tensor):
+        return None
+    _, x, output_size, align_corners = case.args[:4]
+    if _close(actual.output, expected.output):
+        return None  # the output is right; the report already says what is wrong (θ or the gradient)
+    theta = expected.theta.detach()
+    n, c, height, width = x.shape
+    size = (n, c, *(output_size or (height, width)))
+    if (
+        output_size is not None
+        and tuple(actual.output.shape[-2:]) == (height, width)
+        and (height, width) != tuple(output_size)
+    ):
+        return "the output has the input's size: build the grid for (N, C, *self.output_size) when it is set."
+
+    def sample(theta_: Tensor, grid_corners: bool, sample_corners: bool) -> Tensor:
+        grid = F.affine_grid(theta_, size, align_corners=grid_corners)
+        return F.grid_sample(x, grid, align_corners=sample_corners)
+
+    other = not align_corners
+    return _first_match(
+        actual.output,
+        [
+            (
+                lambda: x,
+                "the output is the input itself: sample x at the grid, and return the sampled image.",
+            ),
+            (
+                lambda: sample(theta, other, other),
+                f"this is the output for align_corners={other}: pass self.align_corners to the grid generator "
+                "and to the sampler.",
+            ),
+            (
+                lambda: sample(theta, align_corners, other),
+                "the sampler used another align_corners than the grid generator: pass self.align_corners to both, "
+                "or the grid's coordinates are read in the wrong convention.",
+            ),
+            (
+                lambda: sample(theta, other, align_corners),
+                "the grid generator used another align_corners than the sampler: pass self.align_corners to both.",
+            ),
+            (
+                lambda: sample(geometry.invert_affine(theta), align_corners, align_corners),
+                "you sampled with the inverse of θ. θ already maps each OUTPUT pixel to the INPUT position it reads "
+                "(eq. 1): use it as it is.",
+            ),
+        ],
+        _close,
+    )
+
+
+def check_spatial_transformer(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+    """Check the class ``SpatialTransformer(localization, output_size=None, align_corners=False)``.
+
+    For each case the checker builds the student's module around a localization network — Lesson 04's at the
+    identity, fixed zooming and turning θ, and a network whose θ depends on the image — on 28x28, the 42x42
+    RTS canvas, a non-square two-channel input, a smaller output size and float64, with both
+    ``align_corners`` values. ``forward(x)`` must return ``(output, theta)``; both, and the gradient that the
+    output sends back to the localization network's parameters, are compared with :class:`SpatialTransformer`
+    and with :class:`stnlib.models.SpatialTransformer` running ``F.affine_grid`` and ``F.grid_sample``.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "SpatialTransformer",
+            _wrapped(student_cls, _transformer_runner),
+            _transformer_runner(SpatialTransformer),
+            _transformer_cases(),
+            torch_fn=_torch_transformer,
+            compare=_compare_transformer,
+            diagnose=_diagnose_transformer,
+            hint=(
+                "theta = self.localization(x); grid = geometry.affine_grid(theta, (N, C, H_out, W_out), "
+                "align_corners=self.align_corners); output = sampling.grid_sample(x, grid, "
+                "align_corners=self.align_corners), with (H_out, W_out) = self.output_size or the input's (H, W)."
+            ),
+            quiet=quiet,
+        )
+
+    return _recorded(run, student_cls)
+
+
+# ----------------------------------------------------------------------- exercise 2: the sampled region
+
+
+_CORNERS = (
+    (-1.0, -1.0),
+    (1.0, -1.0),
+    (1.0, 1.0),
+    (-1.0, 1.0),
+)  # top-left, top-right, bottom-right, bottom-left
+
+
+def region_corners(theta: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
+    """The four input pixels where the output's corners read: the corners of the sampled region.
+
+    The output's corners are the normalised points ``(±1, ±1)`` (with ``align_corners=False`` the outer edges of
+    its corner pixels, with ``True`` their centres). Eq. (1) maps each to the input,
+    ``(x_s, y_s) = θ (x_t, y_t, 1)``, and :func:`stnlib.geometry.normalized_to_pixel` turns the result into
+    input pixel coordinates (pixel ``i``'s centre at ``i``).
+
+    Args:
+        theta: ``(N, 2, 3)``.
+        size: ``(H, W)`` of the **input**.
+        align_corners: the convention θ is used with.
+
+    Returns:
+        ``(N, 4, 2)`` pixel ``(x, y)``: top-left, top-right, bottom-right, bottom-left (clockwise on screen).
+
+    Example:
+        >>> region_corners(geometry.identity_affine(1), (28, 42))[0]
+        tensor([[-0.5000, -0.5000],
+                [41.5000, -0.5000],
+                [41.5000, 27.5000],
+                [-0.5000, 27.5000]])
+    """
+    check_tensor(theta, "theta", "N 2 3")
+    height, width = check_size(size, "size", "H W")
+    corners = torch.tensor(_CORNERS, dtype=theta.dtype, device=theta.device)  # (4, 2) normalised (x_t, y_t)
+    source = corners @ theta[:, :, :2].transpose(1, 2) + theta[:, None, :, 2]  # eq. (1) for four points
+    return normalized_to_pixel(source, (height, width), align_corners)
+
+
+def _corners_of_affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
+    """The same corners read from PyTorch: a 2x2 ``F.affine_grid`` with ``align_corners=True`` has its points
+    exactly at the output's corners ±1."""
+    grid = F.affine_grid(theta, [theta.shape[0], 1, 2, 2], align_corners=True)
+    clockwise = grid[:, [0, 0, 1, 1], [0, 1, 1, 0]]
+    return normalized_to_pixel(clockwise, (int(size[0]), int(size[1])), align_corners)
+
+
+_corners_of_affine_grid.__module__ = ""
+_corners_of_affine_grid.__qualname__ = "the corners of F.affine_grid"
+
+
+def _corner_cases() -> list[Case]:
+    identity = geometry.identity_affine(1)
+    zoom = geometry.affine_theta(scale=0.5, translation=(0.2, -0.3)).expand(2, 2, 3).clone()
+    zoom[1] = geometry.affine_theta(scale=0.7, translation=(-0.25, 0.1))[0]
+    turn = geometry.affine_theta(rotation=math.radians(30), scale=(0.8, 0.6), translation=(0.1, 0.05))
+    random = _thetas(3, torch.float64)
+    return [
+        Case("zoom and shift on the 42x42 RTS canvas, batch of 2", (zoom, (42, 42))),
+        Case("rotation and scale, non-square H=30, W=50", (turn, (30, 50))),
+        Case(
+            "rotation and scale, non-square H=30, W=50, align_corners=True",
+            (turn, (30, 50)),
+            {"align_corners": True},
+        ),
+        Case("identity θ, 28x28, align_corners=False: the image's outer edges", (identity, (28, 28))),
+        Case(
+            "identity θ, 28x28, align_corners=True: the corner pixels' centres",
+            (identity, (28, 28)),
+            {"align_corners": True},
+        ),
+        Case("batch of 3 random θ, float64, H=17, W=23", (random, (17, 23)), {"align_corners": False}),
+    ]
+
+
+def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
+    if not isinstance(actual, Tensor) or actual.shape != expected.shape:
+        if isinstance(actual, Tensor) and tuple(actual.shape[-2:]) == (2, 4):
+            return "the result holds (x, y) per row: return (N, 4, 2), one corner per row, not (N, 2, 4)."
+        return None
+    theta, size = case.args
+    align_corners = case.kwargs.get("align_corners", False)
+    height, width = size
+    corners = torch.tensor(_CORNERS, dtype=theta.dtype)
+
+    def through(theta_: Tensor, points: Tensor = corners) -> Tensor:
+        return points @ theta_[:, :, :2].transpose(1, 2) + theta_[:, None, :, 2]
+
+    normalised = through(theta)
+    return _first_match(
+        actual,
+        [
+            (
+                lambda: normalised,
+                "these are normalised coordinates in [-1, 1]; convert them to input pixels with "
+                "geometry.normalized_to_pixel(points, size, align_corners).",
+            ),
+            (
+                lambda: normalized_to_pixel(normalised, (height, width), not align_corners),
+                f"this is the align_corners={not align_corners} convention: pass align_corners on to "
+                "normalized_to_pixel.",
+            ),
+            (
+                lambda: normalized_to_pixel(normalised, (width, height), align_corners),
+                "height and width are swapped: size is (H, W), and normalized_to_pixel takes it in that order "
+                "(it scales x with W and y with H).",
+            ),
+            (
+                lambda: normalized_to_pixel(normalised, size, align_corners).flip(-1),
+                "x and y are swapped: every corner is an (x, y) pair, x first.",
+            ),
+            (
+                lambda: normalized_to_pixel(normalised, size, align_corners)[:, [0, 1, 3, 2]],
+                "the corners are in reading order (top-left, top-right, bottom-left, bottom-right); go round "
+                "clockwise instead: top-left, top-right, bottom-right, bottom-left.",
+            ),
+            (
+                lambda: normalized_to_pixel(normalised, size, align_corners)[:, [0, 3, 2, 1]],
+                "the corners go round anticlockwise on screen; go clockwise: top-left, top-right, bottom-right, "
+                "bottom-left (y grows downwards).",
+            ),
+            (
+                lambda: normalized_to_pixel(through(geometry.invert_affine(theta)), size, align_corners),
+                "you mapped the corners with θ⁻¹. θ maps OUTPUT coordinates to INPUT coordinates (eq. 1), which "
+                "is exactly the direction needed here: use θ itself.",
+            ),
+            (
+                lambda: normalized_to_pixel(corners @ theta[:, :, :2].transpose(1, 2), size, align_corners),
+                "the translation is missing: θ multiplies (x_t, y_t, 1) — append the 1, or add θ's last column.",
+            ),
+        ],
+        _close,
+    )
+
+
+def check_region_corners(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``region_corners(theta, size, align_corners=False)``: values and gradients with respect to θ.
+
+    Compared with :func:`region_corners` and with the corners of a 2x2 ``F.affine_grid``, on the identity
+    (both conventions), zooms, rotations on non-square inputs, a batch of random θ and float64.
+    """
+    return check_function(
+        "region_corners",
+        student_fn,
+        region_corners,
+        _corner_cases(),
+        torch_fn=_corners_of_affine_grid,
+        grad_wrt=(0,),
+        diagnose=_diagnose_corners,
+        hint=(
+            "take the normalised corners (-1, -1), (1, -1), (1, 1), (-1, 1) in this order, map each with θ "
+            "(x_s, y_s) = θ (x_t, y_t, 1), then geometry.normalized_to_pixel(points, size, align_corners)."
+        ),
+        quiet=quiet,
+    )
+
+
+# ------------------------------------------------------------------------------ exercise 3: the ST-CNN
+
+
+class STCNN(nn.Module):
+    """A spatial transformer followed by a classifier: ``logits = classifier(transformer(x)[0])``.
+
+    The classifier sees only the transformer's output. Feeding it the input instead is a classic bug
+    (paper-facts problem #6): the network still trains — it is then an ordinary CNN — but no gradient reaches
+    the localization network, which stays at the identity forever.
+
+    Args:
+        transformer: a module returning ``(output, theta)``, e.g. :class:`SpatialTransformer`.
+        classifier: a module mapping the transformer's output to logits ``(N, classes)``.
+
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` → logits ``(N, classes)``.
+
+    Example:
+        >>> from stnlib.checks.lesson04 import SmallLocalizationNet
+        >>> st = SpatialTransformer(SmallLocalizationNet((1, 42, 42)))
+        >>> model = STCNN(st, CNN((1, 42, 42), channels=(4, 8)))
+        >>> model(torch.rand(3, 1, 42, 42)).shape
+        torch.Size([3, 10])
+    """
+
+    def __init__(self, transformer: nn.Module, classifier: nn.Module) -> None:
+        super().__init__()
+        self.transformer = transformer
+        self.classifier = classifier
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(N, classes)`` for ``x: (N, C, H, W)``."""
+        output, _ = self.transformer(x)
+        return self.classifier(output)
+
+
+class _ClassifierProbe(NamedTuple):
+    logits: Any
+    localization_grad: Tensor | None
+    problem: str | None = None
+
+
+def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
+    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> _ClassifierProbe:
+        if isinstance(cls, nn.Module):
+            raise TypeError(
+                "pass the class itself, e.g. check_st_cnn(STCNN), not a model built from it: the checker builds "
+                "its own around several transformers and classifiers."
+            )
+        model = cls(transformer, classifier)
+        if not isinstance(model, nn.Module):
+            return _ClassifierProbe(
+                None, None, f"STCNN(...) must build an nn.Module; got {type(model).__name__}"
+            )
+        registered = {id(p) for p in model.parameters()}
+        parts = {id(p) for part in (transformer, classifier) for p in part.parameters()}
+        if not parts <= registered:
+            return _ClassifierProbe(
+                None,
+                None,
+                "the model does not own the transformer's and the classifier's parameters, so an optimiser built "
+                "from model.parameters() would never train them: store both as attributes, self.transformer = "
+                "transformer and self.classifier = classifier, after super().__init__().",
+            )
+        if getattr(model, "transformer", None) is not transformer or getattr(
+            model, "classifier", None
+        ) is not (classifier):
+            return _ClassifierProbe(
+                None,
+                None,
+                "store the two parts under the names self.transformer and self.classifier: the lesson's code "
+                "(and the parameter names 'transformer.localization...' that parameter_groups reads) rely on them.",
+            )
+        logits = model(x)
+        if isinstance(logits, (tuple, list)):
+            return _ClassifierProbe(
+                None,
+                None,
+                f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
+                "which F.cross_entropy and the training loop expect.",
+            )
+        localization = getattr(transformer, "localization", transformer)
+        grad = _gradient(logits, list(localization.parameters())) if isinstance(logits, Tensor) else None
+        return _ClassifierProbe(logits, grad)
+
+    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "STCNN")
+    run.__module__ = getattr(cls, "__module__", "")
+    return run
+
+
+class _LinearClassifier(nn.Sequential):
+    def __init__(self, in_shape: tuple[int, int, int], classes: int, dtype: torch.dtype) -> None:
+        super().__init__(nn.Flatten(), nn.Linear(math.prod(in_shape), classes, dtype=dtype))
+
+
+def _st_cnn_cases() -> list[Case]:
+    def seeded(build: Callable[[], nn.Module]) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_SEED)
+            return build()
+
+    f64 = torch.float64
+    return [
+        Case(
+            "RTS canvas 1x42x42, θ zooms in and turns, a CNN classifier, batch of 4",
+            (
+                SpatialTransformer(_ThetaTable(_thetas(4))),
+                seeded(lambda: CNN((1, 42, 42), channels=(4, 8))),
+                _images(4, (1, 42, 42)),
+            ),
+        ),
+        Case(
+            "non-square 1x30x50, θ depends on the image, a linear classifier with 3 classes",
+            (
+                SpatialTransformer(_random_localization((1, 30, 50), torch.float32)),
+                seeded(lambda: _LinearClassifier((1, 30, 50), 3, torch.float32)),
+                _images(2, (1, 30, 50)),
+            ),
+        ),
+        Case(
+            "align_corners=True, 2 channels 2x24x24, batch of 3",
+            (
+                SpatialTransformer(_ThetaTable(_thetas(3)), align_corners=True),
+                seeded(lambda: _LinearClassifier((2, 24, 24), 10, torch.float32)),
+                _images(3, (2, 24, 24)),
+            ),
+        ),
+        Case(
+            "the transformer outputs 20x20 from a 1x42x42 input (the classifier expects 20x20)",
+            (
+                SpatialTransformer(_ThetaTable(_thetas(2)), output_size=(20, 20)),
+                seeded(lambda: _LinearClassifier((1, 20, 20), 10, torch.float32)),
+                _images(2, (1, 42, 42)),
+            ),
+        ),
+        Case(
+            "float64, 1x28x28, batch of 2",
+            (
+                SpatialTransformer(_ThetaTable(_thetas(2, f64))),
+                seeded(lambda: _LinearClassifier((1, 28, 28), 10, f64)),
+                _images(2, (1, 28, 28), f64),
+            ),
+        ),
+    ]
+
+
+def _compare_st_cnn(actual: Any, expected: _ClassifierProbe) -> Comparison:
+    if not isinstance(actual, _ClassifierProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    logits = compare_tensors(actual.logits, expected.logits, name="the logits")
+    if not logits.ok:
+        return logits
+    if actual.localization_grad is None or not bool(actual.localization_grad.abs().sum() > 0):
+        return Comparison(
+            Status.FAILED,
+            "the logits are right, but no gradient reaches the localization network: the transformer's output "
+            "must stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
+        )
+    assert expected.localization_grad is not None
+    return compare_tensors(
+        actual.localization_grad,
+        expected.localization_grad,
+        name="the gradient reaching the localization network",
+    )
+
+
+_UNTRANSFORMED_BUG = (
+    "the classifier was given the untransformed input x. This is the classic STN bug: the model still trains "
+    "(as an ordinary CNN), but the loss no longer depends on θ, so the localization network gets no gradient and "
+    "the transformer never learns. Classify the transformer's output: output, theta = self.transformer(x)."
+)
+
+
+def _diagnose_st_cnn(case: Case, actual: Any, expected: _ClassifierProbe) -> str | None:
+    if not isinstance(actual, _ClassifierProbe) or not isinstance(actual.logits, Tensor):
+        return None
+    transformer, classifier, x = case.args
+    if _close(actual.logits, expected.logits):
+        return None  # the logits are right; the report says what is wrong with the gradient
+    with torch.no_grad():
+        return _first_match(
+            actual.logits,
+            [
+                (lambda: classifier(x), _UNTRANSFORMED_BUG),
+                (
+                    lambda: classifier(transformer(transformer(x)[0])[0]),
+                    "the input went through the transformer twice: call it once and classify its output.",
+                ),
+            ],
+            _close,
+        )
+
+
+def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+    """Check the class ``STCNN(transformer, classifier)``.
+
+    For each case the checker builds the student's model around a transformer whose θ clearly moves the image
+    (so that classifying the input instead of the output gives other logits) and a classifier: a CNN, linear
+    classifiers, two channels, a smaller transformer output, float64. The logits and the gradient they send
+    to the localization network are compared with :class:`STCNN`; feeding the untransformed image to the
+    classifier is recognised and explained.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "STCNN",
+            _wrapped(student_cls, _st_cnn_runner),
+            _st_cnn_runner(STCNN),
+            _st_cnn_cases(),
+            compare=_compare_st_cnn,
+            diagnose=_diagnose_st_cnn,
+            hint=(
+                "forward: output, theta = self.transformer(x), then return self.classifier(output). The "
+                "classifier must see the transformer's output; if it complains about the input size, it is being "
+                "given x."
+            ),
+            quiet=quiet,
+        )
+
+    return _recorded(run, student_cls)
+
+
+# -------------------------------------------------------------------------- exercise 4: parameter groups
+
+
+def is_localization_parameter(name: str) -> bool:
+    """Whether the parameter called ``name`` (as ``model.named_parameters()`` spells it) belongs to a
+    localization network: one of the dot-separated parts of its name is ``localization``.
+
+    Example:
+        >>> is_localization_parameter("transformer.localization.head.bias"), is_localization_parameter("classifier.1.weight")
+        (True, False)
+    """
+    return "localization" in name.split(".")
+
+
+def parameter_groups(
+    model: nn.Module, lr: float, localization_lr_multiplier: float = 0.1
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: localization networks at ``lr * localization_lr_multiplier``, the rest at ``lr``.
+
+    A localization network that learns as fast as the classifier tends to swing θ to extremes (paper-facts
+    problem #1); the paper trains it at a tenth of the base rate on SVHN. A parameter belongs to a localization
+    network when one of the parts of its name is ``localization`` (:func:`is_localization_parameter`), which
+    covers every transformer of stnlib and of this lesson, also several in one model. Parameters that do not
+    require gradients are left out.
+
+    Args:
+        model: any module.
+        lr: the base learning rate.
+        localization_lr_multiplier: the localization networks' factor.
+
+    Returns:
+        ``[{"name": "main", "params": [...], "lr": lr}, {"name": "localization", "params": [...], "lr": ...}]``;
+        a group without parameters is left out. Pass it to any torch optimiser.
+
+    Example:
+        >>> from stnlib.models import build_model
+        >>> groups = parameter_groups(build_model("ST-CNN-Aff", (1, 42, 42)), lr=0.01)
+        >>> [(g["name"], len(g["params"]), g["lr"]) for g in groups]
+        [('main', 6, 0.01), ('localization', 8, 0.001)]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    main: list[nn.Parameter] = []
+    localization: list[nn.Parameter] = []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (localization if is_localization_parameter(name) else main).append(parameter)
+    groups = [
+        {"name": "main", "params": main, "lr": lr},
+        {"name": "localization", "params": localization, "lr": lr * localization_lr_multiplier},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+class _GroupsProbe(NamedTuple):
+    """The learning rate the groups give each parameter, by the parameter's name (or what is wrong with them)."""
+
+    lrs: dict[str, float] | None
+    problem: str | None = None
+
+
+def _names(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _probe_groups(groups: Any, model: nn.Module, lr: float) -> _GroupsProbe:
+    if groups is None:
+        return _GroupsProbe(None, "the function returned None: did it forget to `return` the groups?")
+    if isinstance(groups, dict) or not isinstance(groups, (list, tuple)):
+        return _GroupsProbe(
+            None,
+            f"return a list of dicts such as [{{'params': [...], 'lr': lr}}, ...]; got {type(groups).__name__}.",
+        )
+    materialised = []
+    for group in groups:
+        if not isinstance(group, dict) or "params" not in group:
+            return _GroupsProbe(
+                None,
+                f"every group must be a dict with a 'params' entry; got {type(group).__name__} {group!r:.80}.",
+            )
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        if any(not isinstance(p, Tensor) for p in params):
+            return _GroupsProbe(
+                None,
+                "a group's 'params' must hold the parameters themselves (from model.parameters() or "
+                "model.named_parameters()), not their names.",
+            )
+        if params:
+            materialised.append({**group, "params": params})
+    name_of = {id(p): name for name, p in model.named_parameters()}
+    seen: dict[int, int] = {}
+    for group in materialised:
+        for p in group["params"]:
+            seen[id(p)] = seen.get(id(p), 0) + 1
+    twice = [name_of.get(i, "?") for i, count in seen.items() if count > 1]
+    if twice:
+        return _GroupsProbe(
+            None,
+            f"some parameters are in more than one group ({_names(twice)}); PyTorch refuses that. Put each "
+            "parameter in exactly one group: the localization group, or the rest.",
+        )
+    foreign = [i for i in seen if i not in name_of]
+    if foreign:
+        return _GroupsProbe(None, f"{len(foreign)} tensor(s) in the groups are not parameters of this model.")
+    if not materialised:
+        return _GroupsProbe(None, "the groups hold no parameters at all: nothing would be trained.")
+    lrs: dict[str, float] = {}
+    for group in materialised:
+        rate = group.get("lr", lr)  # a group without "lr" takes the optimiser's default, here lr
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+            return _GroupsProbe(
+                None, f"a group's 'lr' must be a number; got {type(rate).__name__} {rate!r:.40}."
+            )
+        lrs.update({name_of[id(p)]: float(rate) for p in group["params"]})
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and name not in lrs]
+    if missing:
+        return _GroupsProbe(
+            None,
+            f"{len(missing)} parameter(s) are in no group and would never be trained: {_names(missing)}. Every "
+            "parameter goes into one of the two groups.",
+        )
+    return _GroupsProbe(lrs)
+
+
+def _groups_runner(fn: Callable[..., Any]) -> Callable[..., _GroupsProbe]:
+    def run(model: nn.Module, lr: float, multiplier: float) -> _GroupsProbe:
+        return _probe_groups(fn(model, lr, multiplier), model, lr)
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "parameter_groups")
+    run.__module__ = getattr(fn, "__module__", "")
+    return run
+
+
+def _groups_cases() -> list[Case]:
+    from stnlib.checks.lesson04 import SmallLocalizationNet
+    from stnlib.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_SEED)
+        lesson_model = STCNN(
+            SpatialTransformer(SmallLocalizationNet((1, 42, 42))), CNN((1, 42, 42), channels=(4, 8))
+        )
+        library_model = build_model("ST-CNN-Aff", (1, 42, 42))
+        two_transformers = build_model("2xST-FCN", (2, 42, 42))
+        plain_cnn = build_model("CNN", (1, 42, 42))
+    return [
+        Case("this lesson's ST-CNN, lr 0.01, multiplier 0.1", (lesson_model, 0.01, 0.1)),
+        Case("this lesson's ST-CNN, lr 3e-3, multiplier 0.5", (lesson_model, 3e-3, 0.5)),
+        Case("stnlib's ST-CNN-Aff, lr 0.01, multiplier 0.1", (library_model, 0.01, 0.1)),
+        Case("two transformers (2xST-FCN), lr 0.02, multiplier 0.25", (two_transformers, 0.02, 0.25)),
+        Case("a plain CNN (no localization network): everything at lr", (plain_cnn, 0.01, 0.1)),
+    ]
+
+
+def _compare_groups(actual: Any, expected: _GroupsProbe) -> Comparison:
+    if not isinstance(actual, _GroupsProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.FAILED, actual.problem)
+    assert actual.lrs is not None and expected.lrs is not None
+    worst = 0.0
+    for name, want in expected.lrs.items():
+        got = actual.lrs[name]
+        error = abs(got - want)
+        if error > 1e-12 + 1e-9 * abs(want):
+            return Comparison(
+                Status.FAILED,
+                f"{name} trains at lr {got:g}; expected {want:g}.",
+                max_error=error,
+                actual=got,
+                expected=want,
+            )
+        worst = max(worst, error)
+    return Comparison(Status.PASSED, max_error=worst)
+
+
+def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | None:
+    if not isinstance(actual, _GroupsProbe) or actual.lrs is None or expected.lrs is None:
+        return None
+    _, lr, multiplier = case.args
+    localization = [n for n in expected.lrs if is_localization_parameter(n)]
+    rest = [n for n in expected.lrs if not is_localization_parameter(n)]
+
+    def all_at(names: list[str], value: float) -> bool:
+        return bool(names) and all(math.isclose(actual.lrs[n], value, rel_tol=1e-9) for n in names)  # type: ignore[index]
+
+    if all_at(localization, lr) and all_at(rest, lr):
+        return "every parameter trains at lr: the localization group needs lr * localization_lr_multiplier."
+    if all_at(localization, lr) and all_at(rest, lr * multiplier):
+        return "the two rates are swapped: the localization network is the part that must learn slowly."
+    if multiplier and all_at(localization, lr / multiplier):
+        return (
+            "you divided by the multiplier; the localization group's rate is lr * localization_lr_multiplier."
+        )
+    slow = [n for n in localization if math.isclose(actual.lrs[n], lr * multiplier, rel_tol=1e-9)]
+    if slow and len(slow) < len(localization):
+        fast = [n for n in localization if n not in slow]
+        return (
+            f"only some of the localization network's parameters are in the slow group; {_names(fast)} are not. "
+            "Use every parameter whose name has a part 'localization'."
+        )
+    wrongly_slow = [n for n in rest if math.isclose(actual.lrs[n], lr * multiplier, rel_tol=1e-9)]
+    if wrongly_slow and multiplier != 1:
+        return (
+            f"{_names(wrongly_slow)} belong to no localization network but train at the slow rate; test the parts "
+            "of the name (name.split('.')), not a substring of the whole name."
+        )
+    return None
+
+
+def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``parameter_groups(model, lr, localization_lr_multiplier=0.1)``.
+
+    The learning rate the groups give each parameter (a group may leave out ``"lr"`` and take the optimiser's
+    default, ``lr``: build the optimiser as ``torch.optim.SGD(groups, lr=lr)``) is compared
+    with :func:`parameter_groups` — on this lesson's ST-CNN with two multipliers, stnlib's ST-CNN-Aff, a
+    model with two transformers and a plain CNN. Every parameter must be in exactly one group.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "parameter_groups",
+            _wrapped(student_fn, _groups_runner),
+            _groups_runner(parameter_groups),
+            _groups_cases(),
+            compare=_compare_groups,
+            diagnose=_diagnose_groups,
+            hint=(
+                "loop over model.named_parameters(); a parameter whose name has a part 'localization' "
+                "('localization' in name.split('.')) goes to the group with lr * localization_lr_multiplier, "
+                "every other one to the group with lr. Return [{'params': rest, 'lr': lr}, {'params': loc, "
+                "'lr': ...}]."
+            ),
+            quiet=quiet,
+        )
+
+    return _recorded(run, student_fn)
