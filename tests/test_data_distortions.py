@@ -290,14 +290,3 @@ def test_docstring_examples_run(module: str) -> None:
 
     results = doctest.testmod(importlib.import_module(f"stnlib.data.{module}"), optionflags=doctest.ELLIPSIS)
     assert results.attempted > 0 and results.failed == 0
-
-
-def test_fast_affine_grid_equals_torch_affine_grid() -> None:
-    from stnlib.data.distortions import _affine_grid
-
-    theta = torch.eye(2, 3, dtype=torch.float64) + 0.3 * torch.randn(
-        5, 2, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64
-    )
-    for height, width in ((42, 42), (7, 13), (1, 4)):
-        expected = F.affine_grid(theta, [5, 1, height, width], align_corners=False)
-        torch.testing.assert_close(_affine_grid(theta, height, width), expected, atol=1e-12, rtol=0)

@@ -244,7 +244,11 @@ def base_grid(
 def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
     """The affine grid generator, eq. (1): where each output pixel samples the input.
 
-    Equal to ``torch.nn.functional.affine_grid`` (written out here as one batched matrix product).
+    Equal to ``torch.nn.functional.affine_grid``. Eq. (1) for the output pixel ``(x_t, y_t)`` reads
+    ``x_s = θ11 x_t + θ12 y_t + θ13`` (and likewise ``y_s``): one term depends only on the column, the rest
+    only on the row, so each coordinate of the grid is one broadcast sum of a ``(N, 1, W)`` and an ``(N, H, 1)``
+    tensor. That is the product of :func:`base_grid` with ``θᵀ`` without materialising the base grid, which
+    on a CPU is cheaper than a batched matrix product (the distorted-data generator calls this per batch).
 
     Args:
         theta: ``(N, 2, 3)``, mapping output to input normalised coordinates.
@@ -260,9 +264,14 @@ def affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool = False)
                   [ 0.5000,  0.0000]]]])
     """
     dims = check_tensor(theta, "theta", "N 2 3", finite=True)
-    n, _, height, width = check_size(size, "size", "N C H_out W_out", dims)
-    points = base_grid(height, width, align_corners, device=theta.device, dtype=theta.dtype)
-    return (points.view(1, height * width, 3) @ theta.transpose(1, 2)).view(n, height, width, 2)
+    _, _, height, width = check_size(size, "size", "N C H_out W_out", dims)
+    xs = normalized_linspace(width, align_corners, device=theta.device, dtype=theta.dtype)
+    ys = normalized_linspace(height, align_corners, device=theta.device, dtype=theta.dtype)
+    by_column = (theta[:, None, :, 0] * xs[:, None]).unsqueeze(1)  # θk1 x_t: (N, 1, W, 2)
+    by_row = (theta[:, None, :, 1] * ys[:, None] + theta[:, None, :, 2]).unsqueeze(
+        2
+    )  # θk2 y_t + θk3: (N, H, 1, 2)
+    return by_column + by_row
 
 
 def attention_theta(params: Tensor) -> Tensor:
