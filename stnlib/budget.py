@@ -47,7 +47,7 @@ BUDGETS: dict[str, Budget] = {
     b.name: b
     for b in (
         Budget("smoke", 512, 256, 1, 128, "seconds: proves the code runs (CI)"),
-        Budget("cpu", 20_000, 5_000, 6, 128, "minutes on a laptop CPU: the effect is visible"),
+        Budget("cpu", 10_000, 5_000, 4, 128, "minutes on a laptop CPU: the effect is visible"),
         Budget("gpu", 50_000, 10_000, 20, 256, "minutes on a Colab GPU: close to the paper"),
         Budget("paper", 50_000, 10_000, 38, 256, "the paper's protocol in 1/20 of its iterations (GPU)"),
     )

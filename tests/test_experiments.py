@@ -255,6 +255,14 @@ def test_sweep_skips_finished_experiments(tmp_path, monkeypatch) -> None:
         torch.testing.assert_close(a, b, atol=0, rtol=0)
 
 
+def test_reusing_a_result_of_another_recipe_warns(tmp_path) -> None:
+    run_experiment("FCN", "R", budget=TINY, run_dir=tmp_path, device=CPU, progress=False)
+    longer = dataclasses.replace(TINY, epochs=3)  # the same budget name with other numbers
+    with pytest.warns(UserWarning, match=r"another recipe \(epochs: 2 then, 3 now, steps: 4 then, 6 now\)"):
+        again = run_experiment("FCN", "R", budget=longer, run_dir=tmp_path, device=CPU, progress=False)
+    assert again.epochs == 2
+
+
 def test_interrupted_experiment_continues_from_its_checkpoint(tmp_path, monkeypatch, capsys) -> None:
     straight = run_experiment(
         "FCN", "R", budget=TINY, run_dir=tmp_path / "straight", device=CPU, progress=False

@@ -18,14 +18,17 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
 ``paper`` budget: 38 epochs of the 50k training digits at batch 256 are 7,448 steps, within 1/20 of the paper's
 150k iterations; the recipe aims at the paper's ST-CNN error on RTS (0.5 %, at most 0.6 %).
 
-Expected time per experiment on a Colab T4 (an **estimate**, not a measurement — no GPU was available when this
-was written): the ST-CNN on RTS (42x42 inputs) costs about 0.11 GFLOP per digit for a training step (forward and
-backward, counted with ``torch.utils.flop_counter``); one CPU core of the course's build machine sustained about
-25 GFLOP/s on it (``python -m benchmarks.bench_stn_overhead``). Assuming a T4 sustains 2–4 TFLOP/s on these small
-convolutions (25–50 % of its 8.1 TFLOP/s fp32 peak), a ``paper`` run (1.9M digits) takes roughly 1–2 minutes of
-GPU compute, plus data generation and evaluation: **about 2–4 minutes per experiment**, so a Table-1 column
-(8 models) with 3 seeds is about one to two hours. A ``gpu`` run (20 epochs) takes about half as long. The
-28x28 variants (R, P, E) are about half as expensive, the 60x60 cluttered ones (TC) about twice.
+Expected time per experiment on a Colab T4 — an **estimate**, not a measurement (no GPU was available when this
+was written). ``python -m benchmarks.bench_stn_overhead`` counts 102 MFLOP per digit for an ST-CNN-Aff training
+step on RTS (convolutions and matrix products, forward and backward, ``torch.utils.flop_counter``) and measured
+one core of the course's build machine sustaining about 31 GFLOP/s on it. A ``paper`` run is 7,448 steps x 256 =
+1.9M digits, 1.9e14 FLOP: about 1.7 hours on that core. Assuming a T4 sustains 2–4 TFLOP/s on these small
+convolutions (25–50 % of its 8.1 TFLOP/s fp32 peak, i.e. 65–130x that core), that is 50–100 s of GPU compute,
+plus data generation, kernel launches and evaluation: **about 2–4 minutes per experiment**, so one Table-1
+column (8 models) with 3 seeds takes roughly 1–2 hours. A ``gpu`` run (20 epochs) takes about half as long.
+Counted the same way, per digit: the ST-CNNs on the 28x28 variants (R, P, E) cost about a fifth of that (18
+MFLOP), the CNN on 60x60 cluttered digits (TC) 2.6 times as much (269 MFLOP), the TC ST-CNN, which classifies a
+30x30 output, half (54 MFLOP); the FCN models cost a few MFLOP and are bound by kernel launches, not arithmetic.
 
 Example:
     >>> r = recipe_for("ST-CNN-Aff", "RTS", "paper")

@@ -31,6 +31,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -378,6 +379,18 @@ def run_experiment(
     if where is not None and (where / RESULT_FILE).is_file():
         result = _read_result(where / RESULT_FILE)
         assert checkpoints is not None
+        current = recipe_for(model, dataset, chosen).as_dict()
+        if result.recipe != current:
+            changed = ", ".join(
+                f"{k}: {result.recipe.get(k)!r} then, {v!r} now"
+                for k, v in current.items()
+                if result.recipe.get(k) != v
+            )
+            warnings.warn(
+                f"the result in {where} was trained with another recipe ({changed}); it is reused as it is. "
+                "Delete that folder, or use another run_dir, to train with the current recipe.",
+                stacklevel=2,
+            )
         result.network = _load_network(model, dataset, checkpoints, target)
         _say(f"{_describe(result)} — already in {where}, skipped", progress)
         return result
