@@ -59,6 +59,12 @@ def _shape_hint(name: str, spec: list[str], shape: tuple[int, ...]) -> str:
         if spec[-1] == "2" and shape and shape[-1] != 2:
             return f" — the last dimension of {name} holds (x, y) coordinates and must have size 2"
         return ""
+    if len(shape) == len(spec) - 1 and spec[:2] == ["N", "C"]:
+        # (N, H, W) and (C, H, W) look alike: name both fixes rather than guess.
+        return (
+            f" — for one image add a batch dimension with {name}[None]; for a batch of single-channel images "
+            f"add the channel dimension with {name}[:, None]"
+        )
     if len(shape) == len(spec) - 1 and spec[0] == "N":
         return f" — add a batch dimension with {name}[None]"
     if spec and spec[-1] == "2" and len(shape) == len(spec) and shape[-1] != 2:

@@ -36,6 +36,8 @@ def test_shape_messages_carry_the_usual_fix():
         check_tensor(torch.zeros(1, 4, 2, 3), "theta", "N 2 3")
     with pytest.raises(ValueError, match=r"grid must have shape \(N, H, W, 2\).*holds \(x, y\).*size 2"):
         check_tensor(torch.zeros(1, 4, 4, 3), "grid", "N H W 2")
+    with pytest.raises(ValueError, match=r"got \(8, 28, 28\) — .*input\[None\].*input\[:, None\]"):
+        check_tensor(torch.zeros(8, 28, 28), "input", "N C H W")
     with pytest.raises(ValueError, match=r"theta must have shape \(N, 2, 3\); got \(4, 3, 3\)$"):
         check_tensor(torch.zeros(4, 3, 3), "theta", "N 2 3")
 

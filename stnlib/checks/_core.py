@@ -625,6 +625,9 @@ def check_function(
             (checked with :func:`compare_gradients` once the forward values match).
         diagnose: ``diagnose(case, actual, expected) -> str | None``; a more specific hint for a wrong
             answer (e.g. "this is the align_corners=True grid"), used instead of ``hint`` when it returns text.
+            It is also called when the values match and only the gradients differ (exercises on hand-written
+            backward passes diagnose those); a diagnosis about values should return ``None`` when ``actual``
+            equals ``expected``.
         timeout: seconds per case (main thread only; ``None`` for no limit).
         quiet: do not print the report.
 
@@ -692,8 +695,7 @@ def check_function(
         message = comparison.message
         if not comparison.ok and comparison.index is not None and comparison.actual is not None:
             message += f" At index {comparison.index}: yours {comparison.actual:.6g}, expected {comparison.expected:.6g}."
-        # A diagnosis explains wrong values; when only the gradients differ it would point at the wrong thing.
-        if not comparison.ok and diagnose is not None and label != "gradients":
+        if not comparison.ok and diagnose is not None:
             specific = _safe_diagnosis(diagnose, case, actual, expected, name)
             if specific:
                 message += f"\n   Diagnosis: {specific}"
