@@ -139,7 +139,9 @@ def check_tensor(
         )
     if not allow_empty and "N" in spec and got[spec.index("N")] == 0:
         raise ValueError(f"{name} has an empty batch (N=0); pass at least one item.")
-    if finite and x.numel() and not bool(torch.isfinite(x).all()):
+    # One reduction first: a finite sum proves every element finite; only a non-finite sum (NaN, inf, or an
+    # overflow of large finite values) needs the element-wise look.
+    if finite and x.numel() and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         raise ValueError(
             f"{name} contains NaN or infinite values. In a spatial transformer this usually means the "
             "localization network diverged: lower its learning rate or check its initialisation."
