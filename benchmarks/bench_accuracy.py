@@ -45,7 +45,7 @@ def run_tutorial(
     budget: Budget, seed: int, run_dir: Path, device: torch.device, progress: bool = True
 ) -> dict[str, Any]:
     """Train TutorialSTN with the tutorial's recipe for the budget's epochs; resumable like the experiments."""
-    where = run_dir / budget.name / DATASET / "TutorialSTN" / f"seed-{seed}"
+    where = run_dir / "tutorial" / budget.name / f"seed-{seed}"  # not in the experiments' layout
     if (where / "result.json").is_file():
         return json.loads((where / "result.json").read_text())
     seed_everything(seed)

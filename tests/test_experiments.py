@@ -229,6 +229,21 @@ def test_table_is_rebuilt_from_the_run_dir(tmp_path, capsys) -> None:
     assert f"| FCN | R | {result.test_error:.2f} | 2.1 | 0 | smoke |" in table and table in printed
 
 
+def test_foreign_result_files_are_left_out_with_a_warning(tmp_path) -> None:
+    kept = run_experiment("FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, progress=False)
+    foreign = tmp_path / "smoke" / "R" / "MyNet" / "seed-0" / "result.json"
+    foreign.parent.mkdir(parents=True)
+    foreign.write_text('{"model": "MyNet", "test_error": 1.0}')
+    damaged = tmp_path / "smoke" / "R" / "CNN" / "seed-0" / "result.json"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text('{"model": "CN')
+    with pytest.warns(UserWarning, match="left out") as record:
+        assert load_results(tmp_path) == [kept]
+    assert {str(foreign), str(damaged)} <= {
+        str(w.message).split(": ")[0].removeprefix("left out ") for w in record
+    }
+
+
 def test_table_of_an_empty_run_dir_says_so(tmp_path, capsys) -> None:
     assert cli.main(["--table", "--run-dir", str(tmp_path)]) == 1
     assert "no results yet" in capsys.readouterr().out

@@ -288,9 +288,18 @@ def _read_result(path: Path) -> ExperimentResult:
 
 
 def load_results(run_dir: str | os.PathLike[str]) -> list[ExperimentResult]:
-    """Every finished experiment's result in ``run_dir`` (any budget), in the paper's order."""
-    paths = sorted(Path(run_dir).glob(f"*/*/*/seed-*/{RESULT_FILE}"))
-    return sorted((_read_result(p) for p in paths), key=_order)
+    """Every finished experiment's result in ``run_dir`` (any budget), in the paper's order.
+
+    A ``result.json`` in the experiments' layout that is not an experiment's result (another program's file, a
+    damaged one) is left out with a warning, so that it cannot stop a sweep.
+    """
+    results = []
+    for path in sorted(Path(run_dir).glob(f"*/*/*/seed-*/{RESULT_FILE}")):
+        try:
+            results.append(_read_result(path))
+        except (OSError, ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
+            warnings.warn(f"left out {path}: {error}", stacklevel=2)
+    return sorted(results, key=_order)
 
 
 def _order(result: ExperimentResult) -> tuple[int, int, int, int]:
@@ -332,7 +341,7 @@ def _describe(result: ExperimentResult) -> str:
     note = ", DIVERGED" if result.status == "diverged" else ""
     return (
         f"{result.model} on {result.dataset} (budget {result.budget}, seed {result.seed}): test error "
-        f"{result.test_error:.2f} %{paper}{note}; {result.epochs} epochs in {result.train_time_s:.0f} s on "
+        f"{result.test_error:.2f} %{paper}{note}; {result.epochs} epoch{'' if result.epochs == 1 else 's'} in {result.train_time_s:.0f} s on "
         f"{result.device}"
     )
 
