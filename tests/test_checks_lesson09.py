@@ -6,6 +6,7 @@ the results are recorded where ``use_or_fallback`` looks for them."""
 from __future__ import annotations
 
 import doctest
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -220,7 +221,9 @@ def test_spatial_transform_passes_reference_and_torch() -> None:
 
 def sampler_default(x: Tensor, theta: Tensor, align_corners: bool = False) -> Tensor:  # the lesson's bug
     grid = F.affine_grid(theta, x.shape, align_corners=align_corners)
-    return F.grid_sample(x, grid)
+    with warnings.catch_warnings():  # PyTorch warns about the sampler's default; the bug is on purpose here
+        warnings.simplefilter("ignore", UserWarning)
+        return F.grid_sample(x, grid)
 
 
 def grid_default(x: Tensor, theta: Tensor, align_corners: bool = False) -> Tensor:
