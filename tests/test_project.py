@@ -59,3 +59,17 @@ def test_installed_version_matches_pyproject(pyproject: dict) -> None:
     import stnlib
 
     assert stnlib.__version__ == pyproject["project"]["version"]
+
+
+def test_readme_lesson_table_lists_every_lesson_with_its_own_badge(pyproject: dict) -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- lesson-table:start -->")[1].split("<!-- lesson-table:end -->")[0]
+    rows = [line for line in table.splitlines() if re.match(r"^\| \d\d \|", line)]
+    listed = [re.search(r"\]\(lessons/(\d\d_\w+\.ipynb)\)", row).group(1) for row in rows]
+    assert sorted(listed) == sorted(p.name for p in (ROOT / "lessons").glob("*.ipynb"))
+    settings = pyproject["tool"]["stn-course"]
+    for row, name in zip(rows, listed, strict=True):
+        assert row.startswith(f"| {name[:2]} |")
+        badge = f"colab.research.google.com/github/{settings['repository']}/blob/{settings['branch']}/lessons/{name}"
+        assert badge in row
+        assert f"(solutions/{name})" in row and (ROOT / "solutions" / name).exists()
