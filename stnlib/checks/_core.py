@@ -804,3 +804,22 @@ def use_or_fallback(
         why = f"did not pass its check ({result.status}, {result.passed}/{result.total} cases)"
     print(f"Your {label} {why} — using {reference} so the rest of the lesson runs.")
     return reference_fn
+
+
+# -------------------------------------------------------------------------- shared by the lesson checkers
+#
+# Building blocks of the lesson modules, not of a check cell: they are imported from here (like
+# RESULT_ATTRIBUTE), not listed in __all__ and so not re-exported by stnlib.checks.
+
+CASE_SEED = 2015
+"""The paper's year: every random case, weight and initialisation in the lesson checkers is drawn from a
+generator (or a forked global RNG) seeded with it, so a check reports the same thing every time it runs."""
+
+
+def case_generator(offset: int = 0) -> torch.Generator:
+    """A new CPU generator seeded with ``CASE_SEED + offset`` (offsets give exercises their own streams).
+
+    Checkers draw from their own generator, never the global one, so checking an exercise does not change the
+    random numbers of the lesson around it.
+    """
+    return torch.Generator().manual_seed(CASE_SEED + offset)

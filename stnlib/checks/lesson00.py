@@ -27,7 +27,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stnlib._validation import check_same_device, check_tensor
-from stnlib.checks._core import Case, CheckResult, Comparison, Status, check_function, compare_tensors
+from stnlib.checks._core import (
+    Case,
+    CheckResult,
+    Comparison,
+    Status,
+    case_generator,
+    check_function,
+    compare_tensors,
+)
 from stnlib.geometry import affine_theta
 
 __all__ = [
@@ -39,12 +47,7 @@ __all__ = [
     "rotate_digits",
 ]
 
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
 _COSINE_EPS = 1e-8  # F.cosine_similarity's default: an all-zero map has similarity 0, not NaN
-
-
-def _generator(offset: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED + offset)
 
 
 def _close(actual: object, candidate: Any) -> bool:
@@ -147,7 +150,7 @@ def _logits_with_labels(
 
 
 def _accuracy_cases() -> list[Case]:
-    g = _generator(0)
+    g = case_generator(0)
     four = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0], [1.5, 1.4, 0.0], [-2.0, 0.0, -1.0]])
     square, square_labels = _logits_with_labels(10, 10, 7, g, torch.float32)
     batch, batch_labels = _logits_with_labels(256, 10, 201, g, torch.float32)
@@ -276,7 +279,7 @@ def _images(*shape: int, generator: torch.Generator, dtype: torch.dtype = torch.
 
 
 def _rotate_cases() -> list[Case]:
-    g = _generator(1)
+    g = case_generator(1)
     digit = torch.zeros(1, 1, 28, 28)
     digit[0, 0, 6:9, 8:20] = 1.0  # the bar of a 7 ...
     for row in range(9, 23):  # ... and its slanted stroke
@@ -409,7 +412,7 @@ def _relu_maps(*shape: int, generator: torch.Generator, dtype: torch.dtype = tor
 
 
 def _similarity_cases() -> list[Case]:
-    g = _generator(2)
+    g = case_generator(2)
     maps = _relu_maps(4, 8, 12, 12, generator=g)
     zero_one = torch.cat([torch.zeros(1, 3, 6, 6), _relu_maps(1, 3, 6, 6, generator=g)])
     wide = _relu_maps(2, 5, 10, 14, generator=g)

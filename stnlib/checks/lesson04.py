@@ -35,12 +35,14 @@ from torch import Tensor, nn
 
 from stnlib._validation import check_tensor
 from stnlib.checks._core import (
+    CASE_SEED,
     RESULT_ATTRIBUTE,
     Case,
     CheckFailed,
     CheckResult,
     Comparison,
     Status,
+    case_generator,
     check_function,
     compare_tensors,
 )
@@ -60,15 +62,9 @@ __all__ = [
     "identity_head",
 ]
 
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
-
 LOCALIZATION_NET_TRANSFORMS: tuple[str, ...] = ("affine", "attention", "projective")
 """Families :class:`SmallLocalizationNet` supports (thin plate splines also need their control points added,
 which :class:`stnlib.models.LocalizationNet` does)."""
-
-
-def _generator() -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED)
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
@@ -445,7 +441,7 @@ def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, 
     with torch.random.fork_rng(
         devices=[]
     ):  # seed the layers' initialisation without touching the lesson's RNG
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         net = cls(in_shape, transform)
     if not isinstance(net, nn.Module):
         raise TypeError(
@@ -464,7 +460,9 @@ def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, 
             "the regression layer must be an nn.Linear stored as self.head.",
         )
     with torch.no_grad():  # give the head random weights: θ must now depend on the image
-        head.weight.copy_(0.5 * torch.randn(head.weight.shape, generator=_generator(), dtype=torch.float64))
+        head.weight.copy_(
+            0.5 * torch.randn(head.weight.shape, generator=case_generator(), dtype=torch.float64)
+        )
     net.zero_grad(set_to_none=True)
     probe = net(torch.cat([x[:1], other[:1]]))
     if not isinstance(probe, Tensor):
@@ -489,7 +487,7 @@ def _net_runner(cls: Any) -> Callable[..., _NetProbe]:
 
 
 def _net_cases() -> list[Case]:
-    generator = _generator()
+    generator = case_generator()
 
     def images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
         return torch.rand(n, *shape, generator=generator, dtype=torch.float64).to(dtype)
@@ -615,7 +613,7 @@ def alignment_loss(output: Tensor, target: Tensor) -> Tensor:
 
 
 def _loss_cases() -> list[Case]:
-    generator = _generator()
+    generator = case_generator()
 
     def images(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
         return torch.rand(*shape, generator=generator, dtype=torch.float64).to(dtype)

@@ -40,12 +40,14 @@ from torch import Tensor, nn
 from stnlib import geometry, sampling
 from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
+    CASE_SEED,
     RESULT_ATTRIBUTE,
     Case,
     CheckFailed,
     CheckResult,
     Comparison,
     Status,
+    case_generator,
     check_function,
     compare_tensors,
 )
@@ -64,12 +66,6 @@ __all__ = [
     "parameter_groups",
     "region_corners",
 ]
-
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
-
-
-def _generator() -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED)
 
 
 def _record(student_cls: Any, result: CheckResult) -> None:
@@ -123,7 +119,7 @@ def _close(a: Any, b: Any) -> bool:
 
 def _loss_weights(shape: torch.Size, dtype: torch.dtype) -> Tensor:
     """Fixed random weights that reduce an output to a scalar loss, the same for every function checked."""
-    return torch.rand(shape, generator=_generator(), dtype=torch.float64).to(dtype)
+    return torch.rand(shape, generator=case_generator(), dtype=torch.float64).to(dtype)
 
 
 def _gradient(output: Tensor, parameters: Sequence[nn.Parameter]) -> Tensor | None:
@@ -162,16 +158,16 @@ class _ThetaTable(nn.Module):
 def _random_localization(in_shape: tuple[int, int, int], dtype: torch.dtype) -> LocalizationNet:
     """stnlib's localization network with a small random head, so that θ depends on the image."""
     with torch.random.fork_rng(devices=[]):  # seed the layers without touching the lesson's random numbers
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         net = LocalizationNet(in_shape, "affine", kind="conv")
     with torch.no_grad():
-        net.head.weight.copy_(0.05 * torch.randn(net.head.weight.shape, generator=_generator()))
+        net.head.weight.copy_(0.05 * torch.randn(net.head.weight.shape, generator=case_generator()))
     return net.to(dtype)
 
 
 def _thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """``n`` clearly-not-identity affine θ: zooms in, turns and shifts differently for every sample."""
-    generator = _generator()
+    generator = case_generator()
     angle = torch.empty(n, dtype=torch.float64).uniform_(-0.8, 0.8, generator=generator)
     scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.45, 0.8, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
@@ -179,7 +175,7 @@ def _thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
 
 
 def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=_generator(), dtype=torch.float64).to(dtype)
+    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
 
 
 # ------------------------------------------------------------------------------ exercise 1: the module
@@ -329,7 +325,7 @@ def _transformer_cases() -> list[Case]:
     from stnlib.checks.lesson04 import SmallLocalizationNet
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         identity_net = SmallLocalizationNet((1, 28, 28), "affine")
     f64 = torch.float64
     return [
@@ -725,7 +721,7 @@ class _LinearClassifier(nn.Sequential):
 def _st_cnn_cases() -> list[Case]:
     def seeded(build: Callable[[], nn.Module]) -> nn.Module:
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_SEED)
+            torch.manual_seed(CASE_SEED)
             return build()
 
     f64 = torch.float64
@@ -991,7 +987,7 @@ def _groups_cases() -> list[Case]:
     from stnlib.models import build_model
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         lesson_model = STCNN(
             SpatialTransformer(SmallLocalizationNet((1, 42, 42))), CNN((1, 42, 42), channels=(4, 8))
         )

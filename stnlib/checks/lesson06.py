@@ -32,7 +32,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from stnlib.checks._core import Case, CheckResult, Comparison, Status, check_function, compare_tensors
+from stnlib.checks._core import (
+    CASE_SEED,
+    Case,
+    CheckResult,
+    Comparison,
+    Status,
+    case_generator,
+    check_function,
+    compare_tensors,
+)
 from stnlib.experiments import paper_error
 from stnlib.models import build_model
 from stnlib.train import evaluate
@@ -49,12 +58,6 @@ __all__ = [
 
 TABLE1_DATASETS: tuple[str, ...] = ("R", "RTS", "P", "E")
 """The columns of Table 1, in the paper's order."""
-
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
-
-
-def _generator() -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED)
 
 
 # --------------------------------------------------------------------------- exercise 1: the test error
@@ -129,7 +132,7 @@ def _batch_norm_model(features: int, classes: int) -> nn.Module:
     """A linear classifier with batch norm whose running statistics differ from any batch's: its predictions
     in training mode (batch statistics) differ from those in eval mode."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         model = nn.Sequential(nn.Flatten(), nn.Linear(features, classes), nn.BatchNorm1d(classes))
     norm = model[2]
     assert isinstance(norm, nn.BatchNorm1d)
@@ -139,9 +142,9 @@ def _batch_norm_model(features: int, classes: int) -> nn.Module:
 
 
 def _test_error_cases() -> list[Case]:
-    generator = _generator()
+    generator = case_generator()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
         st_fcn = build_model("ST-FCN-Aff", (1, 28, 20))
         linear64 = nn.Sequential(nn.Flatten(), nn.Linear(12, 4)).double()

@@ -42,6 +42,7 @@ from stnlib.checks._core import (
     CheckResult,
     Comparison,
     Status,
+    case_generator,
     check_function,
     compare_tensors,
     tolerance_for,
@@ -53,12 +54,6 @@ __all__ = [
     "check_tps_grid",
     "radial_basis_of_points",
 ]
-
-_SEED = 2015  # the paper's year; every random case comes from generators seeded with it
-
-
-def _generator(offset: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED + offset)
 
 
 def _record(student_fn: Any, result: CheckResult) -> None:
@@ -139,7 +134,7 @@ def _value_and_gradient(radial_basis: Callable[[Tensor], Tensor]) -> Callable[..
             value = radial_basis_of_points(radial_basis, points, centres)
             if not isinstance(value, Tensor) or not value.requires_grad:
                 return value, None
-            weights = torch.rand(value.shape, generator=_generator(7), dtype=torch.float64).to(value)
+            weights = torch.rand(value.shape, generator=case_generator(7), dtype=torch.float64).to(value)
             (gradient,) = torch.autograd.grad((value * weights).sum(), points, allow_unused=True)
         return value.detach(), gradient
 
@@ -167,7 +162,7 @@ def _compare_value_and_gradient(actual: Any, expected: tuple[Tensor, Tensor]) ->
 
 
 def _radial_basis_cases() -> list[Case]:
-    generator = _generator(1)
+    generator = case_generator(1)
     e = math.e
     known_points = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, math.sqrt(e)], [2.0, 0.0], [0.6, 0.8]]])
     lattice9 = geometry.tps_control_points(3)
@@ -311,7 +306,7 @@ def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -
 
 
 def _tps_coefficients_cases() -> list[Case]:
-    generator = _generator(2)
+    generator = case_generator(2)
     lattice4, lattice9, lattice16 = (geometry.tps_control_points(k) for k in (2, 3, 4))
 
     def jitter(points: Tensor, n: int, std: float, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -470,7 +465,7 @@ def check_tps_coefficients(student_fn: Callable[..., Any], *, quiet: bool = Fals
 
 
 def _tps_grid_cases() -> list[Case]:
-    generator = _generator(3)
+    generator = case_generator(3)
     lattice9, lattice16 = geometry.tps_control_points(3), geometry.tps_control_points(4)
 
     def jitter(points: Tensor, n: int, std: float, dtype: torch.dtype = torch.float32) -> Tensor:

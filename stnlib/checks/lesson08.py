@@ -38,12 +38,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from stnlib import geometry
 from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
+    CASE_SEED,
     RESULT_ATTRIBUTE,
     Case,
     CheckFailed,
     CheckResult,
     Comparison,
     Status,
+    case_generator,
     check_function,
     compare_tensors,
 )
@@ -60,12 +62,6 @@ __all__ = [
     "stack_transformers",
     "window_box",
 ]
-
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
-
-
-def _generator() -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED)
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -112,7 +108,7 @@ def _recorded(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
 
 def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """``n`` attention parameters ``(s, t_x, t_y)``: zooms between 0.3 and 0.7, windows off the centre."""
-    generator = _generator()
+    generator = case_generator()
     scale = torch.empty(n, 1, dtype=torch.float64).uniform_(0.3, 0.7, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.5, 0.5, generator=generator)
     return torch.cat([scale, shift], dim=1).to(dtype)
@@ -293,7 +289,7 @@ def _localization_gradient(output: Tensor, transformers: Sequence[nn.Module]) ->
     parameters = [p for t in transformers for p in t.localization.parameters()]
     if not output.requires_grad:
         return None
-    weights = torch.rand(output.shape, generator=_generator(), dtype=torch.float64).to(output.dtype)
+    weights = torch.rand(output.shape, generator=case_generator(), dtype=torch.float64).to(output.dtype)
     grads = torch.autograd.grad((output * weights).sum(), parameters, allow_unused=True)
     if all(g is None for g in grads):
         return None
@@ -348,9 +344,9 @@ def _transformer_pair(
 ) -> list[SpatialTransformer]:
     """Two transformers whose random heads make them look at different places, depending on the image."""
     pair = []
-    generator = _generator()
+    generator = case_generator()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         for _ in range(2):
             st = SpatialTransformer(in_shape, transform, "fc", output_size=output_size, loc_hidden=(16,))
             head = st.localization.head
@@ -362,7 +358,7 @@ def _transformer_pair(
 
 
 def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=_generator(), dtype=torch.float64).to(dtype)
+    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
 
 
 def _stack_cases() -> list[Case]:
@@ -631,7 +627,7 @@ def addition_examples(images: Tensor, labels: Tensor, partner: Tensor) -> tuple[
 
 
 def _addition_cases() -> list[Case]:
-    generator = _generator()
+    generator = case_generator()
 
     def case(n: int, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
         images = torch.rand(n, 1, *size, generator=generator, dtype=torch.float64).to(dtype)

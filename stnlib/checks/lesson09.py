@@ -38,12 +38,14 @@ from torch import Tensor, nn
 from stnlib import geometry, sampling
 from stnlib._validation import check_tensor
 from stnlib.checks._core import (
+    CASE_SEED,
     RESULT_ATTRIBUTE,
     Case,
     CheckFailed,
     CheckResult,
     Comparison,
     Status,
+    case_generator,
     check_function,
     compare_tensors,
 )
@@ -64,12 +66,6 @@ __all__ = [
 
 NORMALISED_BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD
 """The value of MNIST's black background after normalising: ``(0 - 0.1307) / 0.3081 ≈ -0.4242``."""
-
-_SEED = 2015  # the paper's year; every random case below comes from a generator with this seed
-
-
-def _generator() -> torch.Generator:
-    return torch.Generator().manual_seed(_SEED)
 
 
 def _record(student: Any, result: CheckResult) -> None:
@@ -163,7 +159,7 @@ class _HeadProbe(NamedTuple):
 def _random_head(in_features: int, dtype: torch.dtype) -> nn.Linear:
     """A freshly built ``nn.Linear(in_features, 6)`` with PyTorch's random initialisation (seeded)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED + in_features)
+        torch.manual_seed(CASE_SEED + in_features)
         return nn.Linear(in_features, 6).to(dtype)
 
 
@@ -189,7 +185,7 @@ def _probe_head(fn: Callable[..., Any], in_features: int, dtype: torch.dtype) ->
                 problem=f"the head's {name} no longer learns (it is not a Parameter that requires gradients): "
                 "change its values in place under torch.no_grad() instead of replacing or freezing it.",
             )
-    features = torch.randn(4, in_features, generator=_generator(), dtype=torch.float64).to(dtype)
+    features = torch.randn(4, in_features, generator=case_generator(), dtype=torch.float64).to(dtype)
     with torch.no_grad():
         theta = layer(features).view(-1, 2, 3)
     return _HeadProbe(theta, layer)
@@ -327,7 +323,7 @@ _border_warp.__qualname__ = "F.grid_sample(padding_mode='border')"
 
 def _normalised_digits(n: int, channels: int, height: int, width: int, dtype: torch.dtype) -> Tensor:
     """Synthetic "digits": bright strokes inside a dark frame at least two pixels wide, then normalised."""
-    generator = _generator()
+    generator = case_generator()
     raw = torch.zeros(n, channels, height, width, dtype=torch.float64)
     strokes = torch.rand(n, channels, height - 4, width - 4, generator=generator, dtype=torch.float64)
     raw[..., 2:-2, 2:-2] = (strokes > 0.6).double() * (0.5 + 0.5 * strokes)
@@ -335,7 +331,7 @@ def _normalised_digits(n: int, channels: int, height: int, width: int, dtype: to
 
 
 def _zoom_out_thetas(n: int, dtype: torch.dtype, scale: tuple[float, float] = (1.4, 2.2)) -> Tensor:
-    generator = _generator()
+    generator = case_generator()
     angle = torch.empty(n, dtype=torch.float64).uniform_(-0.6, 0.6, generator=generator)
     factor = torch.empty(n, 1, dtype=torch.float64).uniform_(*scale, generator=generator).expand(n, 2)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.4, 0.4, generator=generator)
@@ -463,7 +459,7 @@ _torch_transform.__qualname__ = "F.affine_grid + F.grid_sample"
 
 
 def _general_thetas(n: int, dtype: torch.dtype) -> Tensor:
-    generator = _generator()
+    generator = case_generator()
     angle = torch.empty(n, dtype=torch.float64).uniform_(-0.7, 0.7, generator=generator)
     scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.6, 1.3, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
@@ -471,7 +467,7 @@ def _general_thetas(n: int, dtype: torch.dtype) -> Tensor:
 
 
 def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=_generator(), dtype=torch.float64).to(dtype)
+    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
 
 
 def _align_cases() -> list[Case]:
@@ -620,7 +616,7 @@ def _localization_gradient(logits: Tensor, localization: nn.Module) -> Tensor | 
     parameters = list(localization.parameters())
     if not logits.requires_grad:
         return None
-    weights = torch.rand(logits.shape, generator=_generator(), dtype=torch.float64).to(logits.dtype)
+    weights = torch.rand(logits.shape, generator=case_generator(), dtype=torch.float64).to(logits.dtype)
     grads = torch.autograd.grad((logits * weights).sum(), parameters, allow_unused=True)
     if all(g is None for g in grads):
         return None
@@ -656,11 +652,11 @@ def _net_runner(cls: Any) -> Any:
 def _transformer(in_shape: tuple[int, int, int], dtype: torch.dtype, **kwargs: Any) -> SpatialTransformer:
     """stnlib's transformer with a small random head around a zoom, so that θ moves the image and depends on it."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
+        torch.manual_seed(CASE_SEED)
         st = SpatialTransformer(in_shape, "affine", **kwargs)
     head = st.localization.head
     with torch.no_grad():
-        head.weight.copy_(0.05 * torch.randn(head.weight.shape, generator=_generator()))
+        head.weight.copy_(0.05 * torch.randn(head.weight.shape, generator=case_generator()))
         head.bias.copy_(torch.tensor([0.8, 0.1, 0.1, -0.1, 0.8, -0.05]))
     return st.to(dtype)
 
@@ -669,7 +665,7 @@ def _classifier(
     kind: type[nn.Module], in_shape: tuple[int, int, int], dtype: torch.dtype, **kwargs: Any
 ) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED + 1)
+        torch.manual_seed(CASE_SEED + 1)
         return kind(in_shape, **kwargs).to(dtype)
 
 
