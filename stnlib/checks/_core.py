@@ -748,10 +748,7 @@ def _finish(
         hint=(hint or None) if first is not None and first.status is not Status.NOT_IMPLEMENTED else None,
         compared_with=compared_with,
     )
-    try:
-        setattr(student_fn, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):  # builtins and some callables take no attributes; nothing to record
-        pass
+    record_result(student_fn, result)
     if not quiet:
         print(result.report())
     if result.status not in (Status.PASSED, Status.NOT_IMPLEMENTED):
@@ -823,3 +820,27 @@ def case_generator(offset: int = 0) -> torch.Generator:
     random numbers of the lesson around it.
     """
     return torch.Generator().manual_seed(CASE_SEED + offset)
+
+
+def record_result(student: Any, result: CheckResult) -> None:
+    """Record ``result`` on the student's function or class, where :func:`use_or_fallback` looks for it."""
+    try:
+        setattr(student, RESULT_ATTRIBUTE, result)
+    except (AttributeError, TypeError):  # builtins and some callables take no attributes; nothing to record
+        pass
+
+
+def run_and_record(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
+    """Run ``checker`` and record its result on ``student``, also when it raises :class:`CheckFailed`.
+
+    For checkers that hand :func:`check_function` a runner around the student's object (one that builds the
+    student's class, or measures the student's function): :func:`check_function` records the result on the
+    runner, while :func:`use_or_fallback` looks on the student's own class or function.
+    """
+    try:
+        result = checker()
+    except CheckFailed as failure:
+        record_result(student, failure.result)
+        raise
+    record_result(student, result)
+    return result

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib import sampling
-from stnlib.checks._core import RESULT_ATTRIBUTE, Case, CheckResult, check_function, tolerance_for
+from stnlib.checks._core import Case, CheckResult, check_function, record_result, tolerance_for
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
 
 __all__ = [
@@ -633,8 +633,5 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
         "by H/2 (align_corners=False) or (W-1)/2 and (H-1)/2 (True).",
     )
     if target is not student_fn:
-        try:
-            setattr(student_fn, RESULT_ATTRIBUTE, result)  # so use_or_fallback sees "not implemented"
-        except (AttributeError, TypeError):
-            pass
+        record_result(student_fn, result)  # so use_or_fallback sees "not implemented"
     return result

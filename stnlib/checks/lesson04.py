@@ -36,15 +36,14 @@ from torch import Tensor, nn
 from stnlib._validation import check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
-    RESULT_ATTRIBUTE,
     Case,
-    CheckFailed,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
     compare_tensors,
+    run_and_record,
 )
 from stnlib.geometry import tps_control_points
 from stnlib.models import identity_params, num_params
@@ -556,11 +555,11 @@ def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckRes
     image; the number of parameters matches the layout described; after the checker gives ``self.head``
     random weights, θ depends on the image and a gradient reaches the first convolution.
     """
-    runner = _net_runner(student_cls)
-    try:
-        result = check_function(
+
+    def run() -> CheckResult:
+        return check_function(
             "SmallLocalizationNet",
-            runner,
+            _net_runner(student_cls),
             _net_runner(SmallLocalizationNet),
             _net_cases(),
             compare=_compare_net,
@@ -572,19 +571,8 @@ def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckRes
             ),
             quiet=quiet,
         )
-    except CheckFailed as failure:
-        _record(student_cls, failure.result)
-        raise
-    _record(student_cls, result)
-    return result
 
-
-def _record(student_cls: Any, result: CheckResult) -> None:
-    """Record the result on the class itself (the checker ran a wrapper), for ``use_or_fallback``."""
-    try:
-        setattr(student_cls, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):
-        pass
+    return run_and_record(run, student_cls)
 
 
 # ---------------------------------------------------------------------------------- exercise 4: the loss

@@ -41,15 +41,14 @@ from stnlib import geometry, sampling
 from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
-    RESULT_ATTRIBUTE,
     Case,
-    CheckFailed,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
     compare_tensors,
+    run_and_record,
 )
 from stnlib.geometry.coords import normalized_to_pixel
 from stnlib.models import CNN, LocalizationNet
@@ -66,26 +65,6 @@ __all__ = [
     "parameter_groups",
     "region_corners",
 ]
-
-
-def _record(student_cls: Any, result: CheckResult) -> None:
-    """Record a class checker's result on the class itself (the checker ran a wrapper), for use_or_fallback."""
-    try:
-        setattr(student_cls, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):
-        pass
-
-
-def _recorded(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
-    """Run a checker that wraps the student's class or function in a runner, and record its result on the
-    student's object itself (where :func:`use_or_fallback` looks), whether it passed or not."""
-    try:
-        result = checker()
-    except CheckFailed as failure:
-        _record(student, failure.result)
-        raise
-    _record(student, result)
-    return result
 
 
 def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
@@ -461,7 +440,7 @@ def check_spatial_transformer(student_cls: Any, *, quiet: bool = False) -> Check
             quiet=quiet,
         )
 
-    return _recorded(run, student_cls)
+    return run_and_record(run, student_cls)
 
 
 # ----------------------------------------------------------------------- exercise 2: the sampled region
@@ -844,7 +823,7 @@ def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:
             quiet=quiet,
         )
 
-    return _recorded(run, student_cls)
+    return run_and_record(run, student_cls)
 
 
 # -------------------------------------------------------------------------- exercise 4: parameter groups
@@ -1085,4 +1064,4 @@ def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = Fals
             quiet=quiet,
         )
 
-    return _recorded(run, student_fn)
+    return run_and_record(run, student_fn)

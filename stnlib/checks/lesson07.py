@@ -36,15 +36,14 @@ from torch import Tensor
 
 from stnlib import geometry
 from stnlib.checks._core import (
-    RESULT_ATTRIBUTE,
     Case,
-    CheckFailed,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
     compare_tensors,
+    run_and_record,
     tolerance_for,
 )
 
@@ -54,14 +53,6 @@ __all__ = [
     "check_tps_grid",
     "radial_basis_of_points",
 ]
-
-
-def _record(student_fn: Any, result: CheckResult) -> None:
-    """Record the result on the student's own function (the checker ran a wrapper), for ``use_or_fallback``."""
-    try:
-        setattr(student_fn, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):
-        pass
 
 
 def _close(actual: Any, candidate: Tensor, factor: float = 10.0) -> bool:
@@ -279,11 +270,11 @@ def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -
     :func:`stnlib.geometry.radial_basis`. Any finite, correct value at ``r² = 0`` passes (a mask, a clamp, an
     ``eps``); a NaN value or a NaN gradient does not.
     """
-    runner = _value_and_gradient(student_fn) if callable(student_fn) else student_fn
-    try:
-        result = check_function(
+
+    def run() -> CheckResult:
+        return check_function(
             "radial_basis",
-            runner,
+            _value_and_gradient(student_fn) if callable(student_fn) else student_fn,
             _reference_radial_basis(),
             _radial_basis_cases(),
             compare=_compare_value_and_gradient,
@@ -295,11 +286,8 @@ def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -
             ),
             quiet=quiet,
         )
-    except CheckFailed as failure:
-        _record(student_fn, failure.result)
-        raise
-    _record(student_fn, result)
-    return result
+
+    return run_and_record(run, student_fn)
 
 
 # ------------------------------------------------------------------------ exercise 2: the linear system

@@ -39,15 +39,14 @@ from stnlib import geometry
 from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
-    RESULT_ATTRIBUTE,
     Case,
-    CheckFailed,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
     compare_tensors,
+    run_and_record,
 )
 from stnlib.geometry.coords import normalized_to_pixel
 from stnlib.models import CNN, SpatialTransformer
@@ -85,25 +84,6 @@ def _first_match(
         if matches(actual, candidate):
             return message
     return None
-
-
-def _record(student: Any, result: CheckResult) -> None:
-    try:
-        setattr(student, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):
-        pass
-
-
-def _recorded(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
-    """Run a checker that wraps the student's function in a runner, and record the result on the student's
-    function itself (where :func:`~stnlib.checks.use_or_fallback` looks), whether it passed or not."""
-    try:
-        result = checker()
-    except CheckFailed as failure:
-        _record(student, failure.result)
-        raise
-    _record(student, result)
-    return result
 
 
 def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -462,7 +442,7 @@ def check_stack_transformers(student_fn: Any, *, quiet: bool = False) -> CheckRe
             quiet=quiet,
         )
 
-    return _recorded(run, student_fn)
+    return run_and_record(run, student_fn)
 
 
 # ------------------------------------------------------------------------ exercise 3: counting the work

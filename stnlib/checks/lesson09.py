@@ -39,15 +39,14 @@ from stnlib import geometry, sampling
 from stnlib._validation import check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
-    RESULT_ATTRIBUTE,
     Case,
-    CheckFailed,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
     compare_tensors,
+    run_and_record,
 )
 from stnlib.data import MNIST_MEAN, MNIST_STD
 from stnlib.models import CNN, FCN, SpatialTransformer, identity_params
@@ -66,25 +65,6 @@ __all__ = [
 
 NORMALISED_BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD
 """The value of MNIST's black background after normalising: ``(0 - 0.1307) / 0.3081 ≈ -0.4242``."""
-
-
-def _record(student: Any, result: CheckResult) -> None:
-    try:
-        setattr(student, RESULT_ATTRIBUTE, result)
-    except (AttributeError, TypeError):
-        pass
-
-
-def _recorded(checker: Callable[[], CheckResult], student: Any) -> CheckResult:
-    """Run a checker that wraps the student's function or class in a runner, and record its result on the
-    student's object itself (where :func:`~stnlib.checks.use_or_fallback` looks), whether it passed or not."""
-    try:
-        result = checker()
-    except CheckFailed as failure:
-        _record(student, failure.result)
-        raise
-    _record(student, result)
-    return result
 
 
 def _named(run: Callable[..., Any], like: Any, default: str) -> Callable[..., Any]:
@@ -276,7 +256,7 @@ def check_identity_init(student_fn: Callable[..., Any], *, quiet: bool = False) 
             quiet=quiet,
         )
 
-    return _recorded(run, student_fn)
+    return run_and_record(run, student_fn)
 
 
 # ------------------------------------------------------------------------------- exercise 2: padding
@@ -782,4 +762,4 @@ def check_st_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
             quiet=quiet,
         )
 
-    return _recorded(run, student_cls)
+    return run_and_record(run, student_cls)
