@@ -50,7 +50,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -812,6 +812,10 @@ CASE_SEED = 2015
 """The paper's year: every random case, weight and initialisation in the lesson checkers is drawn from a
 generator (or a forked global RNG) seeded with it, so a check reports the same thing every time it runs."""
 
+Candidate = tuple[Callable[[], Any], str]
+"""A wrong answer a diagnosis recognises: a function that builds it, and the message that explains the mistake
+which produces it. The answer is built only when needed, and may not exist for every case."""
+
 
 def case_generator(offset: int = 0) -> torch.Generator:
     """A new CPU generator seeded with ``CASE_SEED + offset`` (offsets give exercises their own streams).
@@ -820,6 +824,69 @@ def case_generator(offset: int = 0) -> torch.Generator:
     random numbers of the lesson around it.
     """
     return torch.Generator().manual_seed(CASE_SEED + offset)
+
+
+def tensors_close(actual: Any, candidate: Any, *, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Whether both are tensors of the same shape whose values agree within ``atol + rtol * |candidate|``
+    (compared in float64; dtypes may differ)."""
+    return (
+        isinstance(actual, Tensor)
+        and isinstance(candidate, Tensor)
+        and actual.shape == candidate.shape
+        and bool(torch.allclose(actual.detach().double(), candidate.detach().double(), atol=atol, rtol=rtol))
+    )
+
+
+def close_for_dtype(actual: Any, candidate: Any) -> bool:
+    """Whether ``actual`` is a tensor of ``candidate``'s shape that equals it within the tolerance of
+    ``candidate``'s dtype (:func:`tolerance_for`), but never tighter than ``atol=1e-6, rtol=1e-5``: a wrong
+    answer computed another way differs from the student's by rounding, even in float64."""
+    if not isinstance(actual, Tensor) or not isinstance(candidate, Tensor) or actual.shape != candidate.shape:
+        return False
+    atol, rtol = tolerance_for(candidate.dtype)
+    a = actual.detach().to("cpu", torch.float64)
+    c = candidate.detach().to("cpu", torch.float64)
+    return bool(torch.allclose(a, c, atol=max(atol, 1e-6), rtol=max(rtol, 1e-5)))
+
+
+def first_matching_message(
+    actual: Any,
+    candidates: Iterable[Candidate],
+    matches: Callable[[Any, Any], bool] = tensors_close,
+    *,
+    expected: Any = None,
+) -> str | None:
+    """The message of the first candidate wrong answer that ``actual`` matches; ``None`` if none does.
+
+    This is how a checker's ``diagnose`` names the mistake behind a wrong answer: it lists the answers the usual
+    mistakes give, and the first one the student's answer equals explains it.
+
+    Args:
+        actual: the student's answer.
+        candidates: ``(build, message)`` pairs, tried in order. Each answer is built only when it is needed;
+            one that cannot be built for this case (a singular matrix, a window larger than the image) is
+            skipped.
+        matches: ``matches(actual, candidate) -> bool``; :func:`tensors_close` by default. Errors in it are not
+            caught: they are bugs in the checker, which :func:`check_function` turns into a warning.
+        expected: the right answer, if given: when ``actual`` matches it, nothing is diagnosed (then the values
+            are right and only the gradients failed, which the report already explains).
+
+    Example:
+        >>> right = torch.tensor([0.5, 0.25])
+        >>> mistakes = [(lambda: 1 - right, "the error rate"), (lambda: 100 * right, "a percentage")]
+        >>> first_matching_message(100 * right, mistakes)
+        'a percentage'
+    """
+    if expected is not None and matches(actual, expected):
+        return None
+    for build, message in candidates:
+        try:
+            candidate = build()
+        except Exception:
+            continue
+        if matches(actual, candidate):
+            return message
+    return None
 
 
 def record_result(student: Any, result: CheckResult) -> None:

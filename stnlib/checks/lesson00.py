@@ -35,6 +35,7 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
 )
 from stnlib.geometry import affine_theta
 
@@ -66,18 +67,6 @@ def _close(actual: object, candidate: Any) -> bool:
         return False
     value = candidate.item() if isinstance(candidate, Tensor) else candidate
     return abs(float(actual) - float(value)) <= 1e-6
-
-
-def _first_match(actual: object, candidates: list[tuple[Callable[[], Any], str]]) -> str | None:
-    """The message of the first candidate wrong answer that ``actual`` equals; ``None`` if none does."""
-    for make, message in candidates:
-        try:
-            candidate = make()
-        except (RuntimeError, ValueError, TypeError):  # a candidate that does not exist for this case
-            continue
-        if _close(actual, candidate):
-            return message
-    return None
 
 
 # ------------------------------------------------------------------------------ exercise 1: accuracy
@@ -171,7 +160,7 @@ def _accuracy_cases() -> list[Case]:
 def _diagnose_accuracy(case: Case, actual: object, expected: object) -> str | None:
     logits, labels = case.args
     right = logits.argmax(dim=1) == labels
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -189,6 +178,7 @@ def _diagnose_accuracy(case: Case, actual: object, expected: object) -> str | No
                 "you took the argmin; the predicted class has the LARGEST logit.",
             ),
         ],
+        _close,
     )
 
 
@@ -303,7 +293,7 @@ def _diagnose_rotate(case: Case, actual: object, expected: object) -> str | None
     images, degrees = case.args
     dtype, device = images.dtype, images.device
     theta = _rotation_theta(degrees, dtype, device)
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -338,6 +328,7 @@ def _diagnose_rotate(case: Case, actual: object, expected: object) -> str | None
                 "every image turned by the first angle: build one theta per image from the whole degrees tensor.",
             ),
         ],
+        _close,
     )
 
 
@@ -436,7 +427,7 @@ def _cosine(a: Tensor, b: Tensor) -> Tensor:
 
 def _diagnose_similarity(case: Case, actual: object, expected: object) -> str | None:
     a, b, pool = case.args
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -457,6 +448,7 @@ def _diagnose_similarity(case: Case, actual: object, expected: object) -> str | 
                 "this is the dot product a . b without dividing by the lengths |a| |b|.",
             ),
         ],
+        _close,
     )
 
 

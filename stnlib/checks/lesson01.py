@@ -25,7 +25,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib._validation import check_same_device, check_tensor
-from stnlib.checks._core import Case, CheckResult, check_function, tolerance_for
+from stnlib.checks._core import (
+    Case,
+    CheckResult,
+    check_function,
+    close_for_dtype,
+    first_matching_message,
+)
 from stnlib.geometry import (
     affine_theta,
     compose_affine,
@@ -102,33 +108,6 @@ def _theta_from_parts(
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _matches(actual: object, candidate: Tensor) -> bool:
-    """Whether the student's ``actual`` equals ``candidate`` within the tolerance of its dtype."""
-    if not isinstance(actual, Tensor) or actual.shape != candidate.shape:
-        return False
-    atol, rtol = tolerance_for(candidate.dtype)
-    a = actual.detach().to("cpu", torch.float64)
-    c = candidate.detach().to("cpu", torch.float64)
-    return bool(torch.allclose(a, c, atol=max(atol, 1e-6), rtol=max(rtol, 1e-5)))
-
-
-def _first_match(
-    actual: object, expected: object, candidates: list[tuple[Callable[[], Tensor], str]]
-) -> str | None:
-    """The message of the first candidate wrong answer that ``actual`` equals; ``None`` if none does, or if the
-    values are right after all (then what failed was the gradient, which the report already explains)."""
-    if isinstance(expected, Tensor) and _matches(actual, expected):
-        return None
-    for make, message in candidates:
-        try:
-            candidate = make()
-        except (RuntimeError, ValueError):  # e.g. a singular matrix in one of the candidates
-            continue
-        if _matches(actual, candidate):
-            return message
-    return None
-
-
 def _random_theta(n: int, generator: torch.Generator, dtype: torch.dtype, spread: float = 0.4) -> Tensor:
     """Well-conditioned random ``(N, 2, 3)``: the identity plus noise."""
     noise = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64) * spread
@@ -168,9 +147,8 @@ def _pixel_cases() -> list[Case]:
 def _diagnose_pixel(case: Case, actual: object, expected: object) -> str | None:
     points, (height, width), align_corners = case.args
     n = torch.tensor([width, height], dtype=points.dtype)
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: pixel_to_normalized(points, (height, width), not align_corners),
@@ -189,6 +167,8 @@ def _diagnose_pixel(case: Case, actual: object, expected: object) -> str | None:
                 "at (2 i + 1) / n - 1.",
             ),
         ],
+        close_for_dtype,
+        expected=expected,
     )
 
 
@@ -237,9 +217,8 @@ def _points_cases() -> list[Case]:
 def _diagnose_points(case: Case, actual: object, expected: object) -> str | None:
     theta, points = case.args
     linear, offset = theta[:, :, :2], theta[:, :, 2]
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: points @ linear.transpose(1, 2),
@@ -257,6 +236,8 @@ def _diagnose_points(case: Case, actual: object, expected: object) -> str | None
                 "(x-coefficient, y-coefficient, translation).",
             ),
         ],
+        close_for_dtype,
+        expected=expected,
     )
 
 
@@ -339,7 +320,7 @@ def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
                 "stnlib.geometry.affine_theta) uses A = R @ K @ S: scale first, then shear, then rotate.",
             )
         )
-    return _first_match(actual, expected, candidates)
+    return first_matching_message(actual, candidates, close_for_dtype, expected=expected)
 
 
 def check_make_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
@@ -383,9 +364,8 @@ def _compose_cases() -> list[Case]:
 
 def _diagnose_compose(case: Case, actual: object, expected: object) -> str | None:
     theta_a, theta_b = case.args
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: compose_affine(theta_b, theta_a),
@@ -400,6 +380,8 @@ def _diagnose_compose(case: Case, actual: object, expected: object) -> str | Non
                 "linear part, t = A_a t_b + t_a. Multiplying the 3x3 homogeneous matrices does this for you.",
             ),
         ],
+        close_for_dtype,
+        expected=expected,
     )
 
 
@@ -438,9 +420,8 @@ def _invert_cases() -> list[Case]:
 def _diagnose_invert(case: Case, actual: object, expected: object) -> str | None:
     (theta,) = case.args
     linear, offset = theta[:, :, :2], theta[:, :, 2:]
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: torch.cat([torch.linalg.inv(linear), -offset], dim=-1),
@@ -461,6 +442,8 @@ def _diagnose_invert(case: Case, actual: object, expected: object) -> str | None
                 "a matrix is not inverted element by element: use torch.linalg.inv on the 2x2 part.",
             ),
         ],
+        close_for_dtype,
+        expected=expected,
     )
 
 

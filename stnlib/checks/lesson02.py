@@ -27,7 +27,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib import geometry
-from stnlib.checks._core import Case, CheckResult, case_generator, check_function, tolerance_for
+from stnlib.checks._core import (
+    Case,
+    CheckResult,
+    case_generator,
+    check_function,
+    first_matching_message,
+    tolerance_for,
+)
 
 __all__ = [
     "check_affine_grid",
@@ -52,25 +59,6 @@ def _close(actual: Any, candidate: Tensor) -> bool:
         return False
     atol, rtol = tolerance_for(candidate.dtype)
     return bool(torch.allclose(actual[finite], candidate[finite], atol=10 * atol, rtol=10 * rtol))
-
-
-def _first_match(
-    actual: Any, expected: Tensor, candidates: Sequence[tuple[Callable[[], Tensor], str]]
-) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (candidates are built lazily).
-
-    Nothing is diagnosed when the values are right (then only the gradients failed, and the report says so).
-    """
-    if _close(actual, expected):
-        return None
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except Exception:  # a candidate that cannot be built for this case (e.g. a singular one) is skipped
-            continue
-        if _close(actual, candidate):
-            return message
-    return None
 
 
 # ------------------------------------------------------------------------------------------------ base grid
@@ -122,9 +110,8 @@ def _diagnose_base_grid(case: Case, actual: Any, expected: Tensor) -> str | None
             "height and width are swapped: the grid is indexed [row, column] = (H, W). With "
             "torch.meshgrid(ys, xs, indexing='ij') the first tensor (ys, H values) runs down the rows."
         )
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: geometry.base_grid(height, width, not align_corners, dtype=dtype),
@@ -146,6 +133,8 @@ def _diagnose_base_grid(case: Case, actual: Any, expected: Tensor) -> str | None
                 "the 1 must come last: each entry is (x_t, y_t, 1), not (1, x_t, y_t).",
             ),
         ],
+        _close,
+        expected=expected,
     )
 
 
@@ -216,9 +205,8 @@ def _diagnose_affine_grid(case: Case, actual: Any, expected: Tensor) -> str | No
     def grid(t: Tensor, corners: bool = align_corners) -> Tensor:
         return geometry.affine_grid(t, size, corners)
 
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: grid(theta, not align_corners),
@@ -251,6 +239,8 @@ def _diagnose_affine_grid(case: Case, actual: Any, expected: Tensor) -> str | No
                 "theta.transpose(1, 2).",
             ),
         ],
+        _close,
+        expected=expected,
     )
 
 
@@ -314,9 +304,8 @@ def _diagnose_attention(case: Case, actual: Any, expected: Tensor) -> str | None
     def theta(*entries: Tensor) -> Tensor:
         return torch.stack(entries, dim=-1).view(n, 2, 3)
 
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: theta(scale, zero, ty, zero, scale, tx),
@@ -336,6 +325,8 @@ def _diagnose_attention(case: Case, actual: Any, expected: Tensor) -> str | None
                 "the parameters are read in the wrong order: each row of params is (s, t_x, t_y).",
             ),
         ],
+        _close,
+        expected=expected,
     )
 
 
@@ -408,9 +399,8 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
             "zero parameters must give the identity grid, but yours has inf or NaN: did you forget to add "
             "the identity? H = I + [[p0, p1, p2], [p3, p4, p5], [p6, p7, 0]], so w = 1 when all p are 0."
         )
-    return _first_match(
+    return first_matching_message(
         actual,
-        expected,
         [
             (
                 lambda: geometry.projective_grid(params, size, not align_corners),
@@ -453,6 +443,8 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
                 "you multiplied by w instead of dividing by it: (x_s, y_s) = (x' / w, y' / w).",
             ),
         ],
+        _close,
+        expected=expected,
     )
 
 

@@ -35,7 +35,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib import sampling
-from stnlib.checks._core import Case, CheckResult, check_function, record_result, tolerance_for
+from stnlib.checks._core import (
+    Candidate,
+    Case,
+    CheckResult,
+    check_function,
+    close_for_dtype,
+    first_matching_message,
+    record_result,
+)
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
 
 __all__ = [
@@ -187,34 +195,6 @@ def _gradient_cases(seed: int) -> list[Case]:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def _matches(actual: object, candidate: Tensor) -> bool:
-    """Whether ``actual`` equals ``candidate`` within the tolerance of its dtype."""
-    if not isinstance(actual, Tensor) or actual.shape != candidate.shape:
-        return False
-    atol, rtol = tolerance_for(candidate.dtype)
-    a = actual.detach().to("cpu", torch.float64)
-    c = candidate.detach().to("cpu", torch.float64)
-    return bool(torch.allclose(a, c, atol=max(atol, 1e-6), rtol=max(rtol, 1e-5)))
-
-
-def _first_match(actual: object, candidates: Sequence[tuple[Callable[[], object], str]]) -> str | None:
-    """The message of the first candidate wrong answer that ``actual`` equals (a candidate may return a
-    tensor, or a tuple of tensors that must all match)."""
-    for make, message in candidates:
-        try:
-            candidate = make()
-        except (RuntimeError, ValueError, TypeError):
-            continue
-        if isinstance(candidate, tuple):
-            if isinstance(actual, tuple) and len(actual) == len(candidate):
-                if all(c is not None and _matches(a, c) for a, c in zip(actual, candidate, strict=True)):
-                    return message
-            continue
-        if isinstance(candidate, Tensor) and _matches(actual, candidate):
-            return message
-    return None
-
-
 def _in_pixels(
     grid: Tensor,
     size: tuple[int, int],
@@ -242,7 +222,7 @@ def _scale(size: int, align_corners: bool) -> float:
 
 def _sampling_candidates(
     case: Case, reference: Callable[..., Tensor], padding_mode: str = "zeros"
-) -> list[tuple[Callable[[], object], str]]:
+) -> list[Candidate]:
     """Wrong answers that every sampler exercise can produce, made by running the reference on a wrong grid."""
     input, grid, align_corners = _unpack(case)
     size = (input.shape[-2], input.shape[-1])
@@ -292,7 +272,7 @@ def _nearest_with_border(
 
 
 def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | None:
-    if isinstance(expected, Tensor) and _matches(actual, expected):
+    if close_for_dtype(actual, expected):
         return None  # the values are right; what failed is the gradient, which the report explains
     input, grid, align_corners = _unpack(case)
     size = (input.shape[-2], input.shape[-1])
@@ -300,7 +280,7 @@ def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | Non
         "you rounded down (floor, or .long() / int(), which cut off the fraction); eq. (4) picks the *nearest* "
         "pixel: torch.round(x)."
     )
-    candidates: list[tuple[Callable[[], object], str]] = [
+    candidates: list[Candidate] = [
         (
             lambda: _nearest_with_border(
                 input, _in_pixels(grid, size, align_corners, _floor), "zeros", align_corners
@@ -320,7 +300,7 @@ def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | Non
         ),
         *_sampling_candidates(case, _nearest_with_border),
     ]
-    return _first_match(actual, candidates)
+    return first_matching_message(actual, candidates, close_for_dtype)
 
 
 def _floor(pixels: Tensor, size: int) -> Tensor:
@@ -370,7 +350,7 @@ def _constant_image_problem(student_fn: Sampler, case: Case) -> str | None:
     except Exception:  # the report already shows the student's error, if any
         return None
     if isinstance(result, Tensor) and result.shape == ones.shape[:2] + grid.shape[1:3]:
-        if not _matches(result, torch.ones_like(result)):
+        if not close_for_dtype(result, torch.ones_like(result)):
             return (
                 "on an image of ones your result is not 1 everywhere inside the image: the four weights must "
                 "sum to 1, k(x_s - m0) + k(x_s - m1) = 1 with k(d) = 1 - |d|, and the same for y (multiply "
@@ -395,7 +375,7 @@ def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
     """
 
     def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if isinstance(expected, Tensor) and _matches(actual, expected):
+        if close_for_dtype(actual, expected):
             return None
         input, grid, align_corners = _unpack(case)
         size = (input.shape[-2], input.shape[-1])
@@ -416,7 +396,8 @@ def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
                 "x_s - m0.",
             ),
         ]
-        return _first_match(actual, candidates) or _constant_image_problem(student_fn, case)
+        found = first_matching_message(actual, candidates, close_for_dtype)
+        return found or _constant_image_problem(student_fn, case)
 
     return check_function(
         "bilinear_sample",
@@ -447,7 +428,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
     """
 
     def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if isinstance(expected, Tensor) and _matches(actual, expected):
+        if close_for_dtype(actual, expected):
             return None
         input, grid, align_corners = _unpack(case)
         size = (input.shape[-2], input.shape[-1])
@@ -455,7 +436,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
         def zeros(g: Tensor) -> Tensor:
             return sampling.bilinear_sample(input, g, "zeros", align_corners)
 
-        candidates: list[tuple[Callable[[], object], str]] = [
+        candidates: list[Candidate] = [
             (
                 lambda: zeros(grid),
                 "points outside the image still read 0: this is zero padding. Clamp the pixel coordinates into "
@@ -484,7 +465,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
                 f"align_corners={align_corners}.",
             ),
         ]
-        return _first_match(actual, candidates)
+        return first_matching_message(actual, candidates, close_for_dtype)
 
     return check_function(
         "bilinear_sample_border",
@@ -546,7 +527,7 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
     cases = _gradient_cases(seed=34)
 
     def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if not (isinstance(expected, Tensor) and _matches(actual, expected)):
+        if not close_for_dtype(actual, expected):
             return (
                 "the forward values are wrong: the forward of this exercise is given, so check that it still "
                 "calls bilinear_sample and that bilinear_sample passed its check."
@@ -566,7 +547,7 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
         per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
         other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
         mine_grid = mine[1]
-        grid_candidates: list[tuple[Callable[[], object], str]] = [
+        grid_candidates: list[Candidate] = [
             (
                 lambda: grad_grid / per_axis,
                 "the grid gradient lacks the unnormalisation scale. Eq. (7) gives dV/dx_s in pixels; the grid "
@@ -590,10 +571,10 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
                 "neighbour m0 + 1 (k' = +1) and lowers that of m0 = floor(x_s) (k' = -1).",
             ),
         ]
-        input_ok = mine[0] is not None and _matches(mine[0], grad_input)
-        grid_ok = mine_grid is not None and _matches(mine_grid, grad_grid)
-        unmasked_input = mine[0] is not None and not input_ok and _matches(mine[0], border[0])
-        unmasked_grid = mine_grid is not None and not grid_ok and _matches(mine_grid, border[1])
+        input_ok = mine[0] is not None and close_for_dtype(mine[0], grad_input)
+        grid_ok = mine_grid is not None and close_for_dtype(mine_grid, grad_grid)
+        unmasked_input = mine[0] is not None and not input_ok and close_for_dtype(mine[0], border[0])
+        unmasked_grid = mine_grid is not None and not grid_ok and close_for_dtype(mine_grid, border[1])
         if unmasked_input or unmasked_grid:
             which = (
                 "eqs. (6) and (7)"
@@ -607,7 +588,7 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
                 "read_pixels / add_to_pixels at clamped positions reach the border pixel, which then collects "
                 "(or contributes) what belongs to the zero padding."
             )
-        found = None if grid_ok else _first_match(mine_grid, grid_candidates)
+        found = None if grid_ok else first_matching_message(mine_grid, grid_candidates, close_for_dtype)
         if found or mine[0] is None or input_ok:
             return found
         if float(mine[0].detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from stnlib._validation import check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
+    Candidate,
     Case,
     CheckResult,
     Comparison,
@@ -43,6 +44,7 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
     run_and_record,
 )
 from stnlib.geometry import tps_control_points
@@ -73,22 +75,6 @@ def _check_int(value: object, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
-
-
-def _first_match(
-    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
-) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except (
-            Exception
-        ):  # a candidate that does not exist for this case (e.g. a division by zero) is skipped
-            continue
-        if matches(actual, candidate):
-            return message
-    return None
 
 
 # --------------------------------------------------------------------------------- exercise 1: output size
@@ -171,7 +157,7 @@ def _compare_size(actual: Any, expected: Any) -> Comparison:
 def _diagnose_size(case: Case, actual: Any, expected: Any) -> str | None:
     size, kernel = case.args
     stride, padding = case.kwargs.get("stride", 1), case.kwargs.get("padding", 0)
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -300,7 +286,7 @@ def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
         return None
     transform = case.args[1]
     grid_size = case.kwargs.get("tps_grid_size", 4)
-    candidates: list[tuple[Callable[[], Tensor], str]] = [
+    candidates: list[Candidate] = [
         (
             lambda: torch.zeros_like(expected.bias),
             "the bias is all zeros. For the affine family that is θ = 0: every output pixel reads the centre of "
@@ -343,7 +329,7 @@ def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
         bias = a.bias.detach().to("cpu", torch.float64)
         return bias.shape == c.shape and bool(torch.allclose(bias, c.to(torch.float64), atol=1e-6))
 
-    return _first_match(actual, candidates, same)
+    return first_matching_message(actual, candidates, same)
 
 
 def check_identity_head(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -626,7 +612,7 @@ def _diagnose_loss(case: Case, actual: Any, expected: Tensor) -> str | None:
         return None
     output, target = case.args
     difference = output - target
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (

@@ -48,7 +48,9 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
     run_and_record,
+    tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
 from stnlib.models import CNN, LocalizationNet
@@ -71,29 +73,6 @@ def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
     """The runner around the student's class or function; something not callable is passed on as it is, so
     that :func:`check_function` reports it ("pass the function itself")."""
     return runner(student) if callable(student) else student
-
-
-def _first_match(
-    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
-) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except Exception:  # a candidate that does not exist for this case is skipped
-            continue
-        if matches(actual, candidate):
-            return message
-    return None
-
-
-def _close(a: Any, b: Any) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.detach().double(), atol=1e-5, rtol=1e-4))
-    )
 
 
 def _loss_weights(shape: torch.Size, dtype: torch.dtype) -> Tensor:
@@ -364,7 +343,7 @@ def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) 
     if not isinstance(actual, _TransformerProbe) or not isinstance(actual.output, Tensor):
         return None
     _, x, output_size, align_corners = case.args[:4]
-    if _close(actual.output, expected.output):
+    if tensors_close(actual.output, expected.output):
         return None  # the output is right; the report already says what is wrong (θ or the gradient)
     theta = expected.theta.detach()
     n, c, height, width = x.shape
@@ -381,7 +360,7 @@ def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) 
         return F.grid_sample(x, grid, align_corners=sample_corners)
 
     other = not align_corners
-    return _first_match(
+    return first_matching_message(
         actual.output,
         [
             (
@@ -408,7 +387,6 @@ def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) 
                 "(eq. 1): use it as it is.",
             ),
         ],
-        _close,
     )
 
 
@@ -534,7 +512,7 @@ def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
         return points @ theta_[:, :, :2].transpose(1, 2) + theta_[:, None, :, 2]
 
     normalised = through(theta)
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -576,7 +554,6 @@ def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
                 "the translation is missing: θ multiplies (x_t, y_t, 1) — append the 1, or add θ's last column.",
             ),
         ],
-        _close,
     )
 
 
@@ -781,10 +758,10 @@ def _diagnose_st_cnn(case: Case, actual: Any, expected: _ClassifierProbe) -> str
     if not isinstance(actual, _ClassifierProbe) or not isinstance(actual.logits, Tensor):
         return None
     transformer, classifier, x = case.args
-    if _close(actual.logits, expected.logits):
+    if tensors_close(actual.logits, expected.logits):
         return None  # the logits are right; the report says what is wrong with the gradient
     with torch.no_grad():
-        return _first_match(
+        return first_matching_message(
             actual.logits,
             [
                 (lambda: classifier(x), _UNTRANSFORMED_BUG),
@@ -793,7 +770,6 @@ def _diagnose_st_cnn(case: Case, actual: Any, expected: _ClassifierProbe) -> str
                     "the input went through the transformer twice: call it once and classify its output.",
                 ),
             ],
-            _close,
         )
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,6 +43,7 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
     run_and_record,
     tolerance_for,
 )
@@ -64,19 +65,6 @@ def _close(actual: Any, candidate: Tensor, factor: float = 10.0) -> bool:
         return False
     atol, rtol = tolerance_for(candidate.dtype)
     return bool(torch.allclose(actual, candidate, atol=factor * atol, rtol=factor * rtol))
-
-
-def _first_match(actual: Any, candidates: Sequence[tuple[Callable[[], Tensor], str]]) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (built lazily; a candidate that
-    cannot be built for this case is skipped)."""
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except Exception:
-            continue
-        if _close(actual, candidate):
-            return message
-    return None
 
 
 def _compare_loosely(actual: Any, expected: Any) -> Comparison:
@@ -226,7 +214,7 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
     def where_positive(values: Tensor) -> Tensor:
         return torch.where(masked, values, torch.zeros_like(values))
 
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -258,6 +246,7 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
                 "the factor r² in front of the log is missing: U = r² · log r².",
             ),
         ],
+        _close,
     )
 
 
@@ -380,7 +369,7 @@ def _diagnose_tps_coefficients(case: Case, actual: Any, expected: Tensor) -> str
     identity = torch.zeros_like(expected)
     identity[:, count + 1, 0] = 1
     identity[:, count + 2, 1] = 1
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -421,6 +410,7 @@ def _diagnose_tps_coefficients(case: Case, actual: Any, expected: Tensor) -> str
                 "the columns Q = (1, x_i, y_i) and the side conditions Qᵀ w = 0.",
             ),
         ],
+        _close,
     )
 
 
@@ -548,7 +538,7 @@ def _diagnose_tps_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
         values = geometry.radial_basis(_squared_distances(points, control[None])) @ coefficients[:, :count]
         return (values + torch.cat([ones, points], -1) @ coefficients[:, count:]).view(n, height, width, 2)
 
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -585,6 +575,7 @@ def _diagnose_tps_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
                 "Take geometry.base_grid(H, W, align_corners)[..., :2] as it is.",
             ),
         ],
+        _close,
     )
 
 

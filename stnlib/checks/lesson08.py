@@ -46,7 +46,9 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
     run_and_record,
+    tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
 from stnlib.models import CNN, SpatialTransformer
@@ -61,29 +63,6 @@ __all__ = [
     "stack_transformers",
     "window_box",
 ]
-
-
-def _close(a: Any, b: Any) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.detach().double(), atol=1e-5, rtol=1e-4))
-    )
-
-
-def _first_match(
-    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
-) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except Exception:  # a candidate that does not exist for this case is skipped
-            continue
-        if matches(actual, candidate):
-            return message
-    return None
 
 
 def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -173,7 +152,7 @@ def _diagnose_window_box(case: Case, actual: Any, expected: Tensor) -> str | Non
         points = torch.stack([centre - half, centre + half], dim=1)
         return normalized_to_pixel(points, size, corners).reshape(-1, 4)
 
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -201,7 +180,6 @@ def _diagnose_window_box(case: Case, actual: Any, expected: Tensor) -> str | Non
                 "spans t - s to t + s (a width of 2 s), not t ± s/2.",
             ),
         ],
-        _close,
     )
 
 
@@ -399,7 +377,7 @@ def _diagnose_stack(case: Case, actual: Any, expected: _StackProbe) -> str | Non
     if got != want:
         return None
     outputs = [t(x)[0].detach() for t in transformers]
-    return _first_match(
+    return first_matching_message(
         actual.stacked,
         [
             (
@@ -415,7 +393,6 @@ def _diagnose_stack(case: Case, actual: Any, expected: _StackProbe) -> str | Non
                 "these are copies of the input: stack the transformers' outputs, not x.",
             ),
         ],
-        _close,
     )
 
 
@@ -642,11 +619,11 @@ def _diagnose_addition(case: Case, actual: Any, expected: Any) -> str | None:
         if tuple(x.shape) == (2 * n, 1, h, w):
             return "the digits were stacked along the batch: put them in two channels, torch.cat(..., dim=1)."
         return None
-    if _close(x, torch.cat([images[partner], images], dim=1)):
+    if tensors_close(x, torch.cat([images[partner], images], dim=1)):
         return "the channels are swapped: the digit itself goes in channel 0, its partner in channel 1."
-    if not isinstance(y, Tensor) or _close(y, want_y):
+    if not isinstance(y, Tensor) or tensors_close(y, want_y):
         return None
-    return _first_match(
+    return first_matching_message(
         y,
         [
             (

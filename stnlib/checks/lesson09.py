@@ -28,7 +28,7 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -46,7 +46,9 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_tensors,
+    first_matching_message,
     run_and_record,
+    tensors_close,
 )
 from stnlib.data import MNIST_MEAN, MNIST_STD
 from stnlib.models import CNN, FCN, SpatialTransformer, identity_params
@@ -72,29 +74,6 @@ def _named(run: Callable[..., Any], like: Any, default: str) -> Callable[..., An
     run.__name__ = run.__qualname__ = getattr(like, "__name__", default)
     run.__module__ = getattr(like, "__module__", "")
     return run
-
-
-def _close(a: Any, b: Any, atol: float = 1e-5) -> bool:
-    return (
-        isinstance(a, Tensor)
-        and isinstance(b, Tensor)
-        and a.shape == b.shape
-        and bool(torch.allclose(a.detach().double(), b.detach().double(), atol=atol, rtol=1e-4))
-    )
-
-
-def _first_match(
-    actual: Any, candidates: Sequence[tuple[Callable[[], Any], str]], matches: Callable[[Any, Any], bool]
-) -> str | None:
-    """The message of the first wrong-answer candidate that ``actual`` equals (candidates built lazily)."""
-    for build, message in candidates:
-        try:
-            candidate = build()
-        except Exception:  # a candidate that does not exist for this case is skipped
-            continue
-        if matches(actual, candidate):
-            return message
-    return None
 
 
 # ------------------------------------------------------------------------ exercise 1: identity initialisation
@@ -229,7 +208,7 @@ def _diagnose_head(case: Case, actual: Any, expected: _HeadProbe) -> str | None:
             "[1, 0, 0, 0, 1, 0].",
         ),
     ]
-    return _first_match(bias, candidates, _close)
+    return first_matching_message(bias, candidates)
 
 
 def check_identity_init(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -373,7 +352,7 @@ def _diagnose_padding(case: Case, actual: Any, expected: Tensor) -> str | None:
             f"{NORMALISED_BACKGROUND:.4f}; divide by the standard deviation too.",
         ),
     ]
-    return _first_match(actual, candidates, _close)
+    return first_matching_message(actual, candidates)
 
 
 def check_warp_normalised(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
@@ -495,7 +474,7 @@ def _diagnose_align(case: Case, actual: Any, expected: Tensor) -> str | None:
             x, F.affine_grid(theta, list(x.shape), align_corners=grid_flag), align_corners=sampler_flag
         )
 
-    return _first_match(
+    return first_matching_message(
         actual,
         [
             (
@@ -516,7 +495,6 @@ def _diagnose_align(case: Case, actual: Any, expected: Tensor) -> str | None:
                 "argument, not a fixed value.",
             ),
         ],
-        _close,
     )
 
 
@@ -721,10 +699,10 @@ def _diagnose_net(case: Case, actual: Any, expected: _NetProbe) -> str | None:
     if not isinstance(actual, _NetProbe) or not isinstance(actual.logits, Tensor):
         return None
     transformer, classifier, x = case.args
-    if _close(actual.logits, expected.logits):
+    if tensors_close(actual.logits, expected.logits):
         return None  # the logits are right; the report says what is wrong with the gradient
     with torch.no_grad():
-        return _first_match(
+        return first_matching_message(
             actual.logits,
             [
                 (lambda: classifier(x), _UNTRANSFORMED_BUG),
@@ -733,7 +711,6 @@ def _diagnose_net(case: Case, actual: Any, expected: _NetProbe) -> str | None:
                     "the input went through the transformer twice: call it once and classify its output.",
                 ),
             ],
-            _close,
         )
 
 
