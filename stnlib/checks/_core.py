@@ -889,6 +889,28 @@ def first_matching_message(
     return None
 
 
+def gradient_of_weighted_sum(output: Tensor, parameters: Iterable[Tensor]) -> Tensor | None:
+    """The gradient of a fixed random weighted sum of ``output`` with respect to ``parameters``, flattened into
+    one vector (zeros for a parameter it does not reach); ``None`` when it reaches none of them.
+
+    The weights come from :func:`case_generator`, so the student's model and the reference get the same loss and
+    their gradients can be compared. ``autograd.grad`` leaves every ``.grad`` untouched.
+    """
+    parameters = list(parameters)
+    if not output.requires_grad:
+        return None
+    weights = torch.rand(output.shape, generator=case_generator(), dtype=torch.float64).to(output.dtype)
+    grads = torch.autograd.grad((output * weights).sum(), parameters, allow_unused=True)
+    if all(g is None for g in grads):
+        return None
+    return torch.cat(
+        [
+            (torch.zeros_like(p) if g is None else g).reshape(-1)
+            for p, g in zip(parameters, grads, strict=True)
+        ]
+    )
+
+
 def record_result(student: Any, result: CheckResult) -> None:
     """Record ``result`` on the student's function or class, where :func:`use_or_fallback` looks for it."""
     try:

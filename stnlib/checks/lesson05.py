@@ -49,6 +49,7 @@ from stnlib.checks._core import (
     check_function,
     compare_tensors,
     first_matching_message,
+    gradient_of_weighted_sum,
     run_and_record,
     tensors_close,
 )
@@ -73,28 +74,6 @@ def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
     """The runner around the student's class or function; something not callable is passed on as it is, so
     that :func:`check_function` reports it ("pass the function itself")."""
     return runner(student) if callable(student) else student
-
-
-def _loss_weights(shape: torch.Size, dtype: torch.dtype) -> Tensor:
-    """Fixed random weights that reduce an output to a scalar loss, the same for every function checked."""
-    return torch.rand(shape, generator=case_generator(), dtype=torch.float64).to(dtype)
-
-
-def _gradient(output: Tensor, parameters: Sequence[nn.Parameter]) -> Tensor | None:
-    """The gradient of a weighted sum of ``output`` with respect to ``parameters``, flattened into one vector;
-    ``None`` when no gradient reaches them. ``autograd.grad`` leaves every ``.grad`` untouched."""
-    if not output.requires_grad:
-        return None
-    loss = (output * _loss_weights(output.shape, output.dtype)).sum()
-    grads = torch.autograd.grad(loss, list(parameters), allow_unused=True)
-    if all(g is None for g in grads):
-        return None
-    return torch.cat(
-        [
-            (torch.zeros_like(p) if g is None else g).reshape(-1)
-            for p, g in zip(parameters, grads, strict=True)
-        ]
-    )
 
 
 class _ThetaTable(nn.Module):
@@ -232,7 +211,7 @@ def _probe_transformer(
             f"forward must return the pair (output, theta); got {what}. End forward with `return output, theta`.",
         )
     output, theta = result
-    grad = _gradient(output, list(localization.parameters())) if isinstance(output, Tensor) else None
+    grad = gradient_of_weighted_sum(output, localization.parameters()) if isinstance(output, Tensor) else None
     if grad is not None and not gradient:
         grad = torch.zeros(0, dtype=grad.dtype)  # it exists; its values are not compared
     return _TransformerProbe(output, theta, grad)
@@ -661,7 +640,11 @@ def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
                 "which F.cross_entropy and the training loop expect.",
             )
         localization = getattr(transformer, "localization", transformer)
-        grad = _gradient(logits, list(localization.parameters())) if isinstance(logits, Tensor) else None
+        grad = (
+            gradient_of_weighted_sum(logits, localization.parameters())
+            if isinstance(logits, Tensor)
+            else None
+        )
         return _ClassifierProbe(logits, grad)
 
     run.__name__ = run.__qualname__ = getattr(cls, "__name__", "STCNN")

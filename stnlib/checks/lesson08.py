@@ -47,6 +47,7 @@ from stnlib.checks._core import (
     check_function,
     compare_tensors,
     first_matching_message,
+    gradient_of_weighted_sum,
     run_and_record,
     tensors_close,
 )
@@ -242,21 +243,8 @@ class _StackProbe(NamedTuple):
 
 
 def _localization_gradient(output: Tensor, transformers: Sequence[nn.Module]) -> Tensor | None:
-    """The gradient of a fixed weighted sum of ``output`` with respect to every localization network's
-    parameters, one flat vector (zeros where a network gets none); ``None`` when none gets any."""
-    parameters = [p for t in transformers for p in t.localization.parameters()]
-    if not output.requires_grad:
-        return None
-    weights = torch.rand(output.shape, generator=case_generator(), dtype=torch.float64).to(output.dtype)
-    grads = torch.autograd.grad((output * weights).sum(), parameters, allow_unused=True)
-    if all(g is None for g in grads):
-        return None
-    return torch.cat(
-        [
-            (torch.zeros_like(p) if g is None else g).reshape(-1)
-            for p, g in zip(parameters, grads, strict=True)
-        ]
-    )
+    """The gradient that ``output`` sends to every localization network's parameters, one flat vector."""
+    return gradient_of_weighted_sum(output, [p for t in transformers for p in t.localization.parameters()])
 
 
 def _stack_runner(fn: Callable[..., Any]) -> Callable[..., _StackProbe]:

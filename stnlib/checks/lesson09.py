@@ -47,6 +47,7 @@ from stnlib.checks._core import (
     check_function,
     compare_tensors,
     first_matching_message,
+    gradient_of_weighted_sum,
     run_and_record,
     tensors_close,
 )
@@ -568,24 +569,6 @@ class _NetProbe(NamedTuple):
     problem: str | None = None
 
 
-def _localization_gradient(logits: Tensor, localization: nn.Module) -> Tensor | None:
-    """The gradient of a fixed weighted sum of the logits with respect to the localization network's parameters,
-    flattened; ``None`` when nothing reaches them. ``autograd.grad`` leaves every ``.grad`` untouched."""
-    parameters = list(localization.parameters())
-    if not logits.requires_grad:
-        return None
-    weights = torch.rand(logits.shape, generator=case_generator(), dtype=torch.float64).to(logits.dtype)
-    grads = torch.autograd.grad((logits * weights).sum(), parameters, allow_unused=True)
-    if all(g is None for g in grads):
-        return None
-    return torch.cat(
-        [
-            (torch.zeros_like(p) if g is None else g).reshape(-1)
-            for p, g in zip(parameters, grads, strict=True)
-        ]
-    )
-
-
 def _net_runner(cls: Any) -> Any:
     if not callable(cls):
         return cls
@@ -602,7 +585,7 @@ def _net_runner(cls: Any) -> Any:
             return _NetProbe(
                 None, None, f"forward must return the classifier's logits; got {type(logits).__name__}."
             )
-        return _NetProbe(logits, _localization_gradient(logits, transformer.localization))
+        return _NetProbe(logits, gradient_of_weighted_sum(logits, transformer.localization.parameters()))
 
     return _named(run, cls, "STNet")
 
