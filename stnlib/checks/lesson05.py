@@ -39,6 +39,12 @@ from torch import Tensor, nn
 
 from stnlib import geometry, sampling
 from stnlib._validation import check_size, check_tensor
+from stnlib.checks._classifier_wiring import (
+    ClassifierProbe,
+    compare_classifier_probes,
+    diagnose_classifier_wiring,
+    probe_classifier,
+)
 from stnlib.checks._core import (
     CASE_SEED,
     Case,
@@ -594,14 +600,8 @@ class STCNN(nn.Module):
         return self.classifier(output)
 
 
-class _ClassifierProbe(NamedTuple):
-    logits: Any
-    localization_grad: Tensor | None
-    problem: str | None = None
-
-
-def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
-    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> _ClassifierProbe:
+def _st_cnn_runner(cls: Any) -> Callable[..., ClassifierProbe]:
+    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> ClassifierProbe:
         if isinstance(cls, nn.Module):
             raise TypeError(
                 "pass the class itself, e.g. check_st_cnn(STCNN), not a model built from it: the checker builds "
@@ -609,13 +609,13 @@ def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
             )
         model = cls(transformer, classifier)
         if not isinstance(model, nn.Module):
-            return _ClassifierProbe(
+            return ClassifierProbe(
                 None, None, f"STCNN(...) must build an nn.Module; got {type(model).__name__}"
             )
         registered = {id(p) for p in model.parameters()}
         parts = {id(p) for part in (transformer, classifier) for p in part.parameters()}
         if not parts <= registered:
-            return _ClassifierProbe(
+            return ClassifierProbe(
                 None,
                 None,
                 "the model does not own the transformer's and the classifier's parameters, so an optimiser built "
@@ -625,7 +625,7 @@ def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
         if getattr(model, "transformer", None) is not transformer or getattr(
             model, "classifier", None
         ) is not (classifier):
-            return _ClassifierProbe(
+            return ClassifierProbe(
                 None,
                 None,
                 "store the two parts under the names self.transformer and self.classifier: the lesson's code "
@@ -633,19 +633,13 @@ def _st_cnn_runner(cls: Any) -> Callable[..., _ClassifierProbe]:
             )
         logits = model(x)
         if isinstance(logits, (tuple, list)):
-            return _ClassifierProbe(
+            return ClassifierProbe(
                 None,
                 None,
                 f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
                 "which F.cross_entropy and the training loop expect.",
             )
-        localization = getattr(transformer, "localization", transformer)
-        grad = (
-            gradient_of_weighted_sum(logits, localization.parameters())
-            if isinstance(logits, Tensor)
-            else None
-        )
-        return _ClassifierProbe(logits, grad)
+        return probe_classifier(logits, transformer)
 
     run.__name__ = run.__qualname__ = getattr(cls, "__name__", "STCNN")
     run.__module__ = getattr(cls, "__module__", "")
@@ -708,25 +702,12 @@ def _st_cnn_cases() -> list[Case]:
     ]
 
 
-def _compare_st_cnn(actual: Any, expected: _ClassifierProbe) -> Comparison:
-    if not isinstance(actual, _ClassifierProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    logits = compare_tensors(actual.logits, expected.logits, name="the logits")
-    if not logits.ok:
-        return logits
-    if actual.localization_grad is None or not bool(actual.localization_grad.abs().sum() > 0):
-        return Comparison(
-            Status.FAILED,
-            "the logits are right, but no gradient reaches the localization network: the transformer's output "
-            "must stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
-        )
-    assert expected.localization_grad is not None
-    return compare_tensors(
-        actual.localization_grad,
-        expected.localization_grad,
-        name="the gradient reaching the localization network",
+def _compare_st_cnn(actual: Any, expected: ClassifierProbe) -> Comparison:
+    return compare_classifier_probes(
+        actual,
+        expected,
+        no_gradient="the logits are right, but no gradient reaches the localization network: the transformer's "
+        "output must stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
     )
 
 
@@ -737,23 +718,8 @@ _UNTRANSFORMED_BUG = (
 )
 
 
-def _diagnose_st_cnn(case: Case, actual: Any, expected: _ClassifierProbe) -> str | None:
-    if not isinstance(actual, _ClassifierProbe) or not isinstance(actual.logits, Tensor):
-        return None
-    transformer, classifier, x = case.args
-    if tensors_close(actual.logits, expected.logits):
-        return None  # the logits are right; the report says what is wrong with the gradient
-    with torch.no_grad():
-        return first_matching_message(
-            actual.logits,
-            [
-                (lambda: classifier(x), _UNTRANSFORMED_BUG),
-                (
-                    lambda: classifier(transformer(transformer(x)[0])[0]),
-                    "the input went through the transformer twice: call it once and classify its output.",
-                ),
-            ],
-        )
+def _diagnose_st_cnn(case: Case, actual: Any, expected: ClassifierProbe) -> str | None:
+    return diagnose_classifier_wiring(case, actual, expected, untransformed=_UNTRANSFORMED_BUG)
 
 
 def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:

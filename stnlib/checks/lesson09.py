@@ -37,6 +37,12 @@ from torch import Tensor, nn
 
 from stnlib import geometry, sampling
 from stnlib._validation import check_tensor
+from stnlib.checks._classifier_wiring import (
+    ClassifierProbe,
+    compare_classifier_probes,
+    diagnose_classifier_wiring,
+    probe_classifier,
+)
 from stnlib.checks._core import (
     CASE_SEED,
     Case,
@@ -47,9 +53,7 @@ from stnlib.checks._core import (
     check_function,
     compare_tensors,
     first_matching_message,
-    gradient_of_weighted_sum,
     run_and_record,
-    tensors_close,
 )
 from stnlib.data import MNIST_MEAN, MNIST_STD
 from stnlib.models import CNN, FCN, SpatialTransformer, identity_params
@@ -561,19 +565,11 @@ class STNet(nn.Module):
         return self.classifier(warped)
 
 
-class _NetProbe(NamedTuple):
-    """What the checker measures on a model: its logits and the gradient reaching the localization network."""
-
-    logits: Any
-    localization_grad: Tensor | None
-    problem: str | None = None
-
-
 def _net_runner(cls: Any) -> Any:
     if not callable(cls):
         return cls
 
-    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> _NetProbe:
+    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> ClassifierProbe:
         if isinstance(cls, nn.Module):
             raise TypeError(
                 "pass the class itself, e.g. check_st_net(STNet), not a model built from it: the checker builds "
@@ -582,10 +578,10 @@ def _net_runner(cls: Any) -> Any:
         model = cls(transformer, classifier)
         logits = model(x)
         if not isinstance(logits, Tensor):
-            return _NetProbe(
+            return ClassifierProbe(
                 None, None, f"forward must return the classifier's logits; got {type(logits).__name__}."
             )
-        return _NetProbe(logits, gradient_of_weighted_sum(logits, transformer.localization.parameters()))
+        return probe_classifier(logits, transformer)
 
     return _named(run, cls, "STNet")
 
@@ -649,25 +645,12 @@ def _net_cases() -> list[Case]:
     ]
 
 
-def _compare_net(actual: Any, expected: _NetProbe) -> Comparison:
-    if not isinstance(actual, _NetProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    logits = compare_tensors(actual.logits, expected.logits, name="the logits")
-    if not logits.ok:
-        return logits
-    if actual.localization_grad is None or not bool(actual.localization_grad.abs().sum() > 0):
-        return Comparison(
-            Status.FAILED,
-            "the logits are right, but the localization network's gradient is zero: the transformer's output must "
-            "stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
-        )
-    assert expected.localization_grad is not None
-    return compare_tensors(
-        actual.localization_grad,
-        expected.localization_grad,
-        name="the gradient reaching the localization network",
+def _compare_net(actual: Any, expected: ClassifierProbe) -> Comparison:
+    return compare_classifier_probes(
+        actual,
+        expected,
+        no_gradient="the logits are right, but the localization network's gradient is zero: the transformer's "
+        "output must stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
     )
 
 
@@ -678,23 +661,8 @@ _UNTRANSFORMED_BUG = (
 )
 
 
-def _diagnose_net(case: Case, actual: Any, expected: _NetProbe) -> str | None:
-    if not isinstance(actual, _NetProbe) or not isinstance(actual.logits, Tensor):
-        return None
-    transformer, classifier, x = case.args
-    if tensors_close(actual.logits, expected.logits):
-        return None  # the logits are right; the report says what is wrong with the gradient
-    with torch.no_grad():
-        return first_matching_message(
-            actual.logits,
-            [
-                (lambda: classifier(x), _UNTRANSFORMED_BUG),
-                (
-                    lambda: classifier(transformer(transformer(x)[0])[0]),
-                    "the input went through the transformer twice: call it once and classify its output.",
-                ),
-            ],
-        )
+def _diagnose_net(case: Case, actual: Any, expected: ClassifierProbe) -> str | None:
+    return diagnose_classifier_wiring(case, actual, expected, untransformed=_UNTRANSFORMED_BUG)
 
 
 def check_st_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:

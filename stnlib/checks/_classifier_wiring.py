@@ -1,0 +1,95 @@
+"""What the checkers of lesson 05's ``STCNN`` and lesson 09's ``STNet`` share: ``classifier(transformer(x)[0])``.
+
+Both exercises ask for the same forward pass. The classifier must see the transformer's *output*: then the loss
+depends on θ and a gradient reaches the localization network. Given the untransformed ``x`` instead, the model
+still trains, as a plain classifier, but the transformer never learns (paper-facts problem #6).
+
+Each lesson's runner builds the student's model around the ``(transformer, classifier, x)`` of a case, with
+that lesson's checks on how the model is built, and measures it with :func:`probe_classifier`. Comparing the
+measurement with the reference model's and diagnosing wrong logits is the same for both lessons; only the
+wording differs, so each lesson passes its own messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from stnlib.checks._core import (
+    Case,
+    Comparison,
+    Status,
+    compare_tensors,
+    first_matching_message,
+    gradient_of_weighted_sum,
+)
+
+__all__ = [
+    "TRANSFORMED_TWICE",
+    "ClassifierProbe",
+    "compare_classifier_probes",
+    "diagnose_classifier_wiring",
+    "probe_classifier",
+]
+
+TRANSFORMED_TWICE = "the input went through the transformer twice: call it once and classify its output."
+
+
+class ClassifierProbe(NamedTuple):
+    """What the checker measures on a model: its logits and the gradient they send to the localization network."""
+
+    logits: Any
+    localization_grad: Tensor | None  # flattened; None when no gradient arrives
+    problem: str | None = None  # how the model is built is wrong, which makes the rest meaningless
+
+
+def probe_classifier(logits: Any, transformer: nn.Module) -> ClassifierProbe:
+    """Measure a model's ``logits``: the gradient they send to the localization network of ``transformer`` (or to
+    ``transformer`` itself, if it has none)."""
+    localization = getattr(transformer, "localization", transformer)
+    grad = gradient_of_weighted_sum(logits, localization.parameters()) if isinstance(logits, Tensor) else None
+    return ClassifierProbe(logits, grad)
+
+
+def compare_classifier_probes(actual: Any, expected: ClassifierProbe, *, no_gradient: str) -> Comparison:
+    """Compare the student's model with the reference: the logits first, then the gradient reaching the
+    localization network, which must not be missing or zero (``no_gradient`` tells the student so)."""
+    if not isinstance(actual, ClassifierProbe):  # pragma: no cover - the runners always return a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    logits = compare_tensors(actual.logits, expected.logits, name="the logits")
+    if not logits.ok:
+        return logits
+    if actual.localization_grad is None or not bool(actual.localization_grad.abs().sum() > 0):
+        return Comparison(Status.FAILED, no_gradient)
+    assert expected.localization_grad is not None
+    return compare_tensors(
+        actual.localization_grad,
+        expected.localization_grad,
+        name="the gradient reaching the localization network",
+    )
+
+
+def diagnose_classifier_wiring(
+    case: Case, actual: Any, expected: ClassifierProbe, *, untransformed: str
+) -> str | None:
+    """Recognise the usual wiring mistakes behind wrong logits: classifying the untransformed input (explained
+    by ``untransformed``) or sending the input through the transformer twice.
+
+    ``None`` when the logits are right: then the report already says what is wrong with the gradient.
+    """
+    if not isinstance(actual, ClassifierProbe) or not isinstance(actual.logits, Tensor):
+        return None
+    transformer, classifier, x = case.args
+    with torch.no_grad():
+        return first_matching_message(
+            actual.logits,
+            [
+                (lambda: classifier(x), untransformed),
+                (lambda: classifier(transformer(transformer(x)[0])[0]), TRANSFORMED_TWICE),
+            ],
+            expected=expected.logits,
+        )
