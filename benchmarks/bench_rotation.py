@@ -1,0 +1,121 @@
+"""How much of a digit's turn does a trained ST-CNN undo? Lesson 05's network on RTS, for longer and longer runs.
+
+Lesson 05 trains an ST-CNN (Lesson 04's small localization network in front of the course CNN with 16 and 32
+filters) on RTS and measures three things its transformer learns: zooming in, centring the digit, and turning it
+upright. The first two appear within the ``cpu`` budget; the third hardly starts. This benchmark measures how the
+**share of the turn undone** grows with the length of the run and with the localization network's learning rate
+and size, so that the lesson's statements about longer runs rest on a measurement.
+
+The share is measured as in the lesson: upright test digits, padded to the 42x42 canvas and turned by known angles
+``alpha`` uniform in ±45° (``affine_theta``, counter-clockwise on screen), go through the trained transformer; the
+angle it turns the canvas back is minus the angle of the rotation closest to θ's 2x2 part,
+``atan2(a21 - a12, a11 + a22)``; the share is the slope of the least-squares line of turn back against ``alpha``
+(0: rotation ignored, 1: every digit upright). The table also gives the test error on the budget's RTS test digits.
+
+Each configuration trains with AdamW at lr 3e-3 (one-cycle, no weight decay, as in the lesson) on the budget's
+training digits for ``epochs`` epochs. Seeded; accuracy is reproducible, timings on a shared machine are not.
+
+Run from the repository root (about 10 minutes on one core of a laptop for the default grid)::
+
+    python -m benchmarks.bench_rotation
+    python -m benchmarks.bench_rotation --budget smoke          # a few seconds: does it run?
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from stnlib import geometry, sampling
+from stnlib.budget import BUDGETS, Budget, get_budget
+from stnlib.checks.lesson04 import SmallLocalizationNet
+from stnlib.checks.lesson05 import STCNN, SpatialTransformer, parameter_groups
+from stnlib.data import DistortedMNIST
+from stnlib.models import CNN, LocalizationNet
+from stnlib.train import evaluate, fit, seed_everything
+
+LR = 3e-3
+PROBE_DIGITS = 2000
+# (localization network, localization lr multiplier, epochs): the lesson's run, then longer and faster ones.
+DEFAULT_GRID = [("small", 0.1, 4), ("small", 1.0, 4), ("small", 1.0, 8), ("paper", 1.0, 16)]
+
+
+def build_st_cnn(localization: str) -> STCNN:
+    """Lesson 05's ST-CNN; ``localization="paper"`` swaps in the appendix's larger conv localization network."""
+    torch.manual_seed(1)
+    net = SmallLocalizationNet((1, 42, 42)) if localization == "small" else LocalizationNet((1, 42, 42))
+    return STCNN(SpatialTransformer(net), CNN((1, 42, 42), channels=(16, 32)))
+
+
+def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
+    """``theta: (N, 2, 3)`` -> ``(N,)``: the angle of the rotation closest to each 2x2 part (affine_theta's sign)."""
+    a = theta[:, :, :2]
+    return torch.rad2deg(torch.atan2(a[:, 1, 0] - a[:, 0, 1], a[:, 0, 0] + a[:, 1, 1]))
+
+
+def turned_digits(digits: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
+    """Upright ``digits: (N, 1, 28, 28)`` in the middle of a 42x42 canvas, turned by ``degrees: (N,)``."""
+    canvas = F.pad(digits, (7, 7, 7, 7))
+    theta = geometry.affine_theta(rotation=torch.deg2rad(degrees))
+    return sampling.grid_sample(canvas, geometry.affine_grid(theta, canvas.shape), align_corners=False)
+
+
+def share_of_turn_undone(model: STCNN, test: DistortedMNIST) -> float:
+    """Slope of the transformer's turn back against the digits' turn (1 = upright, 0 = not turned)."""
+    n = min(PROBE_DIGITS, test.num_samples)
+    turns = torch.rand(n, generator=torch.Generator().manual_seed(0)).mul(90).sub(45)
+    with torch.no_grad():
+        _, theta = model.transformer(turned_digits(test.images[:n].float().div(255), turns))
+    x, y = turns - turns.mean(), -rotation_degrees(theta) - (-rotation_degrees(theta)).mean()
+    return ((x * y).sum() / (x * x).sum()).item()
+
+
+def measure(budget: Budget, localization: str, multiplier: float, epochs: int) -> dict[str, Any]:
+    """Train one configuration on the CPU and measure it."""
+    seed_everything(0)
+    train = DistortedMNIST(
+        "RTS", "train", n_samples=budget.train_samples, batch_size=budget.batch_size, seed=0
+    )
+    test = DistortedMNIST("RTS", "test", n_samples=budget.test_samples, batch_size=500)
+    model = build_st_cnn(localization)
+    optimizer = torch.optim.AdamW(parameter_groups(model, LR, multiplier), lr=LR, weight_decay=0.0)
+    start = time.perf_counter()
+    fit(model, train, optimizer=optimizer, epochs=epochs, device="cpu", progress=False)
+    return {
+        "localization": localization,
+        "multiplier": multiplier,
+        "epochs": epochs,
+        "error": 100 * evaluate(model, test)["error"],
+        "turn_undone": share_of_turn_undone(model, test),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--budget", choices=list(BUDGETS), default="cpu", help="data sizes and batch (default cpu)"
+    )
+    args = parser.parse_args(argv)
+    budget = get_budget(args.budget)
+    grid = DEFAULT_GRID if budget.name != "smoke" else [("small", 0.1, 1), ("paper", 1.0, 1)]
+    print(f"RTS, {budget.train_samples:,} training digits per epoch, batch {budget.batch_size}, lr {LR:g}")
+    print(
+        "| localization net | loc. lr multiplier | epochs | test error % | share of the turn undone | train s |"
+    )
+    print("|---|---|---|---|---|---|")
+    for localization, multiplier, epochs in grid:
+        row = measure(budget, localization, multiplier, epochs)
+        print(
+            f"| {row['localization']} | {row['multiplier']:g} | {row['epochs']} | {row['error']:.2f} "
+            f"| {row['turn_undone']:.2f} | {row['seconds']:.0f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
