@@ -20,8 +20,7 @@ from torch import Tensor, nn
 from stnlib.checks._core import (
     Case,
     Comparison,
-    Status,
-    compare_tensors,
+    compare_probe,
     first_matching_message,
     gradient_of_weighted_sum,
 )
@@ -56,20 +55,13 @@ def probe_classifier(logits: Any, transformer: nn.Module) -> ClassifierProbe:
 def compare_classifier_probes(actual: Any, expected: ClassifierProbe, *, no_gradient: str) -> Comparison:
     """Compare the student's model with the reference: the logits first, then the gradient reaching the
     localization network, which must not be missing or zero (``no_gradient`` tells the student so)."""
-    if not isinstance(actual, ClassifierProbe):  # pragma: no cover - the runners always return a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    logits = compare_tensors(actual.logits, expected.logits, name="the logits")
-    if not logits.ok:
-        return logits
-    if actual.localization_grad is None or not bool(actual.localization_grad.abs().sum() > 0):
-        return Comparison(Status.FAILED, no_gradient)
-    assert expected.localization_grad is not None
-    return compare_tensors(
-        actual.localization_grad,
-        expected.localization_grad,
-        name="the gradient reaching the localization network",
+    return compare_probe(
+        actual,
+        expected,
+        fields=[("logits", "the logits")],
+        gradient_name="the gradient reaching the localization network",
+        no_gradient=no_gradient,
+        zero_gradient_fails=True,
     )
 
 

@@ -911,6 +911,36 @@ def gradient_of_weighted_sum(output: Tensor, parameters: Iterable[Tensor]) -> Te
     )
 
 
+def compare_probe(
+    actual: Any,
+    expected: Any,
+    *,
+    fields: Sequence[tuple[str, str]],
+    gradient_name: str,
+    no_gradient: str,
+    zero_gradient_fails: bool = False,
+) -> Comparison:
+    """Compare a runner's probe of the student's module with the reference's probe, field by field.
+
+    A probe is a NamedTuple with a ``problem`` (how the module is built is wrong: reported as it is), the tensors
+    named in ``fields`` (``(attribute, name in the report)``, compared in order; the first difference is reported)
+    and ``localization_grad``, the gradient that reaches the localization network(s). A missing gradient —
+    or, with ``zero_gradient_fails``, an all-zero one — fails with ``no_gradient``.
+    """
+    if not isinstance(actual, type(expected)):  # pragma: no cover - the runners always return a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    for attribute, name in fields:
+        comparison = compare_tensors(getattr(actual, attribute), getattr(expected, attribute), name=name)
+        if not comparison.ok:
+            return comparison
+    grad = actual.localization_grad
+    if grad is None or (zero_gradient_fails and not bool(grad.abs().sum() > 0)):
+        return Comparison(Status.FAILED, no_gradient)
+    return compare_tensors(grad, expected.localization_grad, name=gradient_name)
+
+
 def record_result(student: Any, result: CheckResult) -> None:
     """Record ``result`` on the student's function or class, where :func:`use_or_fallback` looks for it."""
     try:

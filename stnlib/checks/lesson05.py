@@ -53,7 +53,7 @@ from stnlib.checks._core import (
     Status,
     case_generator,
     check_function,
-    compare_tensors,
+    compare_probe,
     first_matching_message,
     gradient_of_weighted_sum,
     run_and_record,
@@ -300,27 +300,14 @@ def _transformer_cases() -> list[Case]:
 
 
 def _compare_transformer(actual: Any, expected: _TransformerProbe) -> Comparison:
-    if not isinstance(actual, _TransformerProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    theta = compare_tensors(actual.theta, expected.theta, name="θ (the second item forward returns)")
-    if not theta.ok:
-        return theta
-    output = compare_tensors(actual.output, expected.output, name="the output V")
-    if not output.ok:
-        return output
-    if actual.localization_grad is None:
-        return Comparison(
-            Status.FAILED,
-            "no gradient reaches the localization network: θ must stay connected to the output (no .detach(), "
-            ".item(), torch.tensor(...) or torch.no_grad() between them), or the localization net never learns.",
-        )
-    assert expected.localization_grad is not None
-    return compare_tensors(
-        actual.localization_grad,
-        expected.localization_grad,
-        name="the gradient reaching the localization network",
+    return compare_probe(
+        actual,
+        expected,
+        fields=[("theta", "θ (the second item forward returns)"), ("output", "the output V")],
+        gradient_name="the gradient reaching the localization network",
+        no_gradient="no gradient reaches the localization network: θ must stay connected to the output (no "
+        ".detach(), .item(), torch.tensor(...) or torch.no_grad() between them), or the localization net never "
+        "learns.",
     )
 
 

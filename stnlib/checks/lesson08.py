@@ -42,10 +42,9 @@ from stnlib.checks._core import (
     Case,
     CheckResult,
     Comparison,
-    Status,
     case_generator,
     check_function,
-    compare_tensors,
+    compare_probe,
     first_matching_message,
     gradient_of_weighted_sum,
     run_and_record,
@@ -326,27 +325,13 @@ def _stack_cases() -> list[Case]:
 
 
 def _compare_stack(actual: Any, expected: _StackProbe) -> Comparison:
-    if not isinstance(actual, _StackProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    stacked = compare_tensors(actual.stacked, expected.stacked, name="the stacked outputs")
-    if not stacked.ok:
-        return stacked
-    params = compare_tensors(actual.params, expected.params, name="the list of parameters")
-    if not params.ok:
-        return params
-    if actual.localization_grad is None:
-        return Comparison(
-            Status.FAILED,
-            "no gradient reaches the localization networks: keep the outputs connected to them (no .detach(), "
-            "torch.no_grad() or .data), or the transformers never learn where to look.",
-        )
-    assert expected.localization_grad is not None
-    return compare_tensors(
-        actual.localization_grad,
-        expected.localization_grad,
-        name="the gradient reaching the localization networks",
+    return compare_probe(
+        actual,
+        expected,
+        fields=[("stacked", "the stacked outputs"), ("params", "the list of parameters")],
+        gradient_name="the gradient reaching the localization networks",
+        no_gradient="no gradient reaches the localization networks: keep the outputs connected to them (no "
+        ".detach(), torch.no_grad() or .data), or the transformers never learn where to look.",
     )
 
 
