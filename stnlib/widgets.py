@@ -95,6 +95,7 @@ class ThetaExplorer(widgets.VBox):
         self.reset_button = widgets.Button(description="reset", tooltip="back to the identity transform")
         self.reset_button.add_class("stn-theta-reset")
         self.reset_button.on_click(lambda _: self.reset())
+        self._rendering_paused = False  # reset() moves six sliders but should draw one picture
         controls = [self.sliders[s.key] for s in SLIDERS]
         super().__init__(
             children=[
@@ -120,16 +121,23 @@ class ThetaExplorer(widgets.VBox):
         )
 
     def reset(self) -> None:
-        """Put every slider back to its start value (the identity transform)."""
-        with self.hold_sync():
-            for spec in SLIDERS:
-                self.sliders[spec.key].value = spec.value
+        """Put every slider back to its start value (the identity transform), then draw once."""
+        self._rendering_paused = True
+        try:
+            with self.hold_sync():
+                for spec in SLIDERS:
+                    self.sliders[spec.key].value = spec.value
+        finally:
+            self._rendering_paused = False
+        self._update()
 
     def render(self) -> bytes:
         """The PNG of the current state: input with grid and sampled region, and the output."""
         return _render(self._image, self.theta, self.align_corners)
 
     def _update(self, change: object = None) -> None:
+        if self._rendering_paused:
+            return
         theta = self.theta
         self.image.value = _render(self._image, theta, self.align_corners)
         self.matrix.value = _matrix_html(theta[0])

@@ -106,6 +106,17 @@ def test_reset_button_and_align_corners(seven: torch.Tensor) -> None:
     assert theta_explorer(seven).image.value != identity  # the other convention draws a different grid
 
 
+def test_reset_draws_one_picture_not_one_per_slider(explorer: ThetaExplorer, monkeypatch) -> None:
+    for spec in SLIDERS:
+        explorer.sliders[spec.key].value = spec.high
+    drawn = []
+    monkeypatch.setattr("stnlib.widgets._render", lambda *args: drawn.append(args) or b"png")
+    explorer.reset()
+    assert len(drawn) == 1
+    identity = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    assert torch.equal(drawn[0][1], identity)
+
+
 @pytest.mark.parametrize(
     ("image", "error", "message"),
     [
