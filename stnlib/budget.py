@@ -8,7 +8,7 @@ full protocol of the paper's appendix. Set the environment variable ``STNLIB_BUD
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -41,6 +41,24 @@ class Budget:
     def steps(self) -> int:
         """Optimisation steps in the whole run."""
         return self.epochs * -(-self.train_samples // self.batch_size)
+
+    def with_epochs(self, epochs: int) -> Budget:
+        """The same budget trained for ``epochs`` passes, named ``<name>-<epochs>ep`` so its results stay apart.
+
+        Example:
+            >>> BUDGETS["cpu"].with_epochs(16).name, BUDGETS["cpu"].with_epochs(16).steps
+            ('cpu-16ep', 1264)
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be a positive whole number; got {epochs!r}")
+        if epochs == self.epochs:
+            return self
+        return replace(
+            self,
+            name=f"{self.name}-{epochs}ep",
+            epochs=epochs,
+            description=f"{self.name} with {epochs} epochs instead of {self.epochs}",
+        )
 
 
 BUDGETS: dict[str, Budget] = {

@@ -172,6 +172,18 @@ def test_recipes_follow_the_budget_and_the_family() -> None:
     assert BUDGETS["smoke"].steps <= 8  # the test suite's budget stays tiny
 
 
+def test_a_budget_trained_longer_keeps_everything_but_the_epochs_and_is_named_apart() -> None:
+    cpu = BUDGETS["cpu"]
+    longer = cpu.with_epochs(16)
+    assert longer.name == "cpu-16ep" and longer.steps == 4 * cpu.steps
+    assert dataclasses.replace(longer, name=cpu.name, epochs=cpu.epochs, description=cpu.description) == cpu
+    assert recipe_for("ST-CNN", "TC", longer).steps == longer.steps
+    assert cpu.with_epochs(cpu.epochs) is cpu
+    for bad in (0, -2, 1.5, True, "16"):
+        with pytest.raises(ValueError, match="epochs must be a positive whole number"):
+            cpu.with_epochs(bad)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Running, results, resume
 
@@ -227,6 +239,19 @@ def test_table_is_rebuilt_from_the_run_dir(tmp_path, capsys) -> None:
     table = (tmp_path / "results.md").read_text()
     assert table == results_table([result])
     assert f"| FCN | R | {result.test_error:.2f} | 2.1 | 0 | smoke |" in table and table in printed
+
+
+def test_cli_trains_longer_than_the_budget_and_labels_the_result(tmp_path) -> None:
+    assert cli.main(["--models", "FCN", "--datasets", "R", "--budget", "smoke", "--epochs", "2", "--run-dir",
+                     str(tmp_path), "--device", "cpu", "--no-progress"]) == 0  # fmt: skip
+    (result,) = load_results(tmp_path)
+    assert (result.budget, result.recipe["epochs"], result.recipe["steps"]) == (
+        "smoke-2ep",
+        2,
+        2 * BUDGETS["smoke"].steps,
+    )
+    assert (tmp_path / "smoke-2ep" / "R" / "FCN" / "seed-0" / "result.json").is_file()
+    assert "| smoke-2ep | 8 |" in (tmp_path / "results.md").read_text()
 
 
 def test_foreign_result_files_are_left_out_with_a_warning(tmp_path) -> None:
@@ -392,6 +417,8 @@ def test_cli_parses_names_the_experiments_way() -> None:
         (["--models", "ST-CNN", "--datasets", "RTS"], "ST-CNN is not run on RTS in the paper"),
         (["--seeds", "-1"], "a seed must be a non-negative integer"),
         (["--budget", "huge"], "invalid choice: 'huge'"),
+        (["--epochs", "0"], "epochs must be a positive integer; got 0"),
+        (["--epochs", "many"], "epochs must be a positive integer; got 'many'"),
     ],
 )
 def test_cli_rejects_unknown_names_with_a_clear_message(argv, message, capsys, tmp_path) -> None:

@@ -6,6 +6,7 @@ Examples::
     python -m stnlib.experiments --models CNN ST-CNN-Aff --datasets RTS --seeds 0 1 2 --budget cpu
     python -m stnlib.experiments --datasets R RTS P E --budget gpu --run-dir runs/table1
     python -m stnlib.experiments --table --run-dir runs/table1
+    python -m stnlib.experiments --models CNN ST-CNN --datasets TC --budget cpu --epochs 16   # train longer
 
 Every experiment's result (JSON) and checkpoints go to the run directory; running the same command again skips
 finished experiments and continues a half-trained one from its checkpoint. The table is written to
@@ -66,6 +67,16 @@ def _seed(value: str) -> int:
     return seed
 
 
+def _epochs(value: str) -> int:
+    try:
+        epochs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"epochs must be a positive integer; got {value!r}") from None
+    if epochs < 1:
+        raise argparse.ArgumentTypeError(f"epochs must be a positive integer; got {epochs}")
+    return epochs
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m stnlib.experiments",
@@ -96,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(BUDGETS),
         default=None,
         help=f"training budget (default: ${ENV_VAR}, else gpu with CUDA and cpu without)",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=_epochs,
+        default=None,
+        help="train for this many epochs instead of the budget's; results are labelled <budget>-<N>ep",
     )
     parser.add_argument(
         "--run-dir", default=DEFAULT_RUN_DIR, help=f"results and checkpoints (default: {DEFAULT_RUN_DIR})"
@@ -151,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         models = list(dict.fromkeys(args.models))
     try:
         plan_sweep(models, datasets)
-        get_budget(args.budget)  # $STNLIB_BUDGET may name no budget
+        budget = get_budget(args.budget)  # $STNLIB_BUDGET may name no budget
+        if args.epochs is not None:
+            budget = budget.with_epochs(args.epochs)
         device = None if args.device == "auto" else select_device(args.device)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
@@ -159,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         results = run_sweep(
             models,
             datasets,
-            budget=args.budget,
+            budget=budget,
             seeds=args.seeds,
             run_dir=args.run_dir,
             device=device,
