@@ -57,24 +57,20 @@ def _name(canonical: Callable[[str], str]) -> Callable[[str], str]:
     return parse
 
 
-def _seed(value: str) -> int:
-    try:
-        seed = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer; got {value!r}") from None
-    if seed < 0:
-        raise argparse.ArgumentTypeError(f"a seed must be a non-negative integer; got {seed}")
-    return seed
+def _integer(what: str, minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number of at least ``minimum``; ``what`` names it in the error."""
 
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < minimum:
+            shown = repr(value) if number is None else number
+            raise argparse.ArgumentTypeError(f"{what}; got {shown}")
+        return number
 
-def _epochs(value: str) -> int:
-    try:
-        epochs = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"epochs must be a positive integer; got {value!r}") from None
-    if epochs < 1:
-        raise argparse.ArgumentTypeError(f"epochs must be a positive integer; got {epochs}")
-    return epochs
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"datasets: {', '.join(DATASETS)} or all (default: RTS)",
     )
     parser.add_argument(
-        "--seeds", nargs="+", type=_seed, default=[0], metavar="SEED", help="one run per seed (default: 0)"
+        "--seeds",
+        nargs="+",
+        type=_integer("a seed must be a non-negative integer", 0),
+        default=[0],
+        metavar="SEED",
+        help="one run per seed (default: 0)",
     )
     parser.add_argument(
         "--budget",
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--epochs",
-        type=_epochs,
+        type=_integer("epochs must be a positive integer", 1),
         default=None,
         help="train for this many epochs instead of the budget's; results are labelled <budget>-<N>ep",
     )
