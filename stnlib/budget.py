@@ -12,9 +12,19 @@ from dataclasses import dataclass, replace
 
 import torch
 
-__all__ = ["BUDGETS", "ENV_VAR", "Budget", "get_budget"]
+__all__ = ["BUDGETS", "ENV_VAR", "Budget", "get_budget", "training_steps"]
 
 ENV_VAR = "STNLIB_BUDGET"
+
+
+def training_steps(epochs: int, train_samples: int, batch_size: int) -> int:
+    """Optimisation steps of ``epochs`` passes over ``train_samples`` digits (the last batch of a pass may be short).
+
+    Example:
+        >>> training_steps(4, 10_000, 128)
+        316
+    """
+    return epochs * -(-train_samples // batch_size)
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ class Budget:
     @property
     def steps(self) -> int:
         """Optimisation steps in the whole run."""
-        return self.epochs * -(-self.train_samples // self.batch_size)
+        return training_steps(self.epochs, self.train_samples, self.batch_size)
 
     def with_epochs(self, epochs: int) -> Budget:
         """The same budget trained for ``epochs`` passes, named ``<name>-<epochs>ep`` so its results stay apart.

@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from stnlib.budget import Budget, get_budget
+from stnlib.budget import Budget, get_budget, training_steps
 
 __all__ = ["Family", "Recipe", "family_of", "recipe_for"]
 
@@ -88,7 +88,7 @@ class Recipe:
     @property
     def steps(self) -> int:
         """Optimisation steps of the whole run."""
-        return self.epochs * -(-self.train_samples // self.batch_size)
+        return training_steps(self.epochs, self.train_samples, self.batch_size)
 
     def fit_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of :func:`stnlib.train.fit` this recipe sets."""
