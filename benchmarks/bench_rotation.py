@@ -21,6 +21,10 @@ Run from the repository root (about 17 minutes on one core of a laptop for the d
     python -m benchmarks.bench_rotation
     python -m benchmarks.bench_rotation --lesson-seeds 2 3      # the lesson's setting with other initial weights
     python -m benchmarks.bench_rotation --budget smoke          # a few seconds: does it run?
+    python -m benchmarks.bench_rotation --experiment-checkpoints runs/paper-rts/paper/RTS/ST-CNN-Aff/seed-0/checkpoints/epoch-0038.pt
+
+The last form measures, instead of training, the share for ST-CNN-Aff networks that ``python -m stnlib.experiments``
+trained on RTS (any checkpoint it saved).
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from stnlib.budget import BUDGETS, Budget, get_budget
 from stnlib.checks.lesson04 import SmallLocalizationNet
 from stnlib.checks.lesson05 import STCNN, SpatialTransformer, parameter_groups
 from stnlib.data import DistortedMNIST
+from stnlib.experiments import build_experiment_model
 from stnlib.models import CNN, LocalizationNet
-from stnlib.train import evaluate, fit, seed_everything
+from stnlib.train import evaluate, fit, load_checkpoint, seed_everything
 
 PROBE_DIGITS = 2000
 # (localization network, classifier lr, localization lr multiplier, epochs): the paper's m = 0.1 at the course's
@@ -124,8 +129,22 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SEED",
         help="instead of the grid: Lesson 05's setting (lr 1e-3, x3, 4 epochs) with these initial-weight seeds",
     )
+    parser.add_argument(
+        "--experiment-checkpoints",
+        nargs="+",
+        metavar="PATH",
+        help="instead of training: the share for these ST-CNN-Aff checkpoints of stnlib.experiments (RTS)",
+    )
     args = parser.parse_args(argv)
     budget = get_budget(args.budget)
+    if args.experiment_checkpoints:
+        test = DistortedMNIST("RTS", "test", n_samples=budget.test_samples, batch_size=500)
+        print("| checkpoint | share of the turn undone |\n|---|---|")
+        for path in args.experiment_checkpoints:
+            model = build_experiment_model("ST-CNN-Aff", "RTS")
+            model.load_state_dict(load_checkpoint(path)["model"])
+            print(f"| {path} | {share_of_turn_undone(model.eval(), test):.2f} |", flush=True)
+        return
     grid = SMOKE_GRID if budget.name == "smoke" else DEFAULT_GRID
     runs = (
         [(*LESSON_SETTING, seed) for seed in args.lesson_seeds]
