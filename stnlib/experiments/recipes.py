@@ -19,8 +19,8 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
 150k iterations; the recipe aims at the paper's ST-CNN error on RTS (0.5 %, at most 0.6 %). **Measured, and not
 reached**: one ``paper`` run of ST-CNN-Aff on RTS (seed 0, on a CPU, 2.2 hours of one core) ended at 0.84 % test
 error, the paper's CNN figure rather than its ST-CNN's; Lesson 05's setting (classifier lr 1e-3, localization x3)
-made the transformer undo 60 % of each digit's turn instead of 2 %, but ended at 0.80 % (benchmarks/README.md,
-"The paper budget on RTS").
+made the transformer undo 60 % of each digit's turn instead of 2 %, but ended at 0.80 %; the recipe with the
+localization network at the full rate (x1) ended at 0.70 % (benchmarks/README.md, "The paper budget on RTS").
 
 Expected time per experiment on a Colab T4 — an **estimate**, not a measurement (no GPU was available when this
 was written). ``python -m benchmarks.bench_stn_overhead`` counts 102 MFLOP per digit for an ST-CNN-Aff training
