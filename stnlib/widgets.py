@@ -81,6 +81,8 @@ class ThetaExplorer(widgets.VBox):
                 max=spec.high,
                 step=spec.step,
                 description=spec.description,
+                # Live updates do not pile up: the ipywidgets front end keeps at most one change per slider in
+                # flight and merges the positions dragged past meanwhile, so a slow render skips frames, not lags.
                 continuous_update=True,
                 readout_format=".2f",
                 style={"description_width": "initial"},
