@@ -151,11 +151,19 @@ def test_paper_recipe_fits_in_a_twentieth_of_the_papers_iterations() -> None:
     recipe = recipe_for("ST-CNN-Aff", "RTS", "paper")
     assert recipe.batch_size == 256 and recipe.train_samples == 50_000
     assert recipe.steps <= 150_000 // 20
-    assert (recipe.optimizer, recipe.schedule, recipe.localization_lr_multiplier) == (
-        "adamw",
-        "onecycle",
-        0.1,
-    )
+    assert (recipe.optimizer, recipe.schedule) == ("adamw", "onecycle")
+
+
+def test_only_the_paper_budget_on_distorted_mnist_trains_localization_at_the_full_rate() -> None:
+    paper, longer_paper = BUDGETS["paper"], BUDGETS["paper"].with_epochs(48)
+    for dataset in ("R", "RTS", "p", "E"):
+        assert recipe_for("ST-CNN-Aff", dataset, paper).localization_lr_multiplier == 1.0
+        assert recipe_for("ST-FCN-TPS", dataset, longer_paper).localization_lr_multiplier == 1.0
+        for name in ("smoke", "cpu", "gpu"):
+            assert recipe_for("ST-CNN-Aff", dataset, name).localization_lr_multiplier == 0.1
+    assert recipe_for("ST-CNN", "TC", paper).localization_lr_multiplier == 0.1
+    assert recipe_for("2xST-FCN", "ADD", paper).localization_lr_multiplier == 0.1
+    assert recipe_for("ST-CNN-Aff", "RTS", BUDGETS["cpu"].with_epochs(38)).localization_lr_multiplier == 0.1
 
 
 def test_recipes_follow_the_budget_and_the_family() -> None:
