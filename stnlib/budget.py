@@ -52,6 +52,11 @@ class Budget:
         """Optimisation steps in the whole run."""
         return training_steps(self.epochs, self.train_samples, self.batch_size)
 
+    @property
+    def base_name(self) -> str:
+        """The named budget this one comes from: ``"cpu"`` for ``cpu`` and for ``cpu-16ep`` (:meth:`with_epochs`)."""
+        return self.name.removesuffix(f"-{self.epochs}ep")
+
     def with_epochs(self, epochs: int) -> Budget:
         """The same budget trained for ``epochs`` passes, named ``<name>-<epochs>ep`` so its results stay apart.
 

@@ -184,6 +184,7 @@ def test_a_budget_trained_longer_keeps_everything_but_the_epochs_and_is_named_ap
     cpu = BUDGETS["cpu"]
     longer = cpu.with_epochs(16)
     assert longer.name == "cpu-16ep" and longer.steps == 4 * cpu.steps
+    assert longer.base_name == cpu.base_name == "cpu"
     assert dataclasses.replace(longer, name=cpu.name, epochs=cpu.epochs, description=cpu.description) == cpu
     assert recipe_for("ST-CNN", "TC", longer).steps == longer.steps
     assert cpu.with_epochs(cpu.epochs) is cpu

@@ -128,13 +128,8 @@ def family_of(model: str) -> Family:
     return "fcn" if "FCN" in model.upper() else "cnn"
 
 
-def _is_paper(budget: Budget) -> bool:
-    """True for the ``paper`` budget, also when trained longer (``paper-48ep``, :meth:`Budget.with_epochs`)."""
-    return budget.name == "paper" or budget.name.startswith("paper-")
-
-
 def _localization_lr_multiplier(dataset: str, budget: Budget) -> float:
-    if _is_paper(budget) and dataset.upper() in _TABLE1_DATASETS:
+    if budget.base_name == "paper" and dataset.upper() in _TABLE1_DATASETS:
         return _PAPER_TABLE1_LOCALIZATION_LR_MULTIPLIER
     return _LOCALIZATION_LR_MULTIPLIER
 
