@@ -14,6 +14,7 @@ from stnlib.budget import BUDGETS, Budget
 from stnlib.data import DISTORTIONS, DistortedMNIST, MNISTUnavailableError, load_mnist
 from stnlib.experiments import (
     DATASETS,
+    EXPERIMENT_GROUPS,
     EXPERIMENTS,
     TC_OUTPUT_SIZE,
     ExperimentInterrupted,
@@ -22,6 +23,7 @@ from stnlib.experiments import (
     canonical_model,
     experiment_dir,
     load_results,
+    paper,
     paper_results,
     plan_sweep,
     recipe_for,
@@ -48,7 +50,7 @@ def mnist_available() -> None:
 
 
 def test_doctests() -> None:
-    for module in (recipes, runner):
+    for module in (paper, recipes, runner):
         failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert tried > 0 and failures == 0, module.__name__
 
@@ -93,6 +95,14 @@ def test_experiments_match_the_registry_of_datasets() -> None:
     assert DATASETS == ("R", "RTS", "P", "E", "TC", "ADD")
     assert all(d in DISTORTIONS for d in DATASETS)
     assert {d: tuple(m) for d, m in paper_results().items()} == EXPERIMENTS
+
+
+def test_the_papers_groups_split_the_datasets_and_hold_their_models() -> None:
+    assert list(EXPERIMENT_GROUPS) == ["distorted", "cluttered", "addition"]
+    assert sum((g.datasets for g in EXPERIMENT_GROUPS.values()), ()) == DATASETS
+    assert EXPERIMENT_GROUPS["distorted"].datasets == ("R", "RTS", "P", "E")
+    for group in EXPERIMENT_GROUPS.values():
+        assert group.title and all(EXPERIMENTS[d] == group.models for d in group.datasets), group.name
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

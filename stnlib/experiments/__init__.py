@@ -1,8 +1,10 @@
 """The paper's MNIST experiments, from Python and from the command line.
 
-* :mod:`stnlib.experiments.runner` — :func:`run_experiment`, :func:`run_sweep`, :func:`results_table`,
-  :func:`paper_results`: train the models of Table 1 (R, RTS, P, E), of translated cluttered MNIST (TC) and of
-  MNIST addition (ADD), keep each result as JSON, and tabulate test errors beside the paper's.
+* :mod:`stnlib.experiments.paper` — :func:`paper_results`, :data:`EXPERIMENTS`: the paper's test errors and
+  which models it trains on which datasets (``paper_results.json``).
+* :mod:`stnlib.experiments.runner` — :func:`run_experiment`, :func:`run_sweep`, :func:`results_table`: train
+  the models of Table 1 (R, RTS, P, E), of translated cluttered MNIST (TC) and of MNIST addition (ADD), keep
+  each result as JSON, and tabulate test errors beside the paper's.
 * :mod:`stnlib.experiments.recipes` — :func:`recipe_for`: how each budget trains each family of models.
 * ``python -m stnlib.experiments --help`` — the same from a terminal, with resumable sweeps.
 
@@ -16,11 +18,17 @@ Example:
     ('FCN', 'CNN', 'ST-FCN', 'ST-CNN')
 """
 
-from stnlib.experiments.recipes import Recipe, family_of, recipe_for
-from stnlib.experiments.runner import (
+from stnlib.experiments.paper import (
     DATASETS,
+    EXPERIMENT_GROUPS,
     EXPERIMENTS,
     PAPER_SOURCE,
+    ExperimentGroup,
+    paper_error,
+    paper_results,
+)
+from stnlib.experiments.recipes import Recipe, family_of, recipe_for
+from stnlib.experiments.runner import (
     TC_OUTPUT_SIZE,
     ExperimentInterrupted,
     ExperimentResult,
@@ -29,8 +37,6 @@ from stnlib.experiments.runner import (
     canonical_model,
     experiment_dir,
     load_results,
-    paper_error,
-    paper_results,
     plan_sweep,
     results_table,
     run_experiment,
@@ -41,8 +47,10 @@ from stnlib.experiments.runner import (
 __all__ = [
     "DATASETS",
     "EXPERIMENTS",
+    "EXPERIMENT_GROUPS",
     "PAPER_SOURCE",
     "TC_OUTPUT_SIZE",
+    "ExperimentGroup",
     "ExperimentInterrupted",
     "ExperimentResult",
     "Recipe",

@@ -22,16 +22,14 @@ from pathlib import Path
 
 from stnlib.budget import BUDGETS, ENV_VAR, get_budget
 from stnlib.data import DISTORTIONS
+from stnlib.experiments.paper import DATASETS, EXPERIMENTS, paper_error
 from stnlib.experiments.recipes import recipe_for
 from stnlib.experiments.runner import (
-    DATASETS,
-    EXPERIMENTS,
     TABLE_FILE,
     ExperimentInterrupted,
     canonical_dataset,
     canonical_model,
     load_results,
-    paper_error,
     plan_sweep,
     results_table,
     run_sweep,

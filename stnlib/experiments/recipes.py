@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from stnlib.budget import Budget, get_budget, training_steps
+from stnlib.experiments.paper import EXPERIMENT_GROUPS
 
 __all__ = ["Family", "Recipe", "family_of", "recipe_for"]
 
@@ -62,7 +63,6 @@ _WEIGHT_DECAY = 1e-2  # AdamW's default; fit never decays biases (the localizati
 _LOCALIZATION_LR_MULTIPLIER = 0.1  # the paper's SVHN choice
 # The paper budget on distorted MNIST trains long enough for a localization net at the full rate (measured on RTS).
 _PAPER_TABLE1_LOCALIZATION_LR_MULTIPLIER = 1.0
-_TABLE1_DATASETS = ("R", "RTS", "P", "E")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def family_of(model: str) -> Family:
 
 
 def _localization_lr_multiplier(dataset: str, budget: Budget) -> float:
-    if budget.base_name == "paper" and dataset.upper() in _TABLE1_DATASETS:
+    if budget.base_name == "paper" and dataset.upper() in EXPERIMENT_GROUPS["distorted"].datasets:
         return _PAPER_TABLE1_LOCALIZATION_LR_MULTIPLIER
     return _LOCALIZATION_LR_MULTIPLIER
 

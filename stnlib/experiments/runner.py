@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import math
@@ -34,7 +33,6 @@ import time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +41,18 @@ from torch import nn
 
 from stnlib.budget import BUDGETS, Budget, get_budget
 from stnlib.data import DISTORTIONS, DistortedMNIST
+from stnlib.experiments.paper import (
+    DATASETS,
+    EXPERIMENT_GROUPS,
+    EXPERIMENTS,
+    PAPER_SOURCE,
+    paper_error,
+)
 from stnlib.experiments.recipes import Recipe, recipe_for
 from stnlib.models import FCN, SpatialTransformer, STClassifier, build_model
 from stnlib.train import evaluate, fit, latest_checkpoint, load_checkpoint, seed_everything, select_device
 
 __all__ = [
-    "DATASETS",
-    "EXPERIMENTS",
-    "PAPER_SOURCE",
     "RESULT_FILE",
     "TABLE_FILE",
     "TC_OUTPUT_SIZE",
@@ -61,8 +63,6 @@ __all__ = [
     "canonical_model",
     "experiment_dir",
     "load_results",
-    "paper_error",
-    "paper_results",
     "plan_sweep",
     "results_table",
     "run_experiment",
@@ -77,55 +77,12 @@ TC_OUTPUT_SIZE = (30, 30)
 
 _TEST_SEED = 0  # every model, seed and budget is tested on the same fixed distortions
 _EVAL_BATCH = 500
-_PAPER_FILE = Path(__file__).with_name("paper_results.json")
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The paper's numbers and the experiments they define.
-
-
-@cache
-def _paper_file() -> dict[str, Any]:
-    with _PAPER_FILE.open(encoding="utf-8") as f:
-        return json.load(f)
-
-
-def paper_results() -> dict[str, dict[str, float]]:
-    """The paper's test errors in percent, ``{dataset: {model: error}}``, a fresh copy on every call.
-
-    Distorted MNIST from Table 1 (``R``, ``RTS``, ``P``, ``E``), translated cluttered MNIST (``TC``) and MNIST
-    addition (``ADD``) of Jaderberg et al., "Spatial Transformer Networks", NeurIPS 2015 (:data:`PAPER_SOURCE`).
-
-    Example:
-        >>> paper_results()["RTS"]["ST-CNN-Aff"], paper_results()["ADD"]["2xST-FCN"]
-        (0.5, 5.8)
-    """
-    return copy.deepcopy(_paper_file()["errors"])
-
-
-PAPER_SOURCE: str = _paper_file()["source"]
-"""The citation of the numbers in ``paper_results.json``."""
-
-_GROUPS: dict[str, dict[str, Any]] = _paper_file()["groups"]
-
-EXPERIMENTS: dict[str, tuple[str, ...]] = {
-    dataset: tuple(group["models"]) for group in _GROUPS.values() for dataset in group["datasets"]
-}
-"""The models of the paper's experiments on each dataset, ``{"RTS": ("FCN", "CNN", ...), "TC": ...}``."""
-
-DATASETS: tuple[str, ...] = tuple(EXPERIMENTS)
-"""The datasets of the paper's MNIST experiments, in the paper's order: R, RTS, P, E, TC, ADD."""
+# Names of the paper's experiments (the experiments themselves: stnlib.experiments.paper).
 
 _ALL_MODELS: tuple[str, ...] = tuple(dict.fromkeys(m for models in EXPERIMENTS.values() for m in models))
-
-
-def paper_error(model: str, dataset: str) -> float | None:
-    """The paper's test error (%) of ``model`` on ``dataset``, or ``None`` if the paper has no such cell."""
-    return _paper_file()["errors"].get(dataset, {}).get(model)
-
-
-def _group_of(dataset: str) -> str:
-    return next(name for name, group in _GROUPS.items() if dataset in group["datasets"])
 
 
 def _normalise(name: str) -> str:
@@ -147,7 +104,7 @@ def canonical_model(name: str) -> str:
     found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
     if found is None:
         per_group = "; ".join(
-            f"{', '.join(g['datasets'])}: {', '.join(g['models'])}" for g in _GROUPS.values()
+            f"{', '.join(g.datasets)}: {', '.join(g.models)}" for g in EXPERIMENT_GROUPS.values()
         )
         raise ValueError(f"unknown model {name!r}; the paper's experiments have: {per_group}")
     return found
@@ -605,12 +562,12 @@ def results_table(results: Iterable[ExperimentResult], paper: bool = True) -> st
     ]
     if not cells:
         return "\n".join([*lines, "", "(no results yet)"]) + "\n"
-    for group in _GROUPS.values():
-        rows = [(key, runs) for key, runs in cells.items() if key[0] in group["datasets"]]
+    for group in EXPERIMENT_GROUPS.values():
+        rows = [(key, runs) for key, runs in cells.items() if key[0] in group.datasets]
         if not rows:
             continue
         header = ["Model", "Dataset", "Ours", *(["Paper"] if paper else []), "Seeds", "Budget", "Steps"]
-        lines += ["", f"### {group['title']}", "", "| " + " | ".join(header) + " |"]
+        lines += ["", f"### {group.title}", "", "| " + " | ".join(header) + " |"]
         lines.append(
             "|" + "|".join("---" if h in ("Model", "Dataset", "Budget") else "--:" for h in header) + "|"
         )

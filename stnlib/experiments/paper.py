@@ -1,0 +1,93 @@
+"""The paper's MNIST results and the experiments they define, read from ``paper_results.json``.
+
+One file holds the numbers we compare against and which models the paper trains on which datasets, grouped as
+the paper reports them: distorted MNIST (Table 1: R, RTS, P, E), translated cluttered MNIST (TC) and MNIST
+addition (ADD). Both the runner (which experiments exist, the tables) and the recipes (which datasets are
+Table 1's) read it from here, so the grouping is written down once.
+
+Source: Jaderberg, Simonyan, Zisserman and Kavukcuoglu, "Spatial Transformer Networks", NeurIPS 2015
+(arXiv:1506.02025), :data:`PAPER_SOURCE`.
+
+Example:
+    >>> EXPERIMENT_GROUPS["distorted"].datasets
+    ('R', 'RTS', 'P', 'E')
+    >>> paper_error("ST-CNN-Aff", "RTS"), paper_error("ST-CNN-Aff", "TC")
+    (0.5, None)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DATASETS",
+    "EXPERIMENTS",
+    "EXPERIMENT_GROUPS",
+    "PAPER_SOURCE",
+    "ExperimentGroup",
+    "paper_error",
+    "paper_results",
+]
+
+_PAPER_FILE = Path(__file__).with_name("paper_results.json")
+
+
+@cache
+def _paper_file() -> dict[str, Any]:
+    with _PAPER_FILE.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+@dataclass(frozen=True)
+class ExperimentGroup:
+    """Experiments the paper reports together: every model of ``models`` on every dataset of ``datasets``.
+
+    Attributes:
+        name: ``"distorted"``, ``"cluttered"`` or ``"addition"``.
+        title: the heading of the group's table.
+        datasets: dataset keys, in the paper's order.
+        models: model names, in the paper's order.
+    """
+
+    name: str
+    title: str
+    datasets: tuple[str, ...]
+    models: tuple[str, ...]
+
+
+EXPERIMENT_GROUPS: dict[str, ExperimentGroup] = {
+    name: ExperimentGroup(name, group["title"], tuple(group["datasets"]), tuple(group["models"]))
+    for name, group in _paper_file()["groups"].items()
+}
+"""The paper's groups of MNIST experiments by name, in the paper's order."""
+
+EXPERIMENTS: dict[str, tuple[str, ...]] = {
+    dataset: group.models for group in EXPERIMENT_GROUPS.values() for dataset in group.datasets
+}
+"""The models of the paper's experiments on each dataset, ``{"RTS": ("FCN", "CNN", ...), "TC": ...}``."""
+
+DATASETS: tuple[str, ...] = tuple(EXPERIMENTS)
+"""The datasets of the paper's MNIST experiments, in the paper's order: R, RTS, P, E, TC, ADD."""
+
+PAPER_SOURCE: str = _paper_file()["source"]
+"""The citation of the numbers in ``paper_results.json``."""
+
+
+def paper_results() -> dict[str, dict[str, float]]:
+    """The paper's test errors in percent, ``{dataset: {model: error}}``, a fresh copy on every call.
+
+    Example:
+        >>> paper_results()["RTS"]["ST-CNN-Aff"], paper_results()["ADD"]["2xST-FCN"]
+        (0.5, 5.8)
+    """
+    return copy.deepcopy(_paper_file()["errors"])
+
+
+def paper_error(model: str, dataset: str) -> float | None:
+    """The paper's test error (%) of ``model`` on ``dataset``, or ``None`` if the paper has no such cell."""
+    return _paper_file()["errors"].get(dataset, {}).get(model)
