@@ -58,7 +58,7 @@ class Budget:
         return self.name.removesuffix(f"-{self.epochs}ep")
 
     def with_epochs(self, epochs: int) -> Budget:
-        """The same budget trained for ``epochs`` passes, named ``<name>-<epochs>ep`` so its results stay apart.
+        """The same budget trained for ``epochs`` passes, named ``<base_name>-<epochs>ep`` so its results stay apart.
 
         Example:
             >>> BUDGETS["cpu"].with_epochs(16).name, BUDGETS["cpu"].with_epochs(16).steps
@@ -70,7 +70,7 @@ class Budget:
             return self
         return replace(
             self,
-            name=f"{self.name}-{epochs}ep",
+            name=f"{self.base_name}-{epochs}ep",
             epochs=epochs,
             description=f"{self.name} with {epochs} epochs instead of {self.epochs}",
         )

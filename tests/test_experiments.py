@@ -195,6 +195,8 @@ def test_a_budget_trained_longer_keeps_everything_but_the_epochs_and_is_named_ap
     longer = cpu.with_epochs(16)
     assert longer.name == "cpu-16ep" and longer.steps == 4 * cpu.steps
     assert longer.base_name == cpu.base_name == "cpu"
+    evenlonger = longer.with_epochs(32)  # named after the budget it comes from, not cpu-16ep-32ep
+    assert (evenlonger.name, evenlonger.base_name, evenlonger.steps) == ("cpu-32ep", "cpu", 8 * cpu.steps)
     assert dataclasses.replace(longer, name=cpu.name, epochs=cpu.epochs, description=cpu.description) == cpu
     assert recipe_for("ST-CNN", "TC", longer).steps == longer.steps
     assert cpu.with_epochs(cpu.epochs) is cpu
