@@ -6,8 +6,9 @@ learning rate) for ``--epochs`` epochs of ``--batches`` batches:
 * ``bare PyTorch loop``: ``zero_grad``, forward, ``F.cross_entropy``, ``backward``, ``step`` — nothing else;
 * ``fit(progress=False)``: :func:`stnlib.train.fit` with ``schedule="none"``, including everything it adds:
   seeding, parameter groups, the running loss and accuracy, the GradScaler/autocast code path, the history;
-* ``fit(progress=True)``: the same with its per-epoch progress bar (written to an in-memory text stream, so the
-  terminal's own speed is not measured; in Jupyter the widget refreshes at most ~10 times a second either way).
+* ``fit(progress=True)``: the same with its progress bar (one per run, restarted every epoch), written to an
+  in-memory text stream, so the terminal's own speed is not measured (in Jupyter the widget refreshes at most
+  ~10 times a second either way).
 
 The three take turns in each of ``--rounds`` rounds (the order rotates every round), so a busy, shared machine
 slows all of them alike. The overhead is reported two ways, both relative to the bare loop in the same run: the

@@ -275,6 +275,26 @@ def test_fit_with_progress_bar_shows_loss_and_accuracy(capsys: pytest.CaptureFix
     assert "epoch 1/1" in err and "train_loss=" in err and "train_acc=" in err
 
 
+def test_fit_keeps_one_progress_bar_for_the_whole_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tqdm.auto
+
+    bars: list[tqdm.auto.tqdm] = []
+
+    class CountingBar(tqdm.auto.tqdm):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", CountingBar)
+    fit(mlp(), blobs(), epochs=3, device="cpu", progress=True, schedule="none")
+    assert len(bars) == 1  # restarted each epoch, not one bar per epoch
+    assert bars[0].desc.startswith("epoch 3/3") and bars[0].n == bars[0].total  # ends on the full last epoch
+    err = capsys.readouterr().err
+    assert "epoch 1/3" in err and "epoch 2/3" in err and "epoch 3/3" in err
+
+
 def test_evaluate_matches_cross_entropy_on_a_hand_made_case() -> None:
     model = nn.Linear(2, 3)
     with torch.no_grad():
@@ -373,8 +393,9 @@ def test_fit_stops_with_a_hint_when_the_loss_is_nan(tmp_path) -> None:
     assert train.list_checkpoints(tmp_path) == []
 
 
+@pytest.mark.parametrize("progress", [False, True])
 def test_fit_returns_history_on_keyboard_interrupt_without_checkpoints(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], progress: bool
 ) -> None:
     class Interrupting:
         def __init__(self) -> None:
@@ -390,7 +411,7 @@ def test_fit_returns_history_on_keyboard_interrupt_without_checkpoints(
         def __len__(self) -> int:
             return 2
 
-    history = fit(mlp(), Interrupting(), epochs=5, device="cpu", progress=False)
+    history = fit(mlp(), Interrupting(), epochs=5, device="cpu", progress=progress)
     assert history.epochs == [1, 2]
     out = capsys.readouterr().out
     assert "interrupted during epoch 3 of 5" in out and "checkpoint_dir" in out

@@ -561,30 +561,29 @@ class _Run:
         return result
 
     def run_epoch(
-        self, epoch: int, epochs: int, val_data: Iterable[Any] | None, progress: bool
+        self, epoch: int, epochs: int, val_data: Iterable[Any] | None, bar: Any
     ) -> dict[str, float]:
-        """Train one epoch (0-based ``epoch``), validate, and return the history row."""
+        """Train one epoch (0-based ``epoch``), validate, and return the history row; ``bar`` may be None."""
         started = time.perf_counter()
         _set_epoch(self.train_data, epoch)
-        bar = _progress_bar(progress, self.config["steps_per_epoch"], f"epoch {epoch + 1}/{epochs}")
-        try:
-            train = self.train_epoch(bar)
-            row = {"train_loss": train.loss(), "train_acc": train.accuracy()}
-            if val_data is not None:
-                val = _evaluate(
-                    self.model, self.model, val_data, self.device, self.loss_fn, self.precision, "val_data"
-                )
-                row.update(val_loss=val["loss"], val_acc=val["accuracy"])
-            if bar is not None:
-                bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()})
-            row.update(lr=self.optimizer.param_groups[0]["lr"], epoch_time=time.perf_counter() - started)
-        finally:
-            if bar is not None:
-                bar.close()
+        if bar is not None:
+            bar.reset(total=self.config["steps_per_epoch"])
+            bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
+        train = self.train_epoch(bar)
+        row = {"train_loss": train.loss(), "train_acc": train.accuracy()}
+        if val_data is not None:
+            val = _evaluate(
+                self.model, self.model, val_data, self.device, self.loss_fn, self.precision, "val_data"
+            )
+            row.update(val_loss=val["loss"], val_acc=val["accuracy"])
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()})
+        row.update(lr=self.optimizer.param_groups[0]["lr"], epoch_time=time.perf_counter() - started)
         return row
 
 
 def _progress_bar(progress: bool, total: int | None, desc: str) -> Any:
+    """One bar for a whole run, restarted every epoch: a long run stays one line (one widget in Jupyter)."""
     if not progress:
         return None
     from tqdm.auto import tqdm
@@ -741,8 +740,9 @@ def fit(
             checkpoint it starts fresh and says so. Without ``resume``, a ``checkpoint_dir`` that already holds
             checkpoints is an error, so that no finished run is overwritten by accident.
         keep_last: how many checkpoints to keep.
-        progress: show one progress bar per epoch (a widget in Jupyter, text in a terminal) with the running
-            loss and accuracy.
+        progress: show a progress bar (a widget in Jupyter, text in a terminal) with the epoch and its running
+            loss and accuracy; one bar for the whole run, restarted every epoch, ending with the last epoch's
+            metrics.
         callbacks: ``callback(epoch, model, history)`` functions called after every epoch (``epoch`` counts
             from 1), before the checkpoint is written; they may add metrics with ``history.log(...)``.
         loss_fn: ``loss_fn(logits, y)`` returning the batch's mean loss. ``F.cross_entropy`` also suits models
@@ -798,9 +798,10 @@ def fit(
         return history
 
     completed = saved = start_epoch
+    bar = _progress_bar(progress, run.config["steps_per_epoch"], f"epoch {start_epoch + 1}/{epochs}")
     try:
         for epoch in range(start_epoch, epochs):
-            row = run.run_epoch(epoch, epochs, val_data, progress)
+            row = run.run_epoch(epoch, epochs, val_data, bar)
             history.append(epoch + 1, **row)
             completed = epoch + 1
             if not math.isfinite(row["train_loss"]):
@@ -821,7 +822,13 @@ def fit(
             # Interrupted between the end of an epoch and its checkpoint: the weights are still those of that epoch.
             run.save(directory, completed, history, keep_last)
             saved = completed
+        if bar is not None:
+            bar.close()  # before the message, so that it does not land inside the bar's line
+            bar = None
         _say(_interrupted_message(completed, epochs, saved, directory, len(history)))
+    finally:
+        if bar is not None:
+            bar.close()
     return history
 
 
