@@ -176,6 +176,17 @@ def test_only_the_paper_budget_on_distorted_mnist_trains_localization_at_the_ful
     assert recipe_for("ST-CNN-Aff", "RTS", BUDGETS["cpu"].with_epochs(38)).localization_lr_multiplier == 0.1
 
 
+def test_addition_trains_sixteen_times_the_epochs_at_the_higher_rate_under_every_budget() -> None:
+    for name, budget in BUDGETS.items():
+        for model in EXPERIMENTS["ADD"]:
+            recipe = recipe_for(model, "add", name)
+            assert (recipe.epochs, recipe.lr) == (16 * budget.epochs, 3e-3), (name, model)
+            assert recipe.steps == 16 * budget.steps
+        assert recipe_for("FCN", "RTS", name).epochs == budget.epochs  # other datasets keep the budget's
+    assert recipe_for("FCN", "RTS", "cpu").lr == 1e-3  # and their family's rate
+    assert recipe_for("2xST-FCN", "ADD", BUDGETS["cpu"].with_epochs(2)).epochs == 32
+
+
 def test_recipes_follow_the_budget_and_the_family() -> None:
     for name, budget in BUDGETS.items():
         recipe = recipe_for("CNN", "R", name)
@@ -455,3 +466,4 @@ def test_cli_lists_experiments_and_budgets(capsys) -> None:
     out = capsys.readouterr().out
     assert "RTS" in out and "ST-CNN-Aff 0.5" in out and "2xST-FCN 5.8" in out
     assert all(name in out for name in BUDGETS)
+    assert "ADD (MNIST addition) trains 16x the budget's epochs at lr 0.003" in out

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs",
         type=_integer("epochs must be a positive integer", 1),
         default=None,
-        help="train for this many epochs instead of the budget's; results are labelled <budget>-<N>ep",
+        help="train for this many epochs instead of the budget's; results are labelled <budget>-<N>ep "
+        "(MNIST addition, ADD, trains 16 times as many: see stnlib.experiments.recipes)",
     )
     parser.add_argument(
         "--run-dir", default=DEFAULT_RUN_DIR, help=f"results and checkpoints (default: {DEFAULT_RUN_DIR})"
@@ -143,6 +144,9 @@ def _listing() -> str:
             f"({recipe.steps:,} steps, {recipe.optimizer} {recipe.schedule} lr {recipe.lr:g}, "
             f"localization x{recipe.localization_lr_multiplier:g}): {budget.description}"
         )
+    addition = recipe_for("2xST-FCN", "ADD", BUDGETS["cpu"])
+    factor = addition.epochs // BUDGETS["cpu"].epochs
+    lines.append(f"  ADD (MNIST addition) trains {factor}x the budget's epochs at lr {addition.lr:g}")
     lines.append(f"Default budget here: {get_budget().name}")
     return "\n".join(lines)
 
