@@ -21,6 +21,7 @@ from stnlib.models import (
     build_model,
     parameter_groups,
 )
+from stnlib.models.transformer import transform_grid
 
 IN_SHAPES = [(1, 28, 28), (1, 42, 42), (1, 60, 60), (2, 42, 42), (20, 12, 12)]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -154,6 +155,34 @@ def test_stnlib_and_torch_samplers_agree_on_outputs_and_gradients(
         ours.localization.named_parameters(), reference.localization.parameters(), strict=True
     ):
         torch.testing.assert_close(p_ours.grad, p_ref.grad, atol=1e-4, rtol=1e-3, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("sampler", ["torch", "stnlib"])
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_bf16_autocast_keeps_the_grid_and_the_sampling_in_float32(transform, sampler) -> None:
+    st = SpatialTransformer((1, 42, 42), transform, "conv", sampler=sampler)
+    perturb_localization(st.localization, scale=0.2)
+    x = smooth_images(3, 1, 42, 42)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, params = st(x)
+    assert out.dtype == torch.float32
+    # Exactly what float32 sampling gives for the same parameters.
+    torch.testing.assert_close(out, st.apply_params(x, params.float()), atol=1e-6, rtol=0)
+    if transform != "tps":  # TPS adds the float32 control points, so its parameters are float32 already
+        assert params.dtype == torch.bfloat16  # the localization net itself runs in bfloat16
+        bf16_grid = transform_grid(params, transform, (3, 1, 42, 42), torch_affine=sampler == "torch")
+        float_grid = transform_grid(
+            params.float(), transform, (3, 1, 42, 42), torch_affine=sampler == "torch"
+        )
+        assert (bf16_grid.float() - float_grid).abs().max() > 1e-3  # ~0.1 pixel: what float32 avoids
+    out.sum().backward()
+    assert all(p.grad is not None for p in st.localization.parameters())
+
+
+def test_float64_inputs_stay_float64() -> None:
+    st = SpatialTransformer((1, 12, 12), "affine", "fc").double()
+    out, _ = st(torch.rand(2, 1, 12, 12, dtype=torch.float64))
+    assert out.dtype == torch.float64
 
 
 def normalised_digit_batch() -> torch.Tensor:

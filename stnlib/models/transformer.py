@@ -13,6 +13,7 @@ the area outside the input looks like the input's own background.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -97,6 +98,16 @@ def transform_grid(
     if transform == "projective":
         return geometry.projective_grid(params, size, align_corners=align_corners)
     return geometry.tps_grid(params, size, control_points=control_points, align_corners=align_corners)
+
+
+def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context in which ``torch.autocast`` is off on ``device`` (a no-op where PyTorch has no autocast for it)."""
+    is_available = getattr(
+        torch.amp, "is_autocast_available", lambda device_type: device_type in ("cpu", "cuda")
+    )
+    if is_available(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def border_background(x: Tensor) -> Tensor:
@@ -234,19 +245,25 @@ class SpatialTransformer(nn.Module):
         """Warp ``x: (N, C, H, W)`` with given parameters (skipping the localization net).
 
         Useful to see what a θ does, and to test the grid generator and sampler on their own.
+
+        Under mixed precision (``torch.autocast``) the grid and the sampling still run in float32 (float64
+        inputs stay float64), and so does the output: a bfloat16 grid would place each sample up to a few
+        tenths of a pixel away from where θ says, and the course's sampler needs input and grid of one dtype.
         """
         dims = check_input(x, self.in_shape)
         check_tensor(params, "params", param_shape(self.transform, self.tps_grid_size), dims)
         n, c = x.shape[:2]
-        grid = transform_grid(
-            params,
-            self.transform,
-            (n, c, *self.output_size),
-            align_corners=self.align_corners,
-            control_points=self.control_points,
-            torch_affine=self.sampler == "torch",
-        )
-        return self._sample(x, grid)
+        dtype = torch.promote_types(torch.promote_types(x.dtype, params.dtype), torch.float32)
+        with _autocast_off(x.device):
+            grid = transform_grid(
+                params.to(dtype),
+                self.transform,
+                (n, c, *self.output_size),
+                align_corners=self.align_corners,
+                control_points=self.control_points,
+                torch_affine=self.sampler == "torch",
+            )
+            return self._sample(x.to(dtype), grid)
 
     def _sample(self, x: Tensor, grid: Tensor) -> Tensor:
         if self.padding_mode != "background":
