@@ -286,6 +286,37 @@ def test_cli_trains_longer_than_the_budget_and_labels_the_result(tmp_path) -> No
     assert "| smoke-2ep | 8 |" in (tmp_path / "results.md").read_text()
 
 
+def test_cli_trains_in_mixed_precision_and_records_it(tmp_path, capsys) -> None:
+    common = ["--models", "FCN", "--datasets", "R", "--budget", "smoke", "--device", "cpu"]
+    assert cli.main([*common, "--run-dir", str(tmp_path / "fp32"), "--no-progress"]) == 0
+    assert cli.main([*common, "--run-dir", str(tmp_path / "bf16"), "--precision", "bf16"]) == 0
+    assert "on cpu (bf16)" in capsys.readouterr().out
+    (fp32,) = load_results(tmp_path / "fp32")
+    (bf16,) = load_results(tmp_path / "bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    stored = json.loads(next((tmp_path / "bf16").rglob("result.json")).read_text())
+    assert stored["precision"] == "bf16"
+    # Same seed, same data: only bfloat16 arithmetic can make the training losses differ.
+    assert bf16.history["train_loss"] != fp32.history["train_loss"]
+    assert bf16.history["train_loss"] == pytest.approx(fp32.history["train_loss"], rel=0.05)
+
+
+def test_fp16_without_cuda_trains_in_fp32_and_says_so(tmp_path) -> None:
+    with pytest.warns(UserWarning, match="precision='fp16' needs a CUDA GPU"):
+        result = run_experiment(
+            "FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, precision="fp16", progress=False
+        )
+    assert result.precision == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        run_experiment("FCN", "R", budget="smoke", device=CPU, precision="half", progress=False)  # type: ignore[arg-type]
+
+
+def test_results_written_before_precision_was_recorded_read_as_fp32() -> None:
+    stored = _result("CNN", "R", 1.25).to_dict()
+    del stored["precision"]
+    assert ExperimentResult.from_dict(stored).precision == "fp32"
+
+
 def test_foreign_result_files_are_left_out_with_a_warning(tmp_path) -> None:
     kept = run_experiment("FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, progress=False)
     foreign = tmp_path / "smoke" / "R" / "MyNet" / "seed-0" / "result.json"
@@ -451,6 +482,7 @@ def test_cli_parses_names_the_experiments_way() -> None:
         (["--budget", "huge"], "invalid choice: 'huge'"),
         (["--epochs", "0"], "epochs must be a positive integer; got 0"),
         (["--epochs", "many"], "epochs must be a positive integer; got 'many'"),
+        (["--precision", "half"], "argument --precision: invalid choice: 'half'"),
     ],
 )
 def test_cli_rejects_unknown_names_with_a_clear_message(argv, message, capsys, tmp_path) -> None:

@@ -7,6 +7,7 @@ Examples::
     python -m stnlib.experiments --datasets R RTS P E --budget gpu --run-dir runs/table1
     python -m stnlib.experiments --table --run-dir runs/table1
     python -m stnlib.experiments --models CNN ST-CNN --datasets TC --budget cpu --epochs 16   # train longer
+    python -m stnlib.experiments --datasets RTS --budget paper --precision bf16   # mixed precision
 
 Every experiment's result (JSON) and checkpoints go to the run directory; running the same command again skips
 finished experiments and continues a half-trained one from its checkpoint. The table is written to
@@ -35,7 +36,7 @@ from stnlib.experiments.runner import (
     run_sweep,
     write_table,
 )
-from stnlib.train import select_device
+from stnlib.train import PRECISIONS, select_device
 
 DEFAULT_RUN_DIR = "runs/experiments"
 ALL = "all"
@@ -118,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir", default=DEFAULT_RUN_DIR, help=f"results and checkpoints (default: {DEFAULT_RUN_DIR})"
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cuda, mps or cpu")
+    parser.add_argument(
+        "--precision",
+        choices=list(PRECISIONS),
+        default="fp32",
+        help="fp32 (default), or mixed precision for training: bf16 (recent GPUs; CPUs with bfloat16 units) or "
+        "fp16 (CUDA GPUs such as Colab's T4); recorded in each result, the test error is measured in fp32",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-experiment lines")
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument(
@@ -185,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds,
             run_dir=args.run_dir,
             device=device,
+            precision=args.precision,
             progress=not args.no_progress,
         )
     except (ExperimentInterrupted, KeyboardInterrupt):

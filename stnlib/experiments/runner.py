@@ -32,7 +32,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,16 @@ from stnlib.experiments.paper import (
 )
 from stnlib.experiments.recipes import Recipe, recipe_for
 from stnlib.models import FCN, SpatialTransformer, STClassifier, build_model
-from stnlib.train import evaluate, fit, latest_checkpoint, load_checkpoint, seed_everything, select_device
+from stnlib.train import (
+    Precision,
+    evaluate,
+    fit,
+    latest_checkpoint,
+    load_checkpoint,
+    seed_everything,
+    select_device,
+)
+from stnlib.train.device import effective_precision
 
 __all__ = [
     "RESULT_FILE",
@@ -175,6 +184,8 @@ class ExperimentResult:
         epochs: epochs trained; steps: optimisation steps.
         train_time_s: seconds of training, summed over all epochs (also across a resume).
         device: where it trained (``"cuda"``, ``"cpu"``, ...); torch_version, stnlib_version: the software.
+        precision: the precision training ran in (``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision);
+            results written before it was recorded read as ``"fp32"``, the only precision then.
         status: ``"finished"``, or ``"diverged"`` when the loss became NaN and training stopped early.
         recipe: the :class:`~stnlib.experiments.recipes.Recipe` used, as a dict.
         history: per-epoch ``train_loss`` and ``train_acc`` (fractions), ``{"epoch": [...], ...}``.
@@ -201,6 +212,7 @@ class ExperimentResult:
     history: dict[str, list[Any]]
     test_samples: int
     finished_at: str
+    precision: str = "fp32"
     network: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,11 +224,12 @@ class ExperimentResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
         """Rebuild a result from :meth:`to_dict`'s output (unknown keys are ignored)."""
-        names = {f.name for f in cls.__dataclass_fields__.values() if f.name != "network"}
-        missing = names - data.keys()
+        fields = [f for f in cls.__dataclass_fields__.values() if f.name != "network"]
+        names = {f.name for f in fields}
+        missing = {f.name for f in fields if f.default is MISSING} - data.keys()
         if missing:
             raise ValueError(f"not an experiment result: missing {', '.join(sorted(missing))}")
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data})
 
 
 def experiment_dir(
@@ -296,10 +309,11 @@ def _load_network(model: str, dataset: str, checkpoints: Path, device: torch.dev
 def _describe(result: ExperimentResult) -> str:
     paper = "" if result.paper_error is None else f" (paper {result.paper_error:g} %)"
     note = ", DIVERGED" if result.status == "diverged" else ""
+    mixed = "" if result.precision == "fp32" else f" ({result.precision})"
     return (
         f"{result.model} on {result.dataset} (budget {result.budget}, seed {result.seed}): test error "
         f"{result.test_error:.2f} %{paper}{note}; {result.epochs} epoch{'' if result.epochs == 1 else 's'} in {result.train_time_s:.0f} s on "
-        f"{result.device}"
+        f"{result.device}{mixed}"
     )
 
 
@@ -311,6 +325,7 @@ def run_experiment(
     seed: int = 0,
     run_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
+    precision: Precision = "fp32",
     progress: bool = True,
 ) -> ExperimentResult:
     """Train one model of the paper on one dataset and measure its test error.
@@ -326,6 +341,11 @@ def run_experiment(
             trained again (its stored result is returned); one with a checkpoint but no result continues from
             the checkpoint. ``None`` trains in memory and saves nothing.
         device: ``None`` picks CUDA, then MPS, then the CPU.
+        precision: ``"fp32"``, or mixed precision for the training steps: ``"bf16"`` (recent GPUs, and CPUs
+            with bfloat16 units, where it is several times faster) or ``"fp16"`` (CUDA only, e.g. Colab's T4);
+            where it cannot run, training falls back to fp32 with a warning. The test error is always measured
+            in fp32, and the result records the precision that ran. It is not part of the recipe: a finished
+            result is reused whatever precision it was trained in.
         progress: show fit's progress bars and a line with the result.
 
     Returns:
@@ -342,6 +362,7 @@ def run_experiment(
     where = None if run_dir is None else experiment_dir(run_dir, model, dataset, chosen, seed)
     checkpoints = None if where is None else where / "checkpoints"
     target = select_device(device)
+    precision = effective_precision(target, precision)
     if where is not None and (where / RESULT_FILE).is_file():
         result = _read_result(where / RESULT_FILE)
         assert checkpoints is not None
@@ -378,6 +399,7 @@ def run_experiment(
         train_data,
         **recipe.fit_kwargs(),
         device=target,
+        precision=precision,
         checkpoint_dir=checkpoints,
         resume=resume,
         keep_last=1,
@@ -395,7 +417,9 @@ def run_experiment(
         dataset, "test", device=target, n_samples=recipe.test_samples, batch_size=_EVAL_BATCH, seed=_TEST_SEED
     )
     metrics = evaluate(network, test_data, device=target)
-    result = _make_result(model, dataset, recipe, seed, metrics["error"], history, target, diverged)
+    result = _make_result(
+        model, dataset, recipe, seed, metrics["error"], history, target, precision, diverged
+    )
     result.network = network
     if run_dir is not None and where is not None:
         _write_json(result.to_dict(), where / RESULT_FILE)
@@ -417,6 +441,7 @@ def _make_result(
     error: float,
     history: Any,
     device: torch.device,
+    precision: Precision,
     diverged: bool,
 ) -> ExperimentResult:
     import stnlib
@@ -444,6 +469,7 @@ def _make_result(
         },
         test_samples=recipe.test_samples,
         finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        precision=precision,
     )
 
 
@@ -487,6 +513,7 @@ def run_sweep(
     seeds: Iterable[int] = (0,),
     run_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device | None = None,
+    precision: Precision = "fp32",
     progress: bool = True,
 ) -> list[ExperimentResult]:
     """Run every experiment of ``models`` x ``datasets`` x ``seeds`` that the paper has, one after the other.
@@ -497,7 +524,7 @@ def run_sweep(
 
     Args:
         models, datasets: names as for :func:`run_experiment`.
-        budget, run_dir, device, progress: as for :func:`run_experiment`.
+        budget, run_dir, device, precision, progress: as for :func:`run_experiment`.
         seeds: one experiment per seed.
 
     Returns:
@@ -521,7 +548,14 @@ def run_sweep(
         started = time.perf_counter()
         results.append(
             run_experiment(
-                model, dataset, budget=chosen, seed=seed, run_dir=run_dir, device=device, progress=progress
+                model,
+                dataset,
+                budget=chosen,
+                seed=seed,
+                run_dir=run_dir,
+                device=device,
+                precision=precision,
+                progress=progress,
             )
         )
         _say(f"[{i}/{total}] done in {time.perf_counter() - started:.0f} s", progress)
