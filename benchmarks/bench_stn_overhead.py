@@ -12,6 +12,10 @@ the ratio to the CNN is the median of the per-round ratios. One warm-up round is
 measures the process's CPU time instead of wall-clock time, which other processes disturb much less (CPU only,
 with ``--threads 1``).
 
+``--precisions fp32 bf16`` times every step in each precision (mixed precision with ``torch.autocast``, as
+:func:`stnlib.train.fit` and ``python -m stnlib.experiments --precision`` train); every ratio is then to the CNN
+in the first precision named, so the rows also say what mixed precision gains on this machine.
+
 FLOPs per step are counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products,
 forward and backward); dividing by the median time gives the throughput the machine sustained. These two numbers
 are what the run-time estimates in :mod:`stnlib.experiments.recipes` are built on.
@@ -20,6 +24,7 @@ Run from the repository root::
 
     python -m benchmarks.bench_stn_overhead                          # batch 128, 1 thread, wall clock
     python -m benchmarks.bench_stn_overhead --clock cpu --rounds 9
+    python -m benchmarks.bench_stn_overhead --clock cpu --precisions fp32 bf16
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from stnlib.data import DistortedMNIST
 from stnlib.experiments import build_experiment_model, recipe_for
-from stnlib.train import make_optimizer, select_device
+from stnlib.train import PRECISIONS, Precision, autocast_context, make_optimizer, select_device
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -49,7 +54,7 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def training_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
+def training_step(model: nn.Module, precision: Precision) -> Callable[[torch.Tensor, torch.Tensor], None]:
     recipe = recipe_for("ST-CNN-Aff", "RTS", "cpu")
     optimizer = make_optimizer(
         model, "adamw", recipe.lr, localization_lr_multiplier=recipe.localization_lr_multiplier
@@ -57,19 +62,29 @@ def training_step(model: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], No
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        with autocast_context(x.device, precision):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
         optimizer.step()
 
     return step
 
 
-def transformer_step(transformer: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], None]:
+def transformer_step(
+    transformer: nn.Module, precision: Precision
+) -> Callable[[torch.Tensor, torch.Tensor], None]:
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         transformer.zero_grad(set_to_none=True)
-        output, _ = transformer(x)
+        with autocast_context(x.device, precision):
+            output, _ = transformer(x)
         output.sum().backward()
 
     return step
+
+
+def paired_ratio(times: dict[str, list[float]], name: str, reference: str) -> float:
+    """Median over rounds of ``name``'s time / ``reference``'s time in the same round."""
+    return statistics.median(t / r for t, r in zip(times[name], times[reference], strict=True))
 
 
 def flops_per_step(
@@ -91,6 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--clock", choices=list(CLOCKS), default="wall")
     parser.add_argument("--device", default=None, help="default: CUDA, then MPS, then CPU")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=list(PRECISIONS),
+        default=["fp32"],
+        help="time each step in these precisions (default: fp32); ratios are to the CNN in the first",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = select_device(args.device)
@@ -106,11 +128,14 @@ def main(argv: list[str] | None = None) -> None:
     cnn = build_experiment_model("CNN", "RTS").to(device)
     torch.manual_seed(0)
     st_cnn = build_experiment_model("ST-CNN-Aff", "RTS").to(device)
-    steps = {
-        "CNN": training_step(cnn),
-        "ST-CNN-Aff": training_step(st_cnn),
-        "transformer alone": transformer_step(st_cnn.transformer),
-    }
+    precisions = list(dict.fromkeys(args.precisions))
+    steps = {}
+    for precision in precisions:
+        suffix = "" if precisions == ["fp32"] else f" {precision}"
+        steps[f"CNN{suffix}"] = training_step(cnn, precision)
+        steps[f"ST-CNN-Aff{suffix}"] = training_step(st_cnn, precision)
+        steps[f"transformer alone{suffix}"] = transformer_step(st_cnn.transformer, precision)
+    reference_cnn, reference_st = list(steps)[:2]
     x0, y0 = batches[0]
     flops = {name: flops_per_step(step, x0, y0) for name, step in steps.items()}
 
@@ -131,20 +156,22 @@ def main(argv: list[str] | None = None) -> None:
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), {args.clock} clock, "
         f"batch {args.batch_size} of RTS (1x42x42), {args.batches} batches x {args.rounds} rounds"
     )
-    print(f"{'step':<20} {'ms/step':>9} {'vs CNN':>8} {'GFLOP/step':>11} {'GFLOP/s':>9}")
+    print(f"{'step':<25} {'ms/step':>9} {'vs ' + reference_cnn:>12} {'GFLOP/step':>11} {'GFLOP/s':>9}")
     for name in names:
         median = statistics.median(times[name])
-        ratio = statistics.median(t / c for t, c in zip(times[name], times["CNN"], strict=True))
         print(
-            f"{name:<20} {1000 * median:>9.1f} {ratio:>8.2f} {flops[name] / 1e9:>11.2f} "
-            f"{flops[name] / median / 1e9:>9.1f}"
+            f"{name:<25} {1000 * median:>9.1f} {paired_ratio(times, name, reference_cnn):>12.2f} "
+            f"{flops[name] / 1e9:>11.2f} {flops[name] / median / 1e9:>9.1f}"
         )
-    overhead = statistics.median(t / c for t, c in zip(times["ST-CNN-Aff"], times["CNN"], strict=True)) - 1
+    overhead = paired_ratio(times, reference_st, reference_cnn) - 1
     print(
         f"transformer overhead per training step: {100 * overhead:+.0f} % "
-        f"(FLOPs: {100 * (flops['ST-CNN-Aff'] / flops['CNN'] - 1):+.0f} %); "
-        f"ST-CNN-Aff: {flops['ST-CNN-Aff'] / args.batch_size / 1e6:.0f} MFLOP per digit per step"
+        f"(FLOPs: {100 * (flops[reference_st] / flops[reference_cnn] - 1):+.0f} %); "
+        f"ST-CNN-Aff: {flops[reference_st] / args.batch_size / 1e6:.0f} MFLOP per digit per step"
     )
+    for precision in precisions[1:]:
+        speedup = paired_ratio(times, reference_st, f"ST-CNN-Aff {precision}")
+        print(f"ST-CNN-Aff step in {precision}: {speedup:.2f}x as fast as in {precisions[0]}")
 
 
 if __name__ == "__main__":
