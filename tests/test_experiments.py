@@ -6,9 +6,11 @@ import dataclasses
 import doctest
 import json
 import statistics
+import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from stnlib.budget import BUDGETS, Budget
 from stnlib.data import DISTORTIONS, DistortedMNIST, MNISTUnavailableError, load_mnist
@@ -174,6 +176,37 @@ def test_only_the_paper_budget_on_distorted_mnist_trains_localization_at_the_ful
     assert recipe_for("ST-CNN", "TC", paper).localization_lr_multiplier == 0.1
     assert recipe_for("2xST-FCN", "ADD", paper).localization_lr_multiplier == 0.1
     assert recipe_for("ST-CNN-Aff", "RTS", BUDGETS["cpu"].with_epochs(38)).localization_lr_multiplier == 0.1
+
+
+def test_only_the_paper_budget_on_distorted_mnist_smooths_its_labels() -> None:
+    logits, labels = torch.randn(8, 10, generator=torch.Generator().manual_seed(0)), torch.arange(8)
+    for dataset in ("R", "rts", "P", "E"):
+        for budget in (BUDGETS["paper"], BUDGETS["paper"].with_epochs(48)):
+            recipe = recipe_for("ST-CNN-Aff", dataset, budget)
+            assert recipe.label_smoothing == 0.1 and recipe.as_dict()["label_smoothing"] == 0.1
+            loss = recipe.fit_kwargs()["loss_fn"](logits, labels)
+            torch.testing.assert_close(loss, F.cross_entropy(logits, labels, label_smoothing=0.1))
+            assert not torch.allclose(loss, F.cross_entropy(logits, labels))
+    for model, dataset in (("ST-CNN", "TC"), ("2xST-FCN", "ADD")):
+        assert recipe_for(model, dataset, "paper").label_smoothing == 0.0
+    for name in ("smoke", "cpu", "gpu"):
+        recipe = recipe_for("ST-CNN-Aff", "RTS", name)
+        assert recipe.label_smoothing == 0.0
+        torch.testing.assert_close(
+            recipe.fit_kwargs()["loss_fn"](logits, labels), F.cross_entropy(logits, labels)
+        )
+
+
+def test_a_result_from_before_label_smoothing_is_reused_without_a_warning(tmp_path) -> None:
+    run_experiment("FCN", "R", budget=TINY, run_dir=tmp_path, device=CPU, progress=False)
+    path = experiment_dir(tmp_path, "FCN", "R", TINY, 0) / "result.json"
+    stored = json.loads(path.read_text())
+    del stored["recipe"]["label_smoothing"]  # what results written before the field existed hold
+    path.write_text(json.dumps(stored))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = run_experiment("FCN", "R", budget=TINY, run_dir=tmp_path, device=CPU, progress=False)
+    assert again.recipe == stored["recipe"]
 
 
 def test_addition_trains_sixteen_times_the_epochs_at_the_higher_rate_under_every_budget() -> None:
@@ -499,3 +532,4 @@ def test_cli_lists_experiments_and_budgets(capsys) -> None:
     assert "RTS" in out and "ST-CNN-Aff 0.5" in out and "2xST-FCN 5.8" in out
     assert all(name in out for name in BUDGETS)
     assert "ADD (MNIST addition) trains 16x the budget's epochs at lr 0.003" in out
+    assert "localization x1, label smoothing 0.1)" in out and out.count("label smoothing") == 1

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _smoothing(label_smoothing: float) -> str:
+    return f", label smoothing {label_smoothing:g}" if label_smoothing else ""
+
+
 def _listing() -> str:
     lines = ["Experiments (paper's test error %):"]
     for dataset, models in EXPERIMENTS.items():
@@ -150,7 +154,8 @@ def _listing() -> str:
         lines.append(
             f"  {name:6} {budget.train_samples:,} digits x {budget.epochs} epochs, batch {budget.batch_size} "
             f"({recipe.steps:,} steps, {recipe.optimizer} {recipe.schedule} lr {recipe.lr:g}, "
-            f"localization x{recipe.localization_lr_multiplier:g}): {budget.description}"
+            f"localization x{recipe.localization_lr_multiplier:g}{_smoothing(recipe.label_smoothing)}): "
+            f"{budget.description}"
         )
     addition = recipe_for("2xST-FCN", "ADD", BUDGETS["cpu"])
     factor = addition.epochs // BUDGETS["cpu"].epochs

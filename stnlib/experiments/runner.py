@@ -317,6 +317,10 @@ def _describe(result: ExperimentResult) -> str:
     )
 
 
+# Recipe fields added after results were first written, with the value every result before them was trained with.
+_RECIPE_FIELDS_ADDED_LATER: dict[str, Any] = {"label_smoothing": 0.0}
+
+
 def run_experiment(
     model: str,
     dataset: str,
@@ -366,12 +370,11 @@ def run_experiment(
     if where is not None and (where / RESULT_FILE).is_file():
         result = _read_result(where / RESULT_FILE)
         assert checkpoints is not None
+        stored = {**_RECIPE_FIELDS_ADDED_LATER, **result.recipe}
         current = recipe_for(model, dataset, chosen).as_dict()
-        if result.recipe != current:
+        if stored != current:
             changed = ", ".join(
-                f"{k}: {result.recipe.get(k)!r} then, {v!r} now"
-                for k, v in current.items()
-                if result.recipe.get(k) != v
+                f"{k}: {stored.get(k)!r} then, {v!r} now" for k, v in current.items() if stored.get(k) != v
             )
             warnings.warn(
                 f"the result in {where} was trained with another recipe ({changed}); it is reused as it is. "
