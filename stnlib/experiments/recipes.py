@@ -35,7 +35,7 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
 quite reached** (ST-CNN-Aff on RTS, on a CPU; benchmarks/README.md, "The paper budget on RTS"): the recipe
 (localization x1, label smoothing 0.1), trained in bfloat16 mixed precision, 0.61, 0.59 and 0.67 % test error
 (seeds 0, 1, 2; mean 0.62 %). Without label smoothing: 0.70, 0.64 and 0.69 % in float32 (mean 0.68 %), and
-0.65 % (seed 0) in bfloat16, so mixed precision does not change the result. Variants tried and not adopted
+0.65 and 0.63 % (seeds 0, 1) in bfloat16, so mixed precision does not change the result. Variants tried and not adopted
 (seed 0): localization x0.1 0.84 %, the paper's CNN figure rather than its ST-CNN's; Lesson 05's setting
 (classifier lr 1e-3, localization x3) 0.80 %; ten times the weight decay 0.77 %, none 0.72 %; dropout 0.5 before
 the classifier's last layer 0.75 %; all 60k MNIST training digits instead of the 50k training split 0.65 %.
@@ -48,6 +48,8 @@ one core of the course's build machine sustaining about 31 GFLOP/s on it. A ``pa
 convolutions (25–50 % of its 8.1 TFLOP/s fp32 peak, i.e. 65–130x that core), that is 50–100 s of GPU compute,
 plus data generation, kernel launches and evaluation: **about 2–4 minutes per experiment**, so one Table-1
 column (8 models) with 3 seeds takes roughly 1–2 hours. A ``gpu`` run (20 epochs) takes about half as long.
+``--precision fp16`` lets the T4's tensor cores do the convolutions and should shorten this further (not measured;
+on this machine's CPU, bfloat16 made a training step 2.6 times as fast and left the test error where it was).
 Counted the same way, per digit: the ST-CNNs on the 28x28 variants (R, P, E) cost about a fifth of that (18
 MFLOP), the CNN on 60x60 cluttered digits (TC) 2.6 times as much (269 MFLOP), the TC ST-CNN, which classifies a
 30x30 output, half (54 MFLOP); the FCN models cost a few MFLOP and are bound by kernel launches, not arithmetic.
