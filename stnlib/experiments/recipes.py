@@ -160,16 +160,9 @@ def family_of(model: str) -> Family:
     return "fcn" if "FCN" in model.upper() else "cnn"
 
 
-def _localization_lr_multiplier(dataset: str, budget: Budget) -> float:
-    if budget.base_name == "paper" and dataset.upper() in EXPERIMENT_GROUPS["distorted"].datasets:
-        return _PAPER_TABLE1_LOCALIZATION_LR_MULTIPLIER
-    return _LOCALIZATION_LR_MULTIPLIER
-
-
-def _label_smoothing(dataset: str, budget: Budget) -> float:
-    if budget.base_name == "paper" and dataset.upper() in EXPERIMENT_GROUPS["distorted"].datasets:
-        return _PAPER_TABLE1_LABEL_SMOOTHING
-    return 0.0
+def _is_paper_table1(dataset: str, budget: Budget) -> bool:
+    """The long ``paper`` budget (or one of its ``with_epochs`` variants) on distorted MNIST (R, RTS, P, E)."""
+    return budget.base_name == "paper" and dataset.upper() in EXPERIMENT_GROUPS["distorted"].datasets
 
 
 def _is_addition(dataset: str) -> bool:
@@ -194,15 +187,18 @@ def recipe_for(model: str, dataset: str, budget: Budget | str | None = None) -> 
     chosen = budget if isinstance(budget, Budget) else get_budget(budget)
     family = family_of(model)
     addition = _is_addition(dataset)
+    paper_table1 = _is_paper_table1(dataset, chosen)
     return Recipe(
         budget=chosen.name,
         family=family,
         optimizer="adamw",
         lr=_ADDITION_LR if addition else _LR[family],
         schedule="onecycle",
-        localization_lr_multiplier=_localization_lr_multiplier(dataset, chosen),
+        localization_lr_multiplier=(
+            _PAPER_TABLE1_LOCALIZATION_LR_MULTIPLIER if paper_table1 else _LOCALIZATION_LR_MULTIPLIER
+        ),
         weight_decay=_WEIGHT_DECAY,
-        label_smoothing=_label_smoothing(dataset, chosen),
+        label_smoothing=_PAPER_TABLE1_LABEL_SMOOTHING if paper_table1 else 0.0,
         epochs=chosen.epochs * _ADDITION_EPOCH_FACTOR if addition else chosen.epochs,
         batch_size=chosen.batch_size,
         train_samples=chosen.train_samples,
