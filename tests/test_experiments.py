@@ -340,6 +340,13 @@ def test_fp16_without_cuda_trains_in_fp32_and_says_so(tmp_path) -> None:
             "FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, precision="fp16", progress=False
         )
     assert result.precision == "fp32"
+    with (
+        warnings.catch_warnings()
+    ):  # reusing the stored result trains nothing, so there is nothing to warn about
+        warnings.simplefilter("error")
+        run_experiment(
+            "FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, precision="fp16", progress=False
+        )
     with pytest.raises(ValueError, match="precision must be one of"):
         run_experiment("FCN", "R", budget="smoke", device=CPU, precision="half", progress=False)  # type: ignore[arg-type]
 

@@ -59,7 +59,7 @@ from stnlib.train import (
     seed_everything,
     select_device,
 )
-from stnlib.train.device import effective_precision
+from stnlib.train.device import check_precision, effective_precision
 
 __all__ = [
     "RESULT_FILE",
@@ -366,7 +366,7 @@ def run_experiment(
     where = None if run_dir is None else experiment_dir(run_dir, model, dataset, chosen, seed)
     checkpoints = None if where is None else where / "checkpoints"
     target = select_device(device)
-    precision = effective_precision(target, precision)
+    precision = check_precision(precision)
     if where is not None and (where / RESULT_FILE).is_file():
         result = _read_result(where / RESULT_FILE)
         assert checkpoints is not None
@@ -386,6 +386,7 @@ def run_experiment(
         return result
 
     recipe = recipe_for(model, dataset, chosen)
+    precision = effective_precision(target, precision)  # warns here, where it trains, not for a stored result
     seed_everything(seed)
     network = build_experiment_model(model, dataset)
     train_data = DistortedMNIST(
