@@ -340,9 +340,8 @@ def test_fp16_without_cuda_trains_in_fp32_and_says_so(tmp_path) -> None:
             "FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, precision="fp16", progress=False
         )
     assert result.precision == "fp32"
-    with (
-        warnings.catch_warnings()
-    ):  # reusing the stored result trains nothing, so there is nothing to warn about
+    # Reusing the stored result trains nothing, so there is nothing to warn about.
+    with warnings.catch_warnings():
         warnings.simplefilter("error")
         run_experiment(
             "FCN", "R", budget="smoke", run_dir=tmp_path, device=CPU, precision="fp16", progress=False

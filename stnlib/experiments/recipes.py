@@ -37,12 +37,12 @@ quite reached** (ST-CNN-Aff on RTS, on a CPU; benchmarks/README.md, "The paper b
 (seeds 0, 1, 2; mean 0.62 %). Without label smoothing: 0.70, 0.64 and 0.69 % in float32 (mean 0.68 %), and
 0.65 and 0.63 % (seeds 0, 1) in bfloat16, so mixed precision does not change the result. Seed 0 run again on a
 CPU with other bfloat16 kernels gave 0.68 %: single runs differ by as much as seeds do, and the four runs of the
-recipe average 0.64 %. Variants tried and not adopted
-(seed 0): localization x0.1 0.84 %, the paper's CNN figure rather than its ST-CNN's; Lesson 05's setting
-(classifier lr 1e-3, localization x3) 0.80 %; ten times the weight decay 0.77 %, none 0.72 %; dropout 0.5 before
-the classifier's last layer 0.75 %; all 60k MNIST training digits instead of the 50k training split 0.65 %;
-label smoothing 0.2 0.71 % (0.68 % with 0.1 on the same machine); an exponential moving average of the weights
-over the last 1,000 steps 0.67–0.68 % (longer averages worse).
+recipe average 0.64 %. Variants tried and not adopted (seed 0): localization x0.1 0.84 %, the paper's CNN
+figure rather than its ST-CNN's; Lesson 05's setting (classifier lr 1e-3, localization x3) 0.80 %; ten times the
+weight decay 0.77 %, none 0.72 %; dropout 0.5 before the classifier's last layer 0.75 %; all 60k MNIST training
+digits instead of the 50k training split 0.65 %; label smoothing 0.2 0.71 % (0.68 % with 0.1 on the same
+machine); an exponential moving average of the weights over the last 1,000 steps 0.67–0.68 % (longer averages
+worse).
 
 Expected time per experiment on a Colab T4 — an **estimate**, not a measurement (no GPU was available when this
 was written). ``python -m benchmarks.bench_stn_overhead`` counts 102 MFLOP per digit for an ST-CNN-Aff training
@@ -53,7 +53,8 @@ convolutions (25–50 % of its 8.1 TFLOP/s fp32 peak, i.e. 65–130x that core),
 plus data generation, kernel launches and evaluation: **about 2–4 minutes per experiment**, so one Table-1
 column (8 models) with 3 seeds takes roughly 1–2 hours. A ``gpu`` run (20 epochs) takes about half as long.
 ``--precision fp16`` lets the T4's tensor cores do the convolutions and should shorten this further (not measured;
-on this machine's CPU, bfloat16 made a training step 2.6 times as fast and left the test error where it was).
+on a CPU with AMX bfloat16 units a training step ran 2.6 times as fast, on one with AVX-512 bfloat16 1.7 times,
+and the test error stayed where it was).
 Counted the same way, per digit: the ST-CNNs on the 28x28 variants (R, P, E) cost about a fifth of that (18
 MFLOP), the CNN on 60x60 cluttered digits (TC) 2.6 times as much (269 MFLOP), the TC ST-CNN, which classifies a
 30x30 output, half (54 MFLOP); the FCN models cost a few MFLOP and are bound by kernel launches, not arithmetic.
