@@ -43,7 +43,9 @@ weight decay 0.77 %, none 0.72 %; dropout 0.5 before the classifier's last layer
 digits instead of the 50k training split 0.65 %; label smoothing 0.2 0.71 % (0.68 % with 0.1 on the same
 machine); an exponential moving average of the weights over the last 1,000 steps 0.67–0.68 % (longer averages
 worse); a wider classifier (CNN channels 48 and 96 instead of 32 and 64, 1.5 times the time) 0.62 and 0.63 %
-(seeds 0, 1; the recipe's mean is 0.64 %), no gain beyond the run-to-run spread.
+(seeds 0, 1; the recipe's mean is 0.64 %), no gain beyond the run-to-run spread; batch 512 for the same 7,448
+steps (76 epochs, twice the digits and the time) 0.64 and 0.56 % (seeds 0, 1; mean 0.60 %), lower than batch 256
+in both seeds but by less than the run-to-run spread: the first variant to run with more seeds on a GPU.
 
 Expected time per experiment on a Colab T4 — an **estimate**, not a measurement (no GPU was available when this
 was written). ``python -m benchmarks.bench_stn_overhead`` counts 102 MFLOP per digit for an ST-CNN-Aff training
