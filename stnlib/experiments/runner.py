@@ -59,7 +59,7 @@ from stnlib.train import (
     seed_everything,
     select_device,
 )
-from stnlib.train.device import check_precision, effective_precision
+from stnlib.train.device import check_precision, describe_hardware, effective_precision
 
 __all__ = [
     "RESULT_FILE",
@@ -186,6 +186,8 @@ class ExperimentResult:
         device: where it trained (``"cuda"``, ``"cpu"``, ...); torch_version, stnlib_version: the software.
         precision: the precision training ran in (``"fp32"``, or ``"bf16"`` / ``"fp16"`` mixed precision);
             results written before it was recorded read as ``"fp32"``, the only precision then.
+        hardware: the GPU, or the CPU's model and thread count, that trained it
+            (:func:`~stnlib.train.device.describe_hardware`; ``"unknown"`` in results written before it was kept).
         status: ``"finished"``, or ``"diverged"`` when the loss became NaN and training stopped early.
         recipe: the :class:`~stnlib.experiments.recipes.Recipe` used, as a dict.
         history: per-epoch ``train_loss`` and ``train_acc`` (fractions), ``{"epoch": [...], ...}``.
@@ -213,6 +215,7 @@ class ExperimentResult:
     test_samples: int
     finished_at: str
     precision: str = "fp32"
+    hardware: str = "unknown"
     network: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -474,6 +477,7 @@ def _make_result(
         test_samples=recipe.test_samples,
         finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         precision=precision,
+        hardware=describe_hardware(device),
     )
 
 

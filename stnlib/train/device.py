@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 import warnings
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ __all__ = [
     "Precision",
     "autocast_context",
     "check_precision",
+    "describe_hardware",
     "effective_precision",
     "loader_options",
     "make_grad_scaler",
@@ -269,3 +271,34 @@ def _move(value: Any, device: torch.device, non_blocking: bool) -> Any:
     if isinstance(value, Mapping):
         return {k: _move(v, device, non_blocking) for k, v in value.items()}
     return value
+
+
+def _cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def describe_hardware(device: str | torch.device) -> str:
+    """One line naming the hardware a run used: the GPU's name, or the CPU's model and torch's thread count.
+
+    Args:
+        device: the device trained on, e.g. ``"cpu"`` or ``"cuda"``.
+
+    Example:
+        >>> "thread" in describe_hardware("cpu")
+        True
+    """
+    device = select_device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    if device.type == "mps":
+        return f"Apple GPU (MPS) on {platform.machine()}"
+    threads = torch.get_num_threads()
+    return f"{_cpu_name()}, {threads} thread{'' if threads == 1 else 's'}"
