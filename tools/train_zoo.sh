@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Train the runs behind the model zoo (tools/zoo_queue.txt) as resumable background work: one single-threaded
+# worker per core, each taking the next line that no worker has claimed. Run the same command again after an
+# interruption: finished runs are skipped and a half-trained one continues from its newest checkpoint.
+#
+#   nohup bash tools/train_zoo.sh [RUN_DIR] [WORKERS] > zoo-train.log 2>&1 &
+#
+# Then `python -m stnlib.pretrained export` (see stnlib/pretrained) turns each finished run into a shipped model.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+run_dir=${1:-runs/zoo}
+workers=${2:-$(nproc)}
+python=${PYTHON:-.venv/bin/python}
+claims="$run_dir/.claims"
+rm -rf "$claims"
+mkdir -p "$claims"
+
+worker() {
+  grep -v -e '^#' -e '^[[:space:]]*$' tools/zoo_queue.txt | while read -r line; do
+    key=$(echo "$line" | tr -s ' -' '_')
+    mkdir "$claims/$key" 2>/dev/null || continue  # another worker has it
+    echo "[worker $1] $(date -u +%FT%TZ) start: $line"
+    # shellcheck disable=SC2086  # the line is a list of arguments
+    OMP_NUM_THREADS=1 "$python" -m stnlib.experiments $line --run-dir "$run_dir" --no-progress \
+      || echo "[worker $1] FAILED: $line"
+    echo "[worker $1] $(date -u +%FT%TZ) end: $line"
+  done
+}
+
+for i in $(seq "$workers"); do
+  worker "$i" &
+done
+wait
