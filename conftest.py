@@ -8,6 +8,7 @@
   finishes in seconds), and a GUI matplotlib backend requested through ``MPLBACKEND`` is replaced by ``Agg``
   so notebooks run headless. Without ``MPLBACKEND`` kernels use ipykernel's inline backend, which needs no
   display.
+* Tests marked ``slow`` (every shipped model on its whole test set) run only with ``--run-slow``.
 * Lesson stub cells (the ``# YOUR CODE HERE`` / ``raise NotImplementedError()`` cells written by
   ``tools/build_lessons.py``) carry the ``raises-exception`` tag, and nbval passes such a cell whether or not
   it raises. :func:`pytest_runtest_makereport` makes a stub cell fail unless it raised ``NotImplementedError``
@@ -42,6 +43,23 @@ _HEADLESS_BACKENDS = (
 os.environ.setdefault("STNLIB_BUDGET", "smoke")
 if os.environ.get("MPLBACKEND", "agg").lower() not in _HEADLESS_BACKENDS:
     os.environ["MPLBACKEND"] = "Agg"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        help="also run tests marked slow (e.g. every shipped model on its full test set)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,6 +9,7 @@ Submodules, one per concept of the paper (Jaderberg et al., NeurIPS 2015) and of
 * :mod:`stnlib.train` — device-agnostic training with checkpoints and resume.
 * :mod:`stnlib.viz` and :mod:`stnlib.widgets` — figures and interactive explorers.
 * :mod:`stnlib.checks` — the exercise checkers.
+* :mod:`stnlib.pretrained` — the converged models that ship with the course (the model zoo).
 * :mod:`stnlib.budget` — named compute budgets (``smoke``, ``cpu``, ``gpu``, ``paper``).
 
 Submodules are imported on first use, so ``import stnlib`` stays fast.
@@ -28,6 +29,7 @@ _SUBMODULES = (
     "experiments",
     "geometry",
     "models",
+    "pretrained",
     "sampling",
     "train",
     "viz",

@@ -5,7 +5,8 @@
 #
 #   nohup bash tools/train_zoo.sh [RUN_DIR] [WORKERS] > zoo-train.log 2>&1 &
 #
-# Then `python -m stnlib.pretrained export` (see stnlib/pretrained) turns each finished run into a shipped model.
+# Each finished run is exported into the model zoo (stnlib/pretrained/weights) as it ends; commit the new weights
+# and zoo.json. `python -m stnlib.pretrained` lists what the zoo holds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 run_dir=${1:-runs/zoo}
@@ -21,7 +22,7 @@ worker() {
     mkdir "$claims/$key" 2>/dev/null || continue  # another worker has it
     echo "[worker $1] $(date -u +%FT%TZ) start: $line"
     # shellcheck disable=SC2086  # the line is a list of arguments
-    OMP_NUM_THREADS=1 "$python" -m stnlib.experiments $line --run-dir "$run_dir" --no-progress \
+    OMP_NUM_THREADS=1 "$python" -m stnlib.experiments $line --run-dir "$run_dir" --no-progress --export \
       || echo "[worker $1] FAILED: $line"
     echo "[worker $1] $(date -u +%FT%TZ) end: $line"
   done

@@ -8,6 +8,7 @@ Examples::
     python -m stnlib.experiments --table --run-dir runs/table1
     python -m stnlib.experiments --models CNN ST-CNN --datasets TC --budget cpu --epochs 16   # train longer
     python -m stnlib.experiments --datasets RTS --budget paper --precision bf16   # mixed precision
+    python -m stnlib.experiments --models CNN --datasets TC --budget gpu --run-dir runs/zoo --export  # into the zoo
 
 Every experiment's result (JSON) and checkpoints go to the run directory; running the same command again skips
 finished experiments and continues a half-trained one from its checkpoint. The table is written to
@@ -28,6 +29,7 @@ from stnlib.experiments.recipes import recipe_for
 from stnlib.experiments.runner import (
     TABLE_FILE,
     ExperimentInterrupted,
+    ExperimentResult,
     canonical_dataset,
     canonical_model,
     load_results,
@@ -127,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "fp16 (CUDA GPUs such as Colab's T4); recorded in each result, the test error is measured in fp32",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars or per-experiment lines")
+    parser.add_argument(
+        "--export",
+        action="store_true",
+        help="add each finished experiment to the course's model zoo (stnlib/pretrained/weights): weights in "
+        "half precision, re-evaluated in float32, with a record of how they were made",
+    )
     actions = parser.add_mutually_exclusive_group()
     actions.add_argument(
         "--list", action="store_true", help="print the experiments, the paper's numbers, budgets"
@@ -211,7 +219,17 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(results_table(results), end="")
     print(f"(all results in {args.run_dir}: {Path(args.run_dir) / TABLE_FILE})")
+    if args.export:
+        _export(results)
     return 0
+
+
+def _export(results: list[ExperimentResult]) -> None:
+    from stnlib.pretrained import export_experiment
+
+    for result in results:
+        record = export_experiment(result)
+        print(f"added to the model zoo ({record.file}): {record.describe()}")
 
 
 if __name__ == "__main__":
