@@ -88,7 +88,9 @@ def test_loading_gives_the_stored_weights_in_float32_in_eval_mode(exported) -> N
     network, loaded = load_pretrained("st cnn aff", "r", zoo_dir=folder)
     assert loaded == record and not network.training
     assert all(p.dtype == torch.float32 for p in network.parameters())
-    for (name, mine), (_, trained) in zip(network.named_parameters(), result.network.named_parameters()):
+    for (name, mine), (_, trained) in zip(
+        network.named_parameters(), result.network.named_parameters(), strict=True
+    ):
         torch.testing.assert_close(mine, trained.detach().float(), atol=1e-3, rtol=1e-3, msg=name)
     # The recorded errors are those of the stored (half-precision) weights, evaluated in float32.
     assert evaluate_record(network, record) == record.subset_error
@@ -124,7 +126,7 @@ def test_a_model_not_in_the_zoo_says_what_is_there_and_how_to_add_it(exported) -
 
 def test_a_result_without_its_network_cannot_be_exported(exported, tmp_path) -> None:
     _, _, result = exported
-    with pytest.raises(ValueError, match="no trained network.*--export"):
+    with pytest.raises(ValueError, match=r"no trained network.*--export"):
         export_experiment(dataclasses.replace(result, network=None), zoo_dir=tmp_path)
     with pytest.raises(ValueError, match="diverged"):
         export_experiment(dataclasses.replace(result, status="diverged"), zoo_dir=tmp_path)
@@ -135,7 +137,7 @@ def test_the_cli_exports_into_the_zoo(tmp_path, monkeypatch, capsys) -> None:
     argv = ["--models", "FCN", "--datasets", "R", "--budget", "smoke", "--run-dir", str(tmp_path / "runs")]
     assert cli.main([*argv, "--no-progress", "--export"]) == 0
     assert "added to the model zoo (R_FCN.pt): FCN on R" in capsys.readouterr().out
-    network, record = load_pretrained("FCN", "R", zoo_dir=tmp_path / "zoo")
+    _, record = load_pretrained("FCN", "R", zoo_dir=tmp_path / "zoo")
     assert record.budget == "smoke" and record.command.split("--budget ")[1].startswith("smoke --seeds 0")
 
 
