@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import os
 from collections.abc import Iterator
@@ -29,7 +31,7 @@ import torch
 from torch import Tensor
 
 from stnlib._validation import check_tensor
-from stnlib.data.distortions import DISTORTIONS, Distortion
+from stnlib.data.distortions import DISTORTIONS, Distortion, translate
 from stnlib.data.mnist import Source, Split, load_mnist
 
 __all__ = ["MNIST_MEAN", "MNIST_STD", "DistortedMNIST"]
@@ -257,6 +259,29 @@ class DistortedMNIST:
             parts = [self._fixed_chunk(c) for c in range(-(-n // _FIXED_CHUNK))]
             x, y = torch.cat([p[0] for p in parts])[:n], torch.cat([p[1] for p in parts])[:n]
         return self._finish(x, normalize), y
+
+    def without_clutter(self) -> DistortedMNIST:
+        """The same cluttered canvases (``TC``) with the digit alone: where each digit is, for measurements.
+
+        :func:`~stnlib.data.distortions.translate_clutter` draws the digit's place first, exactly as
+        :func:`~stnlib.data.distortions.translate` does, so the copy places every digit where this loader does and
+        leaves out the clutter. Example: the digit's centre in each test canvas, to check where an attention
+        window looks.
+
+        Raises:
+            ValueError: the loader is not translated cluttered MNIST.
+        """
+        if self.distortion.inputs != "clutter":
+            raise ValueError(
+                f"without_clutter() needs the cluttered variant TC; this loader is {self.variant}"
+            )
+        canvas = self.distortion.canvas
+        clean = copy.copy(self)
+        clean._fixed = None
+        clean.distortion = dataclasses.replace(
+            self.distortion, function=lambda images, generator, _clutter: translate(images, generator, canvas)
+        )
+        return clean
 
     # --- generation --------------------------------------------------------------------------------------------
 
