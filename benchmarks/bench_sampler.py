@@ -19,6 +19,7 @@ Run from the repository root::
 
     python -m benchmarks.bench_sampler                       # 1 thread, wall clock, 7 rounds
     python -m benchmarks.bench_sampler --clock cpu --rounds 11
+    python -m benchmarks.bench_sampler --devices cuda          # the GPU only (benchmarks/gpu_check.sh)
 """
 
 from __future__ import annotations
@@ -148,10 +149,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--block-seconds", type=float, default=0.05, help="time per measured block")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall", help="wall-clock or CPU time")
     parser.add_argument("--cases", type=int, nargs="*", help="indices into CASES (default: all)")
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        choices=["cpu", "cuda"],
+        default=["cpu", "cuda"],
+        help="where to time (default: the CPU, and CUDA when there is a GPU)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    available = {"cpu": True, "cuda": torch.cuda.is_available()}
+    if "cuda" in args.devices and args.devices == ["cuda"] and not available["cuda"]:
+        parser.error("--devices cuda: this machine has no CUDA GPU")
+    devices = [torch.device(d) for d in args.devices if available[d]]
     cases = [CASES[i] for i in args.cases] if args.cases else list(CASES)
     malloc = (
         " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")) or "default"
