@@ -73,3 +73,37 @@ def test_readme_lesson_table_lists_every_lesson_with_its_own_badge(pyproject: di
         badge = f"colab.research.google.com/github/{settings['repository']}/blob/{settings['branch']}/lessons/{name}"
         assert badge in row
         assert f"(solutions/{name})" in row and (ROOT / "solutions" / name).exists()
+
+
+def _readme_lessons() -> dict[str, tuple[str, int]]:
+    """``{"05": (paper sections, minutes)}`` from the README's lesson table."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- lesson-table:start -->")[1].split("<!-- lesson-table:end -->")[0]
+    lessons = {}
+    for row in table.splitlines():
+        if re.match(r"^\| \d\d \|", row):
+            cells = [c.strip() for c in row.strip("|").split(" | ")]
+            lessons[cells[0]] = (cells[2], int(re.fullmatch(r"(\d+) min", cells[4]).group(1)))
+    return lessons
+
+
+def test_each_lesson_states_the_readmes_paper_sections_and_time() -> None:
+    import nbformat
+
+    readme = _readme_lessons()
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        paper, minutes = readme[path.name[:2]]
+        title = nbformat.read(path, as_version=4).cells[0].source
+        assert f"**Paper:** {paper}." in title, path.name
+        stated = re.search(r"\*\*Estimated time:\*\*\D*(\d+) minutes", title)
+        assert stated and int(stated.group(1)) == minutes, (path.name, stated and stated.group(0), minutes)
+
+
+def test_the_course_map_of_lesson_00_agrees_with_the_readme() -> None:
+    import nbformat
+
+    readme = _readme_lessons()
+    cells = nbformat.read(ROOT / "solutions" / "00_welcome.ipynb", as_version=4).cells
+    course_map = next(c.source for c in cells if "## 8. The course map" in c.source)
+    rows = re.findall(r"^\| (\d\d) \| [^|]+\| ([^|]+) \|", course_map, re.M)
+    assert {num: paper.strip() for num, paper in rows} == {num: paper for num, (paper, _) in readme.items()}

@@ -202,7 +202,7 @@ def check_window_box(student_fn: Any, *, quiet: bool = False) -> CheckResult:
     )
 
 
-# ------------------------------------------------------------------- exercise 2: transformers in parallel
+# ------------------------------------------------------------------- exercise 4: transformers in parallel
 
 
 def stack_transformers(x: Tensor, transformers: Sequence[nn.Module]) -> tuple[Tensor, list[Tensor]]:
@@ -395,7 +395,7 @@ def check_stack_transformers(student_fn: Any, *, quiet: bool = False) -> CheckRe
     return run_and_record(run, student_fn)
 
 
-# ------------------------------------------------------------------------ exercise 3: counting the work
+# ------------------------------------------------------------------------ exercise 2: counting the work
 
 
 def _conv_pool(size: int, kernel: int) -> int:
@@ -526,7 +526,7 @@ def check_classifier_flops(student_fn: Any, *, quiet: bool = False) -> CheckResu
     )
 
 
-# ---------------------------------------------------------------------- exercise 4: MNIST addition
+# ---------------------------------------------------------------------- exercise 3: MNIST addition
 
 
 def addition_examples(images: Tensor, labels: Tensor, partner: Tensor) -> tuple[Tensor, Tensor]:
