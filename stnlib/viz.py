@@ -323,6 +323,7 @@ def figure1_panels(
     *,
     align_corners: bool = False,
     control_points: Tensor | None = None,
+    title: str = "The outlined region of each input is what the transformer passes on (bottom row)",
 ) -> Figure:
     """The paper's Figure 1: each input with the region the transformer samples, its output, the prediction.
 
@@ -339,6 +340,7 @@ def figure1_panels(
         n: how many examples (columns).
         align_corners: the convention the transformer used.
         control_points: TPS source points, if not the default grid.
+        title: the figure's title (say which model it shows).
 
     Returns:
         The figure, with ``2 n`` axes.
@@ -375,7 +377,7 @@ def figure1_panels(
             bottom.set_title(f"label {truth[k]}", fontsize=9)
     grid[0, 0].set_ylabel("input +\nsampled region", color=INPUT_COLOR)
     grid[1, 0].set_ylabel("transformer\noutput", color=OUTPUT_COLOR)
-    fig.suptitle("The outlined region of each input is what the transformer passes on (bottom row)")
+    fig.suptitle(title)
     return fig
 
 

@@ -169,6 +169,8 @@ def test_figure1_panels_outlines_each_input_and_marks_wrong_predictions() -> Non
     last = fig.axes[-1]
     assert last.get_title() == "pred 6 (true 7)" and to_hex(last.title.get_color()) == viz.WRONG_COLOR
     assert fig.get_suptitle()
+    named = viz.figure1_panels(inputs, outputs, params, n=2, title="The converged model")
+    assert named.get_suptitle() == "The converged model"
 
 
 class _History:
