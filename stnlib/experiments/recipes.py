@@ -13,8 +13,9 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
   for SVHN: a localization net that learns as fast as the classifier swings θ to extremes early in training and
   can collapse the transformer (paper-facts problem #1). **Except** the long budgets (``gpu``, ``paper``) on
   distorted MNIST (R, RTS, P, E): they leave the localization network time to settle at the full rate (x1); on
-  RTS that was measured to be better at ``paper`` (below), and the model zoo trains its ``gpu`` models with the same
-  recipe. (At ``cpu``, x1 measured better too: benchmarks/README.md, "The localization network's learning rate".) Cluttered MNIST and addition keep x0.1: at the ``cpu`` budget x1 made the
+  RTS that was measured to be better at ``paper`` (below), and the model zoo trains its ``gpu`` models with the
+  same recipe. (At ``cpu``, x1 measured better too: benchmarks/README.md, "The localization network's learning
+  rate".) Cluttered MNIST and addition keep x0.1: at the ``cpu`` budget x1 made the
   cluttered-MNIST attention network much worse (24.8 % test error against 18.6 %).
 * **MNIST addition trains 16 times the budget's epochs, at peak lr 3e-3 for every family.** A predicted sum is
   right only when both digits are read correctly, so the error stays at chance (about 90 %, always guessing 9)
@@ -25,9 +26,10 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
   The FCN models on addition are cheap (about 4 minutes of one CPU core for the 2xST-FCN at ``cpu``); the
   ``gpu`` and ``paper`` budgets become 62,720 and 119,168 steps of 256 pairs, still fewer than the paper's 150k.
 * **Label smoothing 0.1 under the long budgets on distorted MNIST** (``gpu``, ``paper``; R, RTS, P, E; no
-  smoothing elsewhere). In 38 epochs the networks fit their training digits almost perfectly (final training loss about
-  0.01); softer targets (90 % on the true class, the rest shared out) keep them from growing ever more confident
-  on digits they already classify, and on RTS that lowered the test error in each of three seeds (below).
+  smoothing elsewhere). In 38 epochs the networks fit their training digits almost perfectly (final training
+  loss about 0.01); softer targets (90 % on the true class, the rest shared out) keep them from growing ever
+  more confident on digits they already classify, and on RTS that lowered the test error in each of three seeds
+  (below).
 * **No input normalisation.** Digits stay in [0, 1] with a zero background, the value the samplers pad with, so
   a transformer that zooms out shows background, not a frame (paper-facts problem #1).
 

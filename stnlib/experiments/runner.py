@@ -71,6 +71,7 @@ __all__ = [
     "canonical_dataset",
     "canonical_model",
     "experiment_dir",
+    "fixed_test_error",
     "load_results",
     "plan_sweep",
     "results_table",
@@ -420,19 +421,29 @@ def run_experiment(
             f"{model} on {dataset} was interrupted after {done} of {recipe.epochs} epochs"
             + ("; run it again with the same run_dir to continue" if where is not None else "")
         )
-    test_data = DistortedMNIST(
-        dataset, "test", device=target, n_samples=recipe.test_samples, batch_size=_EVAL_BATCH, seed=_TEST_SEED
-    )
-    metrics = evaluate(network, test_data, device=target)
-    result = _make_result(
-        model, dataset, recipe, seed, metrics["error"], history, target, precision, diverged
-    )
+    error = fixed_test_error(network, dataset, recipe.test_samples, target)
+    result = _make_result(model, dataset, recipe, seed, error, history, target, precision, diverged)
     result.network = network
     if run_dir is not None and where is not None:
         _write_json(result.to_dict(), where / RESULT_FILE)
         write_table(run_dir)
     _say(_describe(result), progress)
     return result
+
+
+def fixed_test_error(
+    network: nn.Module, dataset: str, n_samples: int, device: str | torch.device | None = None
+) -> float:
+    """Test error in percent (rounded to 4 decimals) on the first ``n_samples`` of the dataset's fixed test digits.
+
+    The experiments' one test set: every model, seed and budget is measured on the same distortions (seed 0), so
+    errors compare like with like. The network is evaluated in float32.
+    """
+    target = select_device(device)
+    data = DistortedMNIST(
+        dataset, "test", device=target, n_samples=n_samples, batch_size=_EVAL_BATCH, seed=_TEST_SEED
+    )
+    return round(100.0 * evaluate(network.float(), data, device=target)["error"], 4)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -459,7 +470,7 @@ def _make_result(
         dataset=dataset,
         budget=recipe.budget,
         seed=seed,
-        test_error=round(100.0 * error, 4),
+        test_error=error,
         paper_error=paper_error(model, dataset),
         epochs=len(history),
         steps=len(history) * -(-recipe.train_samples // recipe.batch_size),

@@ -29,14 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from stnlib.data import DistortedMNIST
+from stnlib.experiments.paper import DATASETS, EXPERIMENTS
 from stnlib.experiments.runner import (
     ExperimentResult,
     build_experiment_model,
     canonical_dataset,
     canonical_model,
+    fixed_test_error,
 )
-from stnlib.train import evaluate
 
 __all__ = [
     "INDEX_FILE",
@@ -65,8 +65,6 @@ SUBSET_SAMPLES = 1_000
 """The fixed subset of the test set (its first digits) that the test suite re-evaluates every model on."""
 STORAGE_DTYPE = torch.float16
 """Parameters are stored in half precision (buffers as they are); the recorded errors are of these weights."""
-_TEST_SEED = 0  # the experiments' fixed test distortions (stnlib.experiments.runner)
-_EVAL_BATCH = 500
 
 
 class PretrainedError(RuntimeError):
@@ -176,8 +174,6 @@ def _write_index(zoo_dir: Path, index: dict[str, dict[str, Any]]) -> None:
 
 
 def _index_order(key: str) -> tuple[int, int, str]:
-    from stnlib.experiments.paper import DATASETS, EXPERIMENTS
-
     dataset, model = key.split("/", 1)
     models = EXPERIMENTS.get(dataset, ())
     return (
@@ -300,14 +296,7 @@ def evaluate_record(
 ) -> float:
     """Test error (%) of ``network`` on the record's fixed test digits (its subset, or all of them), in float32."""
     n = record.subset_samples if subset else record.test_samples
-    return _test_error(network, record.dataset, n, device)
-
-
-def _test_error(network: nn.Module, dataset: str, n_samples: int, device: str | torch.device) -> float:
-    data = DistortedMNIST(
-        dataset, "test", device=device, n_samples=n_samples, batch_size=_EVAL_BATCH, seed=_TEST_SEED
-    )
-    return round(100.0 * evaluate(network.float(), data, device=device)["error"], 4)
+    return fixed_test_error(network, record.dataset, n, device)
 
 
 def export_experiment(
@@ -349,6 +338,7 @@ def export_experiment(
     os.replace(f.name, path)
 
     network = _network_from(state, result.model, result.dataset)
+    subset = min(SUBSET_SAMPLES, result.test_samples)
     losses = result.history.get("train_loss") or [None]
     record = ZooRecord(
         model=result.model,
@@ -363,10 +353,10 @@ def export_experiment(
         train_time_s=result.train_time_s,
         epochs=result.epochs,
         steps=result.steps,
-        test_error=_test_error(network, result.dataset, result.test_samples, device),
+        test_error=fixed_test_error(network, result.dataset, result.test_samples, device),
         test_samples=result.test_samples,
-        subset_error=_test_error(network, result.dataset, min(SUBSET_SAMPLES, result.test_samples), device),
-        subset_samples=min(SUBSET_SAMPLES, result.test_samples),
+        subset_error=fixed_test_error(network, result.dataset, subset, device),
+        subset_samples=subset,
         paper_error=result.paper_error,
         file=path.name,
         sha256=_sha256(path),
