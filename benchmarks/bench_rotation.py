@@ -34,9 +34,8 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from stnlib import geometry, sampling
+from stnlib import probes
 from stnlib.budget import BUDGETS, Budget, get_budget
 from stnlib.checks.lesson04 import SmallLocalizationNet
 from stnlib.checks.lesson05 import STCNN, SpatialTransformer, parameter_groups
@@ -69,27 +68,10 @@ def build_st_cnn(localization: str, init_seed: int = 1) -> STCNN:
     return STCNN(SpatialTransformer(net), CNN((1, 42, 42), channels=(16, 32)))
 
 
-def rotation_degrees(theta: torch.Tensor) -> torch.Tensor:
-    """``theta: (N, 2, 3)`` -> ``(N,)``: the angle of the rotation closest to each 2x2 part (affine_theta's sign)."""
-    a = theta[:, :, :2]
-    return torch.rad2deg(torch.atan2(a[:, 1, 0] - a[:, 0, 1], a[:, 0, 0] + a[:, 1, 1]))
-
-
-def turned_digits(digits: torch.Tensor, degrees: torch.Tensor) -> torch.Tensor:
-    """Upright ``digits: (N, 1, 28, 28)`` in the middle of a 42x42 canvas, turned by ``degrees: (N,)``."""
-    canvas = F.pad(digits, (7, 7, 7, 7))
-    theta = geometry.affine_theta(rotation=torch.deg2rad(degrees))
-    return sampling.grid_sample(canvas, geometry.affine_grid(theta, canvas.shape), align_corners=False)
-
-
 def share_of_turn_undone(model: STCNN, test: DistortedMNIST) -> float:
     """Slope of the transformer's turn back against the digits' turn (1 = upright, 0 = not turned)."""
-    n = min(PROBE_DIGITS, test.num_samples)
-    turns = torch.rand(n, generator=torch.Generator().manual_seed(0)).mul(90).sub(45)
-    with torch.no_grad():
-        _, theta = model.transformer(turned_digits(test.images[:n].float().div(255), turns))
-    x, y = turns - turns.mean(), -rotation_degrees(theta) - (-rotation_degrees(theta)).mean()
-    return ((x * y).sum() / (x * x).sum()).item()
+    digits = test.images[: min(PROBE_DIGITS, test.num_samples)].float().div(255)
+    return probes.share_of_turn_undone(model.transformer, digits, canvas=42)[0]
 
 
 def measure(

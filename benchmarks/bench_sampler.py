@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     available = {"cpu": True, "cuda": torch.cuda.is_available()}
-    if "cuda" in args.devices and args.devices == ["cuda"] and not available["cuda"]:
+    if args.devices == ["cuda"] and not available["cuda"]:
         parser.error("--devices cuda: this machine has no CUDA GPU")
     devices = [torch.device(d) for d in args.devices if available[d]]
     cases = [CASES[i] for i in args.cases] if args.cases else list(CASES)
