@@ -153,3 +153,18 @@ def test_real_mnist_when_present() -> None:
     x, y = _epoch(loader)
     assert x.shape == (256, 1, 60, 60) and torch.equal(y[:8], torch.tensor([7, 2, 1, 0, 4, 1, 4, 9]))
     assert 0.02 < float(x.mean()) < 0.1, "about 4% of a 60x60 cluttered canvas is ink"
+
+
+def test_without_clutter_places_each_digit_where_the_cluttered_canvas_has_it() -> None:
+    cluttered = _loader("TC", n=40, split="test")
+    clean = cluttered.without_clutter()
+    x, y = _epoch(cluttered)
+    digits, labels = _epoch(clean)
+    assert torch.equal(labels, y) and digits.shape == x.shape
+    assert (
+        digits <= x + 1e-6
+    ).all()  # clutter is pasted with a maximum: the digit's pixels are all still there
+    assert (x - digits).sum() > 0  # ... and the clutter is what is left out
+    assert digits.sum(dim=(1, 2, 3)).min() > 0
+    with pytest.raises(ValueError, match="needs the cluttered variant TC; this loader is RTS"):
+        _loader("RTS").without_clutter()

@@ -538,3 +538,11 @@ def test_docstring_examples_run(module: str) -> None:
         warnings.simplefilter("ignore")
         result = doctest.testmod(mod, extraglobs={"torch": torch, "nn": nn}, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_describe_hardware_names_the_cpu_and_its_threads() -> None:
+    from stnlib.train.device import describe_hardware
+
+    threads = torch.get_num_threads()
+    text = describe_hardware("cpu")
+    assert text.endswith(f", {threads} thread{'' if threads == 1 else 's'}") and len(text) > len(", 1 thread")
