@@ -6,7 +6,8 @@
 #   nohup bash tools/train_zoo.sh [RUN_DIR] [WORKERS] > zoo-train.log 2>&1 &
 #
 # Each finished run is exported into the model zoo (stnlib/pretrained/weights) as it ends; commit the new weights
-# and zoo.json. A line whose command the zoo already records is skipped (delete that record to retrain it). `python -m stnlib.pretrained` lists what the zoo holds.
+# and zoo.json. A line whose command the zoo already records is skipped (delete that record to retrain it).
+# `python -m stnlib.pretrained` lists what the zoo holds.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 run_dir=${1:-runs/zoo}

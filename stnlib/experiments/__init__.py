@@ -14,8 +14,8 @@ The paper's numbers (``paper_results.json``) are from Jaderberg, Simonyan, Zisse
 Example:
     >>> paper_results()["RTS"]["CNN"]
     0.8
-    >>> EXPERIMENTS["TC"]
-    ('FCN', 'CNN', 'ST-FCN', 'ST-CNN')
+    >>> EXPERIMENTS["TC"]  # the paper's four models and the course's transformer on a feature map
+    ('FCN', 'CNN', 'ST-FCN', 'ST-CNN', 'ST-CNN-FM')
 """
 
 from stnlib.experiments.paper import (

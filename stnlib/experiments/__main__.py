@@ -152,9 +152,10 @@ def _smoothing(label_smoothing: float) -> str:
 
 
 def _listing() -> str:
-    lines = ["Experiments (paper's test error %):"]
+    lines = ["Experiments (paper's test error %; 'course' marks a model the paper does not train):"]
     for dataset, models in EXPERIMENTS.items():
-        cells = ", ".join(f"{m} {paper_error(m, dataset):g}" for m in models)
+        errors = {m: paper_error(m, dataset) for m in models}
+        cells = ", ".join(f"{m} {'course' if e is None else f'{e:g}'}" for m, e in errors.items())
         lines.append(f"  {dataset:4} {DISTORTIONS[dataset].description}: {cells}")
     lines.append("Budgets (recipe of ST-CNN-Aff on RTS):")
     for name, budget in BUDGETS.items():

@@ -49,7 +49,7 @@ from stnlib.experiments.paper import (
     paper_error,
 )
 from stnlib.experiments.recipes import Recipe, recipe_for
-from stnlib.models import FCN, SpatialTransformer, STClassifier, build_model
+from stnlib.models import FCN, FeatureMapSTClassifier, SpatialTransformer, STClassifier, build_model
 from stnlib.train import (
     Precision,
     evaluate,
@@ -114,7 +114,8 @@ def canonical_model(name: str) -> str:
     found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
     if found is None:
         per_group = "; ".join(
-            f"{', '.join(g.datasets)}: {', '.join(g.models)}" for g in EXPERIMENT_GROUPS.values()
+            f"{', '.join(g.datasets)}: {', '.join(g.models + g.course_models)}"
+            for g in EXPERIMENT_GROUPS.values()
         )
         raise ValueError(f"unknown model {name!r}; the paper's experiments have: {per_group}")
     return found
@@ -150,7 +151,9 @@ def build_experiment_model(model: str, dataset: str) -> nn.Module:
     """The network of one experiment, sized for the dataset's samples and classes (initialised randomly).
 
     Table 1 and addition models come from :func:`stnlib.models.build_model`; on ``TC`` the ``ST-FCN`` and
-    ``ST-CNN`` use an attention transformer with a :data:`TC_OUTPUT_SIZE` output (downsampling the 60x60 input).
+    ``ST-CNN`` use an attention transformer with a :data:`TC_OUTPUT_SIZE` output (downsampling the 60x60 input),
+    and ``ST-CNN-FM`` is a :class:`~stnlib.models.FeatureMapSTClassifier` with an attention transformer on the
+    first block's 32x26x26 feature map (Lesson 08).
 
     Example:
         >>> net = build_experiment_model("ST-CNN", "TC")
@@ -165,6 +168,8 @@ def build_experiment_model(model: str, dataset: str) -> nn.Module:
     if dataset == "TC" and model == "ST-FCN":
         transformer = SpatialTransformer(in_shape, "attention", "fc", output_size=TC_OUTPUT_SIZE)
         return STClassifier(transformer, FCN((in_shape[0], *TC_OUTPUT_SIZE), num_classes))
+    if dataset == "TC" and model == "ST-CNN-FM":
+        return FeatureMapSTClassifier(in_shape, num_classes, transform="attention")
     if dataset == "ADD" and model == "ST-FCN":
         return build_model("ST-FCN-Aff", in_shape, num_classes)
     return build_model(model, in_shape, num_classes)
