@@ -4,7 +4,7 @@ Three networks are trained on the same RTS digits (rotated ±45°, scaled 0.7–
 number of epochs of a budget (default ``cpu``) and tested on the same fixed test digits:
 
 * ``CNN`` and ``ST-CNN-Aff``: the experiments of :mod:`stnlib.experiments` (:func:`run_experiment`), trained
-  with the course's recipe (:func:`stnlib.experiments.recipe_for`: AdamW, one-cycle, localization lr x0.1);
+  with the course's recipe of the time (:func:`stnlib.experiments.recipe_for`: AdamW, one-cycle, localization lr x0.1);
 * ``TutorialSTN``: the network of PyTorch's STN tutorial (:class:`stnlib.models.TutorialSTN`) trained as
   published: inputs normalised with MNIST's mean and std, SGD at lr 0.01 without momentum, batch 64, NLL loss
   on its log-softmax output, ``align_corners=False`` and zero padding.

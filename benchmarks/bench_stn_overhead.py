@@ -3,8 +3,8 @@
 Both models are the experiments' networks (:func:`stnlib.experiments.build_experiment_model`) for 42x42 RTS
 digits; the ST-CNN is the same CNN behind an affine spatial transformer (localization net, ``F.affine_grid``,
 ``F.grid_sample``). One *step* is what training pays per batch: ``zero_grad``, forward, cross-entropy, backward
-and an AdamW step with the experiments' parameter groups (:func:`stnlib.train.make_optimizer`, localization lr
-x0.1). A third row times the transformer alone (forward and backward through localization net, grid and sampler).
+and an AdamW step with the experiments' parameter groups (:func:`stnlib.train.make_optimizer`, localization lr as
+the recipe sets it). A third row times the transformer alone (forward and backward through localization net, grid and sampler).
 
 The models take turns in each of ``--rounds`` rounds (the order alternates), so a busy, shared machine slows all
 of them alike; each round runs every model over the same ``--batches`` batches. Times are medians over rounds;

@@ -1,4 +1,4 @@
-"""benchmarks.bench_zoo: every target is measured on the models a zoo has, and named as missing for the rest."""
+"""stnlib.pretrained.targets and benchmarks.bench_zoo: every target is measured on the models a zoo has, and named as missing for the rest."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from benchmarks import bench_zoo
 from stnlib.budget import Budget
 from stnlib.data import MNISTUnavailableError, load_mnist
 from stnlib.experiments import run_experiment
-from stnlib.pretrained import export_experiment
+from stnlib.pretrained import export_experiment, targets
 
 TINY = Budget("tiny", train_samples=256, test_samples=500, epochs=1, batch_size=128, description="tests")
 IN_ZOO = [
@@ -37,22 +37,29 @@ def zoo_dir(tmp_path_factory):
 
 
 def test_the_report_measures_what_the_zoo_has(zoo_dir) -> None:
-    targets = {t.name: t for t in bench_zoo.report(zoo_dir)}
-    assert targets["RTS: ST-CNN-Aff < CNN < FCN"].met is not None
+    measured = {t.name: t for t in targets.report(zoo_dir)}
+    assert measured["RTS: ST-CNN-Aff < CNN < FCN"].met is not None
     assert (
-        targets["R: ST-CNN-Aff < CNN < FCN"].met is None
-        and "not in the zoo" in targets["R: ST-CNN-Aff < CNN < FCN"].measured
+        measured["R: ST-CNN-Aff < CNN < FCN"].met is None
+        and "not in the zoo" in measured["R: ST-CNN-Aff < CNN < FCN"].measured
     )
-    turn = targets["RTS: share of the turn undone"]
+    turn = measured["RTS: share of the turn undone"]
     assert turn.met is False and float(turn.measured) < 0.5  # two steps of training undo almost nothing
-    hits = targets["TC: window holds the digit's centre"]
+    hits = measured["TC: window holds the digit's centre"]
     assert hits.met is not None and hits.measured.endswith("%")
-    side = targets["TC: mean window side / canvas"]
+    side = measured["TC: mean window side / canvas"]
     assert side.met is False and float(side.measured) > 0.9  # near the identity: the whole canvas
-    assert targets["TC: ST-CNN error, below the CNN"].met is None  # no CNN on TC in this zoo
-    assert "ST1 follows channel" in targets["ADD: the transformers split the digits"].measured
-    assert targets["E: TPS per-digit warp vs ideal undo"].met is not None
-    assert all(t.met is None for name, t in targets.items() if name.startswith(("R:", "P:")))
+    assert measured["TC: ST-CNN error, below the CNN"].met is None  # no CNN on TC in this zoo
+    assert "ST1 follows channel" in measured["ADD: the transformers split the digits"].measured
+    assert measured["E: TPS per-digit warp vs ideal undo"].met is not None
+    assert all(t.met is None for name, t in measured.items() if name.startswith(("R:", "P:")))
+
+
+def test_a_report_can_be_limited_to_groups_of_targets(zoo_dir) -> None:
+    tps_only = targets.report(zoo_dir, groups=("tps",))
+    assert [t.name for t in tps_only] == ["E: TPS per-digit warp vs ideal undo"]
+    with pytest.raises(ValueError, match="unknown target group"):
+        targets.report(zoo_dir, groups=("svhn",))
 
 
 def test_the_benchmark_prints_a_markdown_table(zoo_dir, capsys) -> None:

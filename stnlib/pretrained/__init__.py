@@ -7,6 +7,8 @@ is in its record) and the test suite re-evaluates each one against its recorded 
 * :func:`load_pretrained` — ``(network, record)`` for a model and dataset, checked against its SHA-256.
 * :func:`available`, :func:`zoo_table` — what the zoo holds; ``python -m stnlib.pretrained`` prints it.
 * :func:`export_experiment` — add a finished experiment to the zoo (what ``--export`` calls).
+* :mod:`stnlib.pretrained.targets` — what the converged models should do (Table 1's ordering, the turn undone, the
+  attention window, the addition split, per-digit TPS warps), measured; ``benchmarks/bench_zoo.py`` prints it.
 """
 
 from stnlib.pretrained.zoo import (
