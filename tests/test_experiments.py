@@ -18,12 +18,14 @@ from stnlib.experiments import (
     DATASETS,
     EXPERIMENT_GROUPS,
     EXPERIMENTS,
+    FILM_DIGITS,
     TC_OUTPUT_SIZE,
     ExperimentInterrupted,
     ExperimentResult,
     build_experiment_model,
     canonical_model,
     experiment_dir,
+    film_digits,
     load_results,
     paper,
     paper_error,
@@ -31,6 +33,7 @@ from stnlib.experiments import (
     plan_sweep,
     recipe_for,
     recipes,
+    render_film,
     results_table,
     run_experiment,
     run_sweep,
@@ -556,3 +559,68 @@ def test_cli_lists_experiments_and_budgets(capsys) -> None:
     assert all(name in out for name in BUDGETS)
     assert "ADD (MNIST addition) trains 16x the budget's epochs at lr 0.003" in out
     assert "localization x1, label smoothing 0.1)" in out and out.count("label smoothing") == 2  # gpu, paper
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training films
+
+
+def test_an_experiment_records_its_transformers_film_after_every_epoch(tmp_path) -> None:
+    result = run_experiment("ST-CNN-Aff", "RTS", budget=TINY, run_dir=tmp_path, device=CPU, progress=False)
+    film = result.film
+    assert film is not None and film["epochs"] == [1, 2]
+    assert torch.tensor(film["params"]).shape == (2, FILM_DIGITS, 2, 3)
+    inputs, _ = film_digits("RTS", CPU)
+    with torch.no_grad():
+        _, final = result.network.eval().transformer(inputs)
+    torch.testing.assert_close(torch.tensor(film["params"][-1]), final, atol=1e-4, rtol=0)
+    stored = json.loads(
+        (experiment_dir(tmp_path, "ST-CNN-Aff", "RTS", TINY, 0) / runner.FILM_FILE).read_text()
+    )
+    assert stored == film and load_results(tmp_path)[0].film == film
+
+    images, frames, captions = render_film(result.network, "RTS", film, CPU)
+    assert images.shape == (FILM_DIGITS, 1, 42, 42) and captions == ["epoch 1 of 2", "epoch 2 of 2"]
+    torch.testing.assert_close(
+        frames[-1], result.network.transformer.apply_params(inputs, final), atol=1e-3, rtol=0
+    )
+
+
+def test_the_film_recorder_uses_no_global_random_numbers_and_films_only_transformers() -> None:
+    network = build_experiment_model("ST-CNN-Aff", "R")
+    recorder = runner._FilmRecorder(network, "R", torch.device(CPU), None)
+    state = torch.random.get_rng_state()
+    recorder(1, network.train(), None)
+    assert torch.equal(state, torch.random.get_rng_state()) and network.training  # mode restored
+    recorder(2, network, None)
+    recorder(2, network, None)  # an epoch trained again after a resume replaces its frame
+    assert recorder.as_dict()["epochs"] == [1, 2]
+    assert (
+        runner._FilmRecorder(build_experiment_model("CNN", "R"), "R", torch.device(CPU), None).as_dict()
+        is None
+    )
+    with pytest.raises(TypeError, match="one spatial transformer"):
+        render_film(build_experiment_model("2xST-FCN", "ADD"), "ADD", {"epochs": [1], "params": [[0]]})
+    with pytest.raises(ValueError, match="at least one frame"):
+        render_film(network, "R", {"epochs": [], "params": []})
+
+
+def test_an_interrupted_experiments_film_continues_where_it_stopped(tmp_path, monkeypatch) -> None:
+    straight = run_experiment(
+        "ST-FCN-Aff", "R", budget=TINY, run_dir=tmp_path / "a", device=CPU, progress=False
+    )
+    real_run_epoch = loop._Run.run_epoch
+
+    def stop_in_second_epoch(self, epoch, *args, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_run_epoch(self, epoch, *args, **kwargs)
+
+    monkeypatch.setattr(loop._Run, "run_epoch", stop_in_second_epoch)
+    with pytest.raises(ExperimentInterrupted):
+        run_experiment("ST-FCN-Aff", "R", budget=TINY, run_dir=tmp_path / "b", device=CPU, progress=False)
+    monkeypatch.setattr(loop._Run, "run_epoch", real_run_epoch)
+    resumed = run_experiment(
+        "ST-FCN-Aff", "R", budget=TINY, run_dir=tmp_path / "b", device=CPU, progress=False
+    )
+    assert resumed.film == straight.film and resumed.film["epochs"] == [1, 2]

@@ -70,6 +70,8 @@ def test_an_export_records_how_the_model_was_made(exported) -> None:
     assert len(record.sha256) == 64 and (folder / record.file).is_file()
     assert json.loads((folder / INDEX_FILE).read_text())["R/ST-CNN-Aff"]["sha256"] == record.sha256
     assert [r.key for r in available(folder)] == ["R/ST-CNN-Aff"]
+    assert record.film == result.film and record.film["epochs"] == [1]  # the training film travels with it
+    assert available(folder)[0].film == record.film
 
 
 def test_the_file_holds_half_precision_weights_only(exported) -> None:

@@ -6,6 +6,8 @@
   the models of Table 1 (R, RTS, P, E), of translated cluttered MNIST (TC) and of MNIST addition (ADD), keep
   each result as JSON, and tabulate test errors beside the paper's.
 * :mod:`stnlib.experiments.recipes` — :func:`recipe_for`: how each budget trains each family of models.
+* :func:`render_film` — what a transformer passed on after each epoch of its training (every experiment with one
+  transformer records its parameters on :func:`film_digits`).
 * ``python -m stnlib.experiments --help`` — the same from a terminal, with resumable sweeps.
 
 The paper's numbers (``paper_results.json``) are from Jaderberg, Simonyan, Zisserman and Kavukcuoglu,
@@ -29,6 +31,7 @@ from stnlib.experiments.paper import (
 )
 from stnlib.experiments.recipes import Recipe, family_of, recipe_for
 from stnlib.experiments.runner import (
+    FILM_DIGITS,
     TC_OUTPUT_SIZE,
     ExperimentInterrupted,
     ExperimentResult,
@@ -36,9 +39,11 @@ from stnlib.experiments.runner import (
     canonical_dataset,
     canonical_model,
     experiment_dir,
+    film_digits,
     fixed_test_error,
     load_results,
     plan_sweep,
+    render_film,
     results_table,
     run_experiment,
     run_sweep,
@@ -49,6 +54,7 @@ __all__ = [
     "DATASETS",
     "EXPERIMENTS",
     "EXPERIMENT_GROUPS",
+    "FILM_DIGITS",
     "PAPER_SOURCE",
     "TC_OUTPUT_SIZE",
     "ExperimentGroup",
@@ -60,12 +66,14 @@ __all__ = [
     "canonical_model",
     "experiment_dir",
     "family_of",
+    "film_digits",
     "fixed_test_error",
     "load_results",
     "paper_error",
     "paper_results",
     "plan_sweep",
     "recipe_for",
+    "render_film",
     "results_table",
     "run_experiment",
     "run_sweep",

@@ -62,6 +62,8 @@ from stnlib.train import (
 from stnlib.train.device import check_precision, describe_hardware, effective_precision
 
 __all__ = [
+    "FILM_DIGITS",
+    "FILM_FILE",
     "RESULT_FILE",
     "TABLE_FILE",
     "TC_OUTPUT_SIZE",
@@ -71,9 +73,11 @@ __all__ = [
     "canonical_dataset",
     "canonical_model",
     "experiment_dir",
+    "film_digits",
     "fixed_test_error",
     "load_results",
     "plan_sweep",
+    "render_film",
     "results_table",
     "run_experiment",
     "run_sweep",
@@ -87,6 +91,9 @@ TC_OUTPUT_SIZE = (30, 30)
 
 _TEST_SEED = 0  # every model, seed and budget is tested on the same fixed distortions
 _EVAL_BATCH = 500
+FILM_DIGITS = 8
+"""Fixed test digits whose transformation an experiment records after every epoch: its training film."""
+FILM_FILE = "film.json"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,6 +201,10 @@ class ExperimentResult:
             results written before it was recorded read as ``"fp32"``, the only precision then.
         hardware: the GPU, or the CPU's model and thread count, that trained it
             (:func:`~stnlib.train.device.describe_hardware`; ``"unknown"`` in results written before it was kept).
+        film: the training film of a network with one spatial transformer in front of its classifier:
+            ``{"epochs": [1, 2, ...], "params": [...]}``, the transformer's parameters on :func:`film_digits`
+            after each epoch (``params[k]``: ``(FILM_DIGITS, *param_shape)`` as nested lists); ``None`` for other
+            networks and for results written before films were recorded. :func:`render_film` draws it.
         status: ``"finished"``, or ``"diverged"`` when the loss became NaN and training stopped early.
         recipe: the :class:`~stnlib.experiments.recipes.Recipe` used, as a dict.
         history: per-epoch ``train_loss`` and ``train_acc`` (fractions), ``{"epoch": [...], ...}``.
@@ -222,6 +233,7 @@ class ExperimentResult:
     finished_at: str
     precision: str = "fp32"
     hardware: str = "unknown"
+    film: dict[str, list[Any]] | None = None
     network: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -407,6 +419,7 @@ def run_experiment(
         seed=seed,
     )
     resume = checkpoints is not None and latest_checkpoint(checkpoints) is not None
+    film = _FilmRecorder(network, dataset, target, None if where is None else where / FILM_FILE)
     history = fit(
         network,
         train_data,
@@ -418,6 +431,7 @@ def run_experiment(
         keep_last=1,
         progress=progress,
         seed=seed,
+        callbacks=[film],
     )
     done = history.epochs[-1] if len(history) else 0
     diverged = len(history) > 0 and not math.isfinite(float(history.last["train_loss"]))
@@ -427,13 +441,109 @@ def run_experiment(
             + ("; run it again with the same run_dir to continue" if where is not None else "")
         )
     error = fixed_test_error(network, dataset, recipe.test_samples, target)
-    result = _make_result(model, dataset, recipe, seed, error, history, target, precision, diverged)
+    result = _make_result(
+        model, dataset, recipe, seed, error, history, target, precision, diverged, film.as_dict()
+    )
     result.network = network
     if run_dir is not None and where is not None:
         _write_json(result.to_dict(), where / RESULT_FILE)
         write_table(run_dir)
     _say(_describe(result), progress)
     return result
+
+
+def film_digits(dataset: str, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The :data:`FILM_DIGITS` fixed test digits (distortion seed 0) of a dataset's training film, ``(x, y)``.
+
+    Example:
+        >>> x, y = film_digits("RTS", "cpu")  # doctest: +SKIP
+        >>> x.shape  # doctest: +SKIP
+        torch.Size([8, 1, 42, 42])
+    """
+    data = DistortedMNIST(
+        canonical_dataset(dataset),
+        "test",
+        device=select_device(device),
+        n_samples=FILM_DIGITS,
+        batch_size=FILM_DIGITS,
+        seed=_TEST_SEED,
+    )
+    with torch.random.fork_rng(devices=[]):
+        return next(iter(data))
+
+
+class _FilmRecorder:
+    """A ``fit`` callback: after each epoch, the transformer's parameters on :func:`film_digits`.
+
+    Records nothing for networks without one :class:`SpatialTransformer` in front of their classifier. Uses no
+    global random numbers, so a run trains the same weights with or without it. With ``path``, the film is saved
+    after every epoch, and a resumed run continues it (frames of epochs trained again are replaced).
+    """
+
+    def __init__(self, network: nn.Module, dataset: str, device: torch.device, path: Path | None) -> None:
+        self.inputs = film_digits(dataset, device)[0] if isinstance(network, STClassifier) else None
+        self.path = path
+        self.epochs: list[int] = []
+        self.params: list[Any] = []
+        if self.inputs is not None and path is not None and path.is_file():
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            self.epochs, self.params = list(stored["epochs"]), list(stored["params"])
+
+    def __call__(self, epoch: int, model: nn.Module, history: Any) -> None:
+        if self.inputs is None:
+            return
+        was_training = model.training
+        model.eval()
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            _, params = model.transformer(self.inputs)  # type: ignore[operator]
+        model.train(was_training)
+        keep = [k for k, e in enumerate(self.epochs) if e < epoch]
+        self.epochs = [self.epochs[k] for k in keep] + [epoch]
+        self.params = [self.params[k] for k in keep] + [
+            (params.float() * 1e5).round().div(1e5).cpu().tolist()
+        ]
+        if self.path is not None:
+            _write_json(self.as_dict() or {}, self.path)
+
+    def as_dict(self) -> dict[str, list[Any]] | None:
+        return None if self.inputs is None else {"epochs": self.epochs, "params": self.params}
+
+
+def render_film(
+    network: nn.Module, dataset: str, film: dict[str, list[Any]], device: str | torch.device | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor], list[str]]:
+    """Draw a training film: what the network's transformer passed on after each recorded epoch.
+
+    Args:
+        network: a network of the experiment, with its ``transformer`` (the film's parameters replace its
+            localization network's, so any network of the same architecture draws the same film).
+        dataset: the experiment's dataset.
+        film: :attr:`ExperimentResult.film` (or a zoo record's ``film``).
+        device: ``None`` picks CUDA, then MPS, then the CPU.
+
+    Returns:
+        ``(inputs, frames, captions)``: the film digits ``(FILM_DIGITS, C, H, W)``, one output batch per frame,
+        and ``"epoch k of E"`` per frame — the arguments of :func:`stnlib.viz.animate_transformer`.
+    """
+    transformer = getattr(network, "transformer", None)
+    if not isinstance(transformer, SpatialTransformer) or not isinstance(network, STClassifier):
+        raise TypeError(
+            f"render_film needs a network with one spatial transformer in front of its classifier; "
+            f"got {type(network).__name__}"
+        )
+    if not isinstance(film, dict) or not {"epochs", "params"} <= film.keys() or not film["params"]:
+        raise ValueError(
+            "film must be a training film {'epochs': [...], 'params': [...]} with at least one frame"
+        )
+    target = select_device(device)
+    inputs = film_digits(dataset, target)[0]
+    last = film["epochs"][-1]
+    with torch.no_grad():
+        frames = [
+            transformer.apply_params(inputs, torch.tensor(params, device=target)).cpu()
+            for params in film["params"]
+        ]
+    return inputs.cpu(), frames, [f"epoch {e} of {last}" for e in film["epochs"]]
 
 
 def fixed_test_error(
@@ -466,6 +576,7 @@ def _make_result(
     device: torch.device,
     precision: Precision,
     diverged: bool,
+    film: dict[str, list[Any]] | None,
 ) -> ExperimentResult:
     import stnlib
 
@@ -494,6 +605,7 @@ def _make_result(
         finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         precision=precision,
         hardware=describe_hardware(device),
+        film=film,
     )
 
 

@@ -88,6 +88,9 @@ class ZooRecord:
         file: the weight file's name in :data:`ZOO_DIR`; sha256: its hash; storage_dtype: its parameters' dtype.
         torch_version: the PyTorch that trained it; trained_at, exported_at: UTC times (ISO 8601).
         train_loss: the final epoch's training loss.
+        film: the training film (:attr:`~stnlib.experiments.ExperimentResult.film`; draw it with
+            :func:`~stnlib.experiments.render_film`), or ``None``: not a single-transformer network, or exported
+            before films were recorded.
     """
 
     model: str
@@ -114,6 +117,7 @@ class ZooRecord:
     trained_at: str
     exported_at: str
     train_loss: float | None = None
+    film: dict[str, list[Any]] | None = None
 
     @property
     def key(self) -> str:
@@ -365,6 +369,7 @@ def export_experiment(
         trained_at=result.finished_at,
         exported_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         train_loss=losses[-1],
+        film=result.film,
     )
     with _index_lock(folder):  # two training workers may finish at the same moment
         index = _read_index(folder)
