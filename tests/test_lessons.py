@@ -104,6 +104,18 @@ def test_markdown_solution_becomes_answer_placeholder(build_lessons: ModuleType)
             "nested '### BEGIN SOLUTION' on line 2",
         ),
         ("y = 2\n### END SOLUTION", "'### END SOLUTION' on line 2 has no matching"),
+        (
+            "#### BEGIN SOLUTION\ny = 2\n### END SOLUTION",
+            "line 1: '#### BEGIN SOLUTION' looks like a solution",
+        ),
+        (
+            "### BEGIN SOLUTION (hint)\ny = 2\n### END SOLUTION",
+            "line 1: '### BEGIN SOLUTION (hint)' looks like",
+        ),
+        ("### BEGIN SOLUTION\ny = 2\n### end solution", "line 3: '### end solution' looks like"),
+        ("  #BEGIN SOLUTION\ny = 2\n### END SOLUTION", "write exactly '### BEGIN SOLUTION'"),
+        ("### BEGIN SOLUTION\ny = 2\n## END_SOLUTION", "write exactly '### END SOLUTION'"),
+        ("###BEGIN SOLUTION\ny = 2\n### END SOLUTION", "line 1: '###BEGIN SOLUTION' looks like"),
     ],
 )
 def test_marker_errors_name_notebook_and_cell(
@@ -115,6 +127,34 @@ def test_marker_errors_name_notebook_and_cell(
         build_lessons.make_lesson(solution, "solutions/07_broken.ipynb", settings)
     assert "solutions/07_broken.ipynb: cell 4" in str(error.value)
     assert message in str(error.value)
+
+
+def test_text_that_mentions_a_marker_is_not_mistaken_for_one(build_lessons: ModuleType) -> None:
+    source = "Answers sit between `### BEGIN SOLUTION` and `### END SOLUTION`.\nx = 1  # see ### END SOLUTION"
+    assert build_lessons.strip_solutions(source, "markdown") == source
+
+
+def _region_and_outside_lines(build_lessons: ModuleType, nb: NotebookNode) -> tuple[set[str], set[str]]:
+    inside: set[str] = set()
+    outside: set[str] = set()
+    for cell in nb.cells:
+        lines = cell.source.splitlines()
+        regions = build_lessons._solution_regions(cell.source, "cell")
+        hidden = {k for begin, end, _ in regions for k in range(begin + 1, end)}
+        for k, line in enumerate(lines):
+            (inside if k in hidden else outside).add(line.strip())
+    return inside, outside
+
+
+@pytest.mark.parametrize("name", SOLUTION_FILES)
+def test_no_line_of_a_solution_region_reaches_the_lesson(build_lessons: ModuleType, name: str) -> None:
+    solution = nbformat.read(REPO / "solutions" / name, as_version=4)
+    inside, outside = _region_and_outside_lines(build_lessons, solution)
+    lesson = nbformat.read(REPO / "lessons" / name, as_version=4)
+    lesson_lines = {line.strip() for cell in lesson.cells for line in cell.source.splitlines()}
+    # A line that also appears outside every region (a blank line, "return x" used elsewhere) proves nothing.
+    leaked = {line for line in inside - outside if line} & lesson_lines
+    assert not leaked, f"lines of solution regions in lessons/{name}: {sorted(leaked)[:5]}"
 
 
 # ---------------------------------------------------------------------------------- building notebooks

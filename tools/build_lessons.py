@@ -142,6 +142,11 @@ def _where(notebook: str, index: int) -> str:
     return f"{notebook}: cell {index + 1}"
 
 
+# Anything a person might have meant as a marker: any number of hashes, any case, "_" or "-" or no space between the
+# words, text after them. A line like this that is not exactly a marker would otherwise leak its region's answer.
+_MARKER_LIKE = re.compile(r"#+\s*(begin|end)[\s_-]*solution\b.*", re.IGNORECASE)
+
+
 def _solution_regions(source: str, where: str) -> list[tuple[int, int, str]]:
     """``(begin_line, end_line, indentation)`` of each marked region; raise on malformed markers."""
     regions: list[tuple[int, int, str]] = []
@@ -149,6 +154,13 @@ def _solution_regions(source: str, where: str) -> list[tuple[int, int, str]]:
     indent = ""
     for number, line in enumerate(source.splitlines()):
         marker = line.strip()
+        if marker not in (BEGIN_MARKER, END_MARKER) and _MARKER_LIKE.fullmatch(marker):
+            meant = BEGIN_MARKER if marker.lstrip("#").strip().lower().startswith("begin") else END_MARKER
+            raise BuildError(
+                f"{where}, line {number + 1}: {marker!r} looks like a solution marker but is not one, so the "
+                f"answer would reach the student's lesson; write exactly {meant!r} on a line of its own "
+                "(three hashes, upper case, nothing after it)"
+            )
         if marker == BEGIN_MARKER:
             if open_at is not None:
                 raise BuildError(
