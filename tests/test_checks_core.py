@@ -470,3 +470,45 @@ def test_lesson_modules_load_lazily(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         checks.lesson43  # noqa: B018
     with pytest.raises(AttributeError):
         checks.not_a_lesson  # noqa: B018
+
+
+def test_what_a_student_function_prints_is_captured_and_summarised(capsys) -> None:
+    def chatty_sin(x):
+        for k in range(20_000):
+            print(f"step {k}")
+        return torch.sin(x)
+
+    result = check_function("sin", chatty_sin, torch.sin, [Case("x", (torch.zeros(3),))], timeout=None)
+    assert result
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) < 20
+    assert "printed 20,000 lines" in out and "19,990 more lines hidden" in out
+    assert "step 0" in out and "step 4" in out and "step 19999" in out and "step 5\n" not in out
+
+
+def test_a_little_output_is_shown_whole_and_a_quiet_check_shows_none(capsys) -> None:
+    def sin_saying_hello(x):
+        print("hello", end="")
+        return torch.sin(x)
+
+    check_function("sin", sin_saying_hello, torch.sin, [Case("x", (torch.zeros(3),))])
+    assert "printed 1 line during the check:\nhello" in capsys.readouterr().out
+    check_function("sin", sin_saying_hello, torch.sin, [Case("x", (torch.zeros(3),))], quiet=True)
+    assert capsys.readouterr().out == ""
+
+
+def test_a_function_that_swallows_the_timeout_is_reported(capsys) -> None:
+    def stubborn(x):
+        deadline = time.monotonic() + 0.8
+        while time.monotonic() < deadline:
+            try:
+                time.sleep(0.01)
+            except BaseException:  # what a bare `except:` does
+                pass
+        return torch.sin(x)
+
+    with pytest.raises(CheckFailed) as failed:
+        check_function("sin", stubborn, torch.sin, [Case("x", (torch.zeros(3),))], timeout=0.2)
+    assert failed.value.result.status is Status.TIMEOUT
+    err = capsys.readouterr().err
+    assert "catches every exception" in err and "Interrupt the kernel" in err and "restart the kernel" in err

@@ -25,7 +25,11 @@ The contract, which keeps lessons runnable from top to bottom and solutions stri
   passed, failed (wrong numbers), not implemented, error (the student's code raised: the report names the
   student's own line and message), timeout (a case ran longer than ``timeout`` seconds; enforced with
   ``signal.setitimer`` in the main thread only, so there is no limit in other threads or on Windows), wrong
-  type (``None`` or not a tensor), wrong shape, wrong dtype, wrong device.
+  type (``None`` or not a tensor), wrong shape, wrong dtype, wrong device. A function that catches every
+  exception swallows the time-out; the check then prints what happened and how to recover (interrupt or restart
+  the kernel) while the function keeps running.
+* What the student's function prints during a check is captured: the report shows how many lines it printed,
+  the first and last five and how many were hidden, so a debugging ``print`` in a loop cannot flood the notebook.
 * **passed** and **not implemented** return normally, so a lesson with unfinished exercises still runs.
 * Every other status prints the report and then raises :class:`CheckFailed`. ``CheckFailed`` defines IPython's
   ``_render_traceback_``, so Jupyter shows one line instead of a traceback, while nbval (which runs the
@@ -41,6 +45,8 @@ function whose name starts with ``check_`` (``check_affine_grid(...)``, ``checks
 
 from __future__ import annotations
 
+import collections
+import io
 import linecache
 import os
 import signal
@@ -51,7 +57,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import TracebackType
@@ -398,10 +404,31 @@ class _CaseTimeout(BaseException):
     """Raised by the alarm signal inside the student's function when a case runs too long."""
 
 
+@dataclass
+class _Limit:
+    """What :func:`_time_limit` saw: how often its alarm fired (more than once: the student's code swallowed it)."""
+
+    fired: int = 0
+
+
+def _swallowed_timeout_message(seconds: float) -> str:
+    return (
+        f"\n⚠️ The check asked your function to stop after {seconds:g} s, and it is still running: it catches "
+        "every exception (a bare `except:` or `except BaseException:`), the check's time-out included, so the "
+        "check cannot stop it. Interrupt the kernel (the ■ button, or Kernel → Interrupt); if the same `except:` "
+        "swallows that too, restart the kernel (Kernel → Restart) and run the notebook's cells again. Then catch "
+        "only the exceptions you expect, e.g. `except ValueError:`."
+    )
+
+
 @contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`_CaseTimeout` in the main thread after ``seconds``; a no-op where signals are unavailable
-    (other threads, Windows). Restores any timer that was already running (e.g. pytest-timeout's)."""
+def _time_limit(seconds: float | None) -> Iterator[_Limit]:
+    """Raise :class:`_CaseTimeout` in the main thread after ``seconds``, and again every ``seconds`` until the block
+    ends; a no-op where signals are unavailable (other threads, Windows). If the student's code swallows the first
+    alarm, the second prints a message saying so and how to recover (to the output the block started with, not to
+    a capture the student's code may be under). Restores any timer that was already running (e.g. pytest-timeout's).
+    """
+    limit = _Limit()
     usable = (
         seconds is not None
         and seconds > 0
@@ -409,23 +436,86 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         and threading.current_thread() is threading.main_thread()
     )
     if not usable:
-        yield
+        yield limit
         return
+    assert seconds is not None
+    notebook_stderr = sys.stderr
 
     def _on_alarm(signum: int, frame: Any) -> None:
+        limit.fired += 1
+        if limit.fired == 2:
+            print(_swallowed_timeout_message(seconds), file=notebook_stderr, flush=True)
         raise _CaseTimeout(seconds)
 
     started = time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds, seconds)
     try:
-        yield
+        yield limit
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
         if previous_delay > 0:
             remaining = max(previous_delay - (time.monotonic() - started), 1e-3)
             signal.setitimer(signal.ITIMER_REAL, remaining, previous_interval)
+
+
+_SHOWN_LINES = 5
+_LONGEST_LINE = 2_000
+
+
+class _StudentOutput(io.TextIOBase):
+    """What the student's code prints during a check: its first and last lines are kept, the rest only counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines = 0
+        self.head: list[str] = []
+        self.tail: collections.deque[str] = collections.deque(maxlen=_SHOWN_LINES)
+        self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *complete, partial = (self._partial + str(text)).split("\n")
+        self._partial = partial[:_LONGEST_LINE]
+        for line in complete:
+            self._keep(line)
+        return len(text)
+
+    def _keep(self, line: str) -> None:
+        self.lines += 1
+        line = line if len(line) <= _LONGEST_LINE else line[:_LONGEST_LINE] + " …"
+        if len(self.head) < _SHOWN_LINES:
+            self.head.append(line)
+        else:
+            self.tail.append(line)
+
+    def summary(self) -> str:
+        """Empty if nothing was printed; else the count, the first and last lines and how many were hidden."""
+        if self._partial:
+            self._keep(self._partial)
+            self._partial = ""
+        if not self.lines:
+            return ""
+        hidden = self.lines - len(self.head) - len(self.tail)
+        plural = "" if self.lines == 1 else "s"
+        lines = [f"Your function printed {self.lines:,} line{plural} during the check"]
+        if hidden:
+            lines[0] += f"; the first and last {_SHOWN_LINES}:"
+            lines += [*self.head, f"… {hidden:,} more line{'' if hidden == 1 else 's'} hidden …", *self.tail]
+        else:
+            lines[0] += ":"
+            lines += [*self.head, *self.tail]
+        return "\n".join(lines)
+
+
+@contextmanager
+def _student_running(timeout: float | None, output: _StudentOutput) -> Iterator[_Limit]:
+    """Run the student's code under the time limit, with what it prints captured in ``output``."""
+    with _time_limit(timeout) as limit, redirect_stdout(output), redirect_stderr(output):
+        yield limit
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -465,21 +555,28 @@ class _CaseOutcome:
     against: str = ""  # what the comparison was with: "stnlib.geometry.affine_grid", "gradients", ...
 
 
+def _timeout_outcome(case: Case, timeout: float | None, what: str = "did not finish") -> _CaseOutcome:
+    return _CaseOutcome(
+        case.name,
+        Status.TIMEOUT,
+        f"{what} within {timeout:g} s. Replace Python loops over pixels with tensor operations.",
+    )
+
+
 def _run_student(
-    student_fn: Callable[..., Any], case: Case, timeout: float | None
+    student_fn: Callable[..., Any], case: Case, timeout: float | None, output: _StudentOutput
 ) -> tuple[Any, _CaseOutcome | None]:
     args, kwargs = case.fresh()
     try:
-        with _time_limit(timeout):
-            return student_fn(*args, **kwargs), None
+        with _student_running(timeout, output) as limit:
+            value = student_fn(*args, **kwargs)
+        if limit.fired:  # it swallowed the time-out and finished later
+            return None, _timeout_outcome(case, timeout)
+        return value, None
     except NotImplementedError:
         return None, _CaseOutcome(case.name, Status.NOT_IMPLEMENTED, "not implemented yet")
     except _CaseTimeout:
-        return None, _CaseOutcome(
-            case.name,
-            Status.TIMEOUT,
-            f"did not finish within {timeout:g} s. Replace Python loops over pixels with tensor operations.",
-        )
+        return None, _timeout_outcome(case, timeout)
     except Exception as error:  # the student's code may raise anything; report it instead of a traceback
         frame = _student_frame(error.__traceback__)
         return None, _CaseOutcome(case.name, Status.ERROR, f"{type(error).__name__}: {error}{_where(frame)}")
@@ -656,10 +753,11 @@ def check_function(
         return _finish(name, student_fn, [outcome], len(cases), hint, compared_with, quiet)
 
     outcomes: list[_CaseOutcome] = []
+    output = _StudentOutput()
     for case in cases:
         args, kwargs = case.fresh()
         expected = reference_fn(*args, **kwargs)
-        actual, problem = _run_student(student_fn, case, timeout)
+        actual, problem = _run_student(student_fn, case, timeout, output)
         if problem is not None:
             outcomes.append(problem)
             if problem.status in (Status.NOT_IMPLEMENTED, Status.TIMEOUT):
@@ -674,7 +772,7 @@ def check_function(
                 comparison, label = torch_comparison, compared_with[1]
         if comparison.ok and grad_wrt:
             try:
-                with _time_limit(timeout):
+                with _student_running(timeout, output):
                     comparison = compare_gradients(
                         student_fn, reference_fn, case, grad_wrt, atol=atol, rtol=rtol
                     )
@@ -700,6 +798,9 @@ def check_function(
             if specific:
                 message += f"\n   Diagnosis: {specific}"
         outcomes.append(_CaseOutcome(case.name, comparison.status, message, comparison, label))
+    printed = output.summary()
+    if printed and not quiet:
+        print(printed)
     return _finish(name, student_fn, outcomes, len(cases), hint, compared_with, quiet)
 
 
