@@ -51,6 +51,11 @@ def _check_choice(value: object, name: str, choices: tuple[str, ...], hint: str 
 def _check_inputs(input: Tensor, grid: Tensor, padding_mode: str) -> None:
     _check_choice(padding_mode, "padding_mode", PADDING_MODES)
     dims = check_tensor(input, "input", "N C H W")
+    if dims["H"] == 0 or dims["W"] == 0:
+        raise ValueError(
+            f"input must have at least one pixel in each direction to sample from; got height {dims['H']} and "
+            f"width {dims['W']} (shape {tuple(input.shape)})"
+        )
     check_tensor(grid, "grid", "N H_out W_out 2", dims)
     check_same_device(input, "input", grid, "grid")
     # Only now that both live on one device is it safe to read the grid's values.
@@ -76,8 +81,8 @@ def _reflect(pix: Tensor, low: float, span: int) -> tuple[Tensor, Tensor]:
 
     Returns the folded coordinates and their slope: +1 after an even number of folds, -1 after an odd number.
     """
-    if span == 0:  # a single pixel with align_corners=True: everything folds onto it
-        return torch.zeros_like(pix), torch.zeros_like(pix)
+    if span == 0:  # a single pixel with align_corners=True: everything folds onto it, with slope 0
+        return pix * 0, torch.zeros_like(pix)  # pix * 0 keeps the graph: autograd gives a zero gradient
     shifted = pix - low
     distance = shifted.abs()
     extra = torch.fmod(distance, span)
@@ -100,7 +105,9 @@ def _source_coordinate(
         The pixel coordinates, and their slope with respect to the unpadded ones (``None`` for ``"zeros"``, where
         it is 1).
     """
-    pix = normalized_to_pixel(coord, size, align_corners)
+    # Half-precision grids are moved into pixels in float32: float16 overflows at 65,504, which a coordinate of a
+    # few thousand reaches on a small image, and would fold or round far from where the grid points.
+    pix = normalized_to_pixel(coord.to(torch.promote_types(coord.dtype, torch.float32)), size, align_corners)
     if padding_mode == "zeros":
         return pix, None
     if padding_mode == "border":
@@ -128,7 +135,7 @@ def _pixels_per_unit(size: int, align_corners: bool) -> float:
 def _gather(input: Tensor, index: Tensor) -> Tensor:
     """Read ``input: (N, C, H, W)`` at flat pixel indices ``index: (N, K, P)``; returns (N, C, K, P)."""
     n, c = input.shape[:2]
-    flat = input.reshape(n, c, -1)
+    flat = input.flatten(2)  # (N, C, H * W); unlike reshape(n, c, -1) it also works for zero channels
     # The same pixel index serves every channel: expand is a view, no copy per channel.
     return flat.gather(2, index.reshape(n, 1, -1).expand(n, c, -1)).view(n, c, *index.shape[1:])
 
@@ -182,7 +189,8 @@ def nearest_sample(
     n, inside_y = _into_image(torch.round(y_s), height)
     index = (n * width + m).long()  # int32 arithmetic is exact for any image of fewer than 2**31 pixels
     values = _gather(input, index.unsqueeze(1)).squeeze(2)  # (N, C, P)
-    return (values * (inside_x * inside_y).unsqueeze(1)).view(batch, channels, *grid.shape[1:3])
+    inside = (inside_x * inside_y).unsqueeze(1).to(input.dtype)
+    return (values * inside).view(batch, channels, *grid.shape[1:3])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -242,7 +250,7 @@ def _bilinear(input: Tensor, x_s: Tensor, y_s: Tensor) -> _Bilinear:
     m, kernel_x, inside_x = _neighbours(x_s, width)
     n, kernel_y, inside_y = _neighbours(y_s, height)
     # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding).
-    weight = _outer(kernel_y * inside_y, kernel_x * inside_x)
+    weight = _outer(kernel_y * inside_y, kernel_x * inside_x).to(input.dtype)
     # n * W + m in the order of _outer, in int32: exact (unlike float32 or float16) for fewer than 2**31 pixels.
     index = (n.unsqueeze(2) * width + m.unsqueeze(1)).flatten(1, 2).long()
     values = _gather(input, index)  # U_nm
@@ -322,6 +330,7 @@ class BilinearSampler(torch.autograd.Function):
         ctx.save_for_backward(slope_x, slope_y, *result[1:])
         ctx.scale = (_pixels_per_unit(width, align_corners), _pixels_per_unit(height, align_corners))  # type: ignore[attr-defined]
         ctx.input_shape = input.shape  # type: ignore[attr-defined]
+        ctx.grid_dtype = grid.dtype  # type: ignore[attr-defined]
         return result.output.view(n, c, *grid.shape[1:3])
 
     @staticmethod
@@ -355,7 +364,7 @@ class BilinearSampler(torch.autograd.Function):
             grad_grid = grad_x.new_empty(n, grad_x.shape[1], 2)
             grad_grid[..., 0] = grad_x * scale_x if slope_x is None else grad_x * slope_x * scale_x
             grad_grid[..., 1] = grad_y * scale_y if slope_y is None else grad_y * slope_y * scale_y
-            grad_grid = grad_grid.view(n, *grad_output.shape[2:], 2)
+            grad_grid = grad_grid.view(n, *grad_output.shape[2:], 2).to(ctx.grid_dtype)
 
         return grad_input, grad_grid, None, None
 
@@ -383,9 +392,14 @@ def grid_sample(
     Returns:
         (N, C, H_out, W_out).
 
+    Half-precision grids are turned into pixel coordinates in float32, so coordinates far outside the image (a few
+    thousand, where float16 overflows) sample what ``F.grid_sample`` samples in float32; PyTorch's own float16
+    sampler returns NaN or another pixel there. Known difference: an ``inf`` or ``NaN`` pixel of ``input`` next to
+    a sampling point that lies in the zero padding makes that output NaN, where PyTorch skips the pixel.
+
     Raises:
-        ValueError: wrong shapes, batch sizes that differ, an empty batch, NaN or inf in ``grid``, tensors on
-            different devices, an unknown mode or padding mode.
+        ValueError: wrong shapes, batch sizes that differ, an empty batch, an image of zero height or width, NaN
+            or inf in ``grid``, tensors on different devices, an unknown mode or padding mode.
         TypeError: a non-floating ``input``, or ``input`` and ``grid`` of different dtypes.
 
     Example:

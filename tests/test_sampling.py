@@ -336,3 +336,69 @@ def test_runs_on_accelerators_like_torch(device) -> None:
 def test_docstring_examples_run() -> None:
     result = doctest.testmod(sampling, extraglobs={"torch": torch})
     assert result.attempted >= 3 and result.failed == 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Edge cases of PyTorch's own grid_sample tests
+
+
+ALL_SAMPLERS = [
+    *(("bilinear", n, f) for n, f in BILINEAR.items()),
+    *(("nearest", n, f) for n, f in NEAREST.items()),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "sampler"), ALL_SAMPLERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_zero_channels_give_an_empty_output_like_torch(mode, name, sampler) -> None:
+    image, grid = torch.rand(2, 0, 5, 6), torch.rand(2, 3, 4, 2) * 2 - 1
+    expected = F.grid_sample(image, grid, mode=mode, align_corners=False)
+    assert sampler(image, grid, "zeros", False).shape == expected.shape == (2, 0, 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "sampler"), ALL_SAMPLERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+@pytest.mark.parametrize("padding_mode", PADDINGS)
+@pytest.mark.parametrize("coordinate", [-3000.0, 2999.6, 60000.0])
+def test_half_precision_grids_far_outside_agree_with_torch_in_float32(
+    mode, name, sampler, padding_mode, coordinate
+):
+    # PyTorch's own float16 sampler overflows here (NaN, or another pixel); ours unnormalises half-precision grids
+    # in float32 and returns, in float16, what F.grid_sample computes in float32.
+    image = torch.rand(1, 2, 28, 28, generator=torch.Generator().manual_seed(0))
+    grid = torch.tensor([coordinate, 0.3]).expand(1, 2, 3, 2).contiguous()
+    expected = F.grid_sample(image, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+    got = sampler(image.half(), grid.half(), padding_mode, False)
+    assert got.dtype == torch.float16
+    # the grid itself is rounded to float16 first, so compare with torch on that rounded grid
+    expected = F.grid_sample(
+        image, grid.half().float(), mode=mode, padding_mode=padding_mode, align_corners=False
+    )
+    torch.testing.assert_close(got.float(), expected, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize(("name", "sampler"), BILINEAR.items())
+def test_a_one_pixel_image_with_reflection_gives_zero_grid_gradients_like_torch(name, sampler) -> None:
+    image = torch.rand(1, 1, 1, 1, requires_grad=True)
+    grid = (torch.rand(1, 2, 2, 2) * 2 - 1).requires_grad_()
+    sampler(image, grid, "reflection", True).sum().backward()
+    reference_image, reference_grid = (
+        image.detach().clone().requires_grad_(),
+        grid.detach().clone().requires_grad_(),
+    )
+    F.grid_sample(
+        reference_image, reference_grid, padding_mode="reflection", align_corners=True
+    ).sum().backward()
+    assert grid.grad is not None and torch.equal(grid.grad, reference_grid.grad) and not grid.grad.any()
+    torch.testing.assert_close(image.grad, reference_image.grad)
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "sampler"), ALL_SAMPLERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+@pytest.mark.parametrize("shape", [(1, 1, 0, 5), (1, 1, 4, 0)])
+def test_an_image_without_pixels_is_refused_clearly(mode, name, sampler, shape) -> None:
+    with pytest.raises(ValueError, match="at least one pixel in each direction"):
+        sampler(torch.rand(shape), torch.zeros(1, 2, 2, 2), "zeros", False)
