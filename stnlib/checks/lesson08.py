@@ -7,17 +7,27 @@ Four exercises, four checkers, and the reference each is compared with:
   input that an attention transformer (eq. 2, ``(s, t_x, t_y)``) reads, ``(x_left, y_top, x_right, y_bottom)``;
   compared with :func:`window_box` and with the corners of a 2x2 ``F.affine_grid`` of the attention θ, values
   and gradients with respect to the parameters.
+* :func:`check_attention_transformer` — the class ``AttentionTransformer(in_shape, output_size)``, the
+  downsampling transformer of cluttered MNIST: a localization network whose head outputs the three attention
+  parameters and starts at the identity, the attention θ, a grid of ``output_size`` and the sampler;
+  ``forward(x)`` returns ``(output, params)``. Compared with :class:`AttentionTransformer` and with
+  :class:`stnlib.models.SpatialTransformer` as ``build_experiment_model("ST-CNN", "TC")`` builds it: parameters
+  and output at initialisation, both again with a localization network that zooms in, and the gradient that
+  reaches it.
 * :func:`check_stack_transformers` — ``stack_transformers(x, transformers)``: run every transformer on the same
   input and stack the outputs as channels, ``(N, K*C, H_out, W_out)``, as the paper's 2xST-FCN does; compared
   with :func:`stack_transformers` and with :class:`stnlib.models.TwoTransformerClassifier`'s own stacking,
   outputs, parameters, and the gradient reaching every localization network.
-* :func:`check_classifier_flops` — ``classifier_flops(in_shape, num_classes=10, channels=(32, 64))``: the
-  floating-point operations of one forward pass of :class:`stnlib.models.CNN` (conv 9x9 → pool → conv 7x7 →
-  pool → linear; 2 per multiply-add, biases, ReLU and pooling not counted); compared with
-  :func:`classifier_flops` and with PyTorch's :class:`torch.utils.flop_counter.FlopCounterMode` on the real
-  network.
-* :func:`check_addition_examples` — ``addition_examples(images, labels, partner)``: MNIST addition inputs, the
-  digit in channel 0 and its partner ``images[partner]`` in channel 1, label = the sum of both labels.
+* :func:`check_two_transformer_net` — the class ``TwoTransformerNet(in_shape, num_classes)``, the 2xST-FCN of
+  MNIST addition: two affine transformers with fully connected localization networks, each on the whole input,
+  and one FCN on their stacked outputs; compared with :class:`TwoTransformerNet` and with
+  :class:`stnlib.models.TwoTransformerClassifier` (``build_experiment_model("2xST-FCN", "ADD")``): the layers'
+  shapes, the identity at initialisation, which block of the classifier's input each transformer reaches, and
+  the gradient that a loss on the classifier's input sends to each localization network.
+
+The checkers of the two classes build the student's class themselves on several cases and record the result
+on the class, so ``use_or_fallback(AttentionTransformer, checks.lesson08.AttentionTransformer)`` works as for a
+function.
 
 Example (in the lesson)::
 
@@ -33,7 +43,6 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from stnlib import geometry
 from stnlib._validation import check_size, check_tensor
@@ -42,24 +51,26 @@ from stnlib.checks._core import (
     Case,
     CheckResult,
     Comparison,
+    Status,
     case_generator,
     check_function,
     compare_probe,
+    compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
     run_and_record,
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
-from stnlib.models import CNN, SpatialTransformer
+from stnlib.models import FCN, LocalizationNet, SpatialTransformer
 
 __all__ = [
-    "addition_examples",
-    "check_addition_examples",
-    "check_classifier_flops",
+    "AttentionTransformer",
+    "TwoTransformerNet",
+    "check_attention_transformer",
     "check_stack_transformers",
+    "check_two_transformer_net",
     "check_window_box",
-    "classifier_flops",
     "stack_transformers",
     "window_box",
 ]
@@ -71,6 +82,65 @@ def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     scale = torch.empty(n, 1, dtype=torch.float64).uniform_(0.3, 0.7, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.5, 0.5, generator=generator)
     return torch.cat([scale, shift], dim=1).to(dtype)
+
+
+def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
+    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
+
+
+def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
+    """The runner around the student's class; something not callable is passed on as it is, so that
+    :func:`check_function` reports it ("pass the function itself")."""
+    return runner(student) if callable(student) else student
+
+
+def _built(cls: Any, *args: Any) -> Any:
+    """``cls(*args)`` with the layers seeded, without touching the lesson's random numbers."""
+    if isinstance(cls, nn.Module):
+        name = getattr(type(cls), "__name__", "the class")
+        raise TypeError(
+            f"pass the class itself, e.g. {name}, not a module built from it: the checker builds its own for "
+            "several inputs."
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(CASE_SEED)
+        return cls(*args)
+
+
+class _ParamsTable(nn.Module):
+    """A stand-in localization network: fixed parameters per sample plus a learnable offset shared by all.
+
+    Its parameters do not depend on the image, so a case can choose them (a zoom, a shift); the offset receives
+    the gradient that a real localization network's head would.
+    """
+
+    def __init__(self, params: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("base", params.detach().clone())
+        self.offset = nn.Parameter(torch.zeros(params.shape[1:], dtype=params.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base[: x.shape[0]] + self.offset
+
+
+def _head_of(localization: nn.Module) -> nn.Linear | None:
+    """The regression head of a localization network: its ``head``, else its last linear layer."""
+    head = getattr(localization, "head", None)
+    if isinstance(head, nn.Linear):
+        return head
+    linears = [m for m in localization.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+def _pair_problem(result: Any) -> str | None:
+    """Why ``result`` is not the pair ``(output, params)`` a transformer's forward returns, or ``None``."""
+    if isinstance(result, (tuple, list)) and len(result) == 2:
+        return None
+    what = f"a tensor of shape {tuple(result.shape)}" if isinstance(result, Tensor) else type(result).__name__
+    return (
+        f"forward must return the pair (output, params), as stnlib's SpatialTransformer does; got {what}. End "
+        "forward with `return output, params`."
+    )
 
 
 # ---------------------------------------------------------------------- exercise 1: the attention window
@@ -202,7 +272,272 @@ def check_window_box(student_fn: Any, *, quiet: bool = False) -> CheckResult:
     )
 
 
-# ------------------------------------------------------------------- exercise 4: transformers in parallel
+# --------------------------------------------------- exercise 2: the downsampling attention transformer
+
+
+class AttentionTransformer(nn.Module):
+    """The transformer of cluttered MNIST: three attention parameters and a smaller output (Sec. 4.1, eq. 2).
+
+    The localization network is the paper's ST-CNN one for the attention family
+    (:class:`stnlib.models.LocalizationNet` with ``kind="conv"``): its head outputs ``(s, t_x, t_y)`` and starts
+    with zero weights and the bias ``(1, 0, 0)``, the whole input. :func:`stnlib.geometry.attention_theta` turns
+    the parameters into θ, ``F.affine_grid`` places ``output_size`` sampling points in that window and
+    ``F.grid_sample`` reads the input there (``align_corners=False``, PyTorch's default). The module
+    ``build_experiment_model("ST-CNN", "TC").transformer`` is the same, a :class:`stnlib.models.SpatialTransformer`.
+
+    Args:
+        in_shape: ``(C, H, W)`` of the input, ``(1, 60, 60)`` for the cluttered canvases.
+        output_size: ``(H_out, W_out)``, :data:`stnlib.experiments.TC_OUTPUT_SIZE` ``(30, 30)`` for them.
+
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` → ``(output: (N, C, H_out, W_out), params: (N, 3))``.
+
+    Example:
+        >>> st = AttentionTransformer((1, 60, 60), (30, 30))
+        >>> output, params = st(torch.rand(2, 1, 60, 60))
+        >>> tuple(output.shape), params[0].tolist()  # at initialisation: the whole canvas
+        ((2, 1, 30, 30), [1.0, 0.0, 0.0])
+    """
+
+    def __init__(
+        self, in_shape: tuple[int, int, int] = (1, 60, 60), output_size: Sequence[int] = (30, 30)
+    ) -> None:
+        super().__init__()
+        self.localization = LocalizationNet(in_shape, "attention", kind="conv")
+        self.output_size = check_size(output_size, "output_size", "H W")
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Transform ``x: (N, C, H, W)``; returns ``(output, params)``."""
+        check_tensor(x, "x", "N C H W")
+        n, c = x.shape[:2]
+        params = self.localization(x)  # (N, 3): s, t_x, t_y
+        theta = geometry.attention_theta(params)  # eq. (2): [[s, 0, t_x], [0, s, t_y]]
+        grid = F.affine_grid(theta, [n, c, *self.output_size], align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False), params
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _AttentionProbe(NamedTuple):
+    """What the checker measures on one attention transformer (the student's or a reference)."""
+
+    params_at_init: Any
+    output_at_init: Any
+    params: Any  # with the checker's localization network, which zooms in on each input
+    output: Any
+    localization_grad: Tensor | None  # the gradient of a weighted sum of the output w.r.t. that network
+    problem: str | None = None  # a structural problem that makes the rest meaningless
+    head: nn.Linear | None = None  # the student's regression head, for the diagnosis
+
+
+def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
+    """Run ``module`` on ``x`` at initialisation, then with its localization network replaced by one that
+    returns ``params`` (plus a learnable offset), and measure both runs."""
+    if not isinstance(module, nn.Module):
+        problem = f"AttentionTransformer(...) must build an nn.Module; got {type(module).__name__}."
+        return _AttentionProbe(None, None, None, None, None, problem)
+    localization = getattr(module, "localization", None)
+    if not isinstance(localization, nn.Module):
+        problem = (
+            "store the localization network as self.localization, as stnlib's SpatialTransformer does: the "
+            "lesson and this check read it there."
+        )
+        return _AttentionProbe(None, None, None, None, None, problem)
+    module = module.to(x.dtype)
+    head = _head_of(localization)
+    result = module(x)
+    problem = _pair_problem(result)
+    if problem:
+        return _AttentionProbe(None, None, None, None, None, problem, head)
+    output_at_init, params_at_init = result
+    if not (isinstance(params_at_init, Tensor) and params_at_init.shape == params.shape):
+        # Not the three attention parameters: the checker's stand-in could not replace this localization net.
+        return _AttentionProbe(params_at_init, output_at_init, None, None, None, None, head)
+    stand_in = _ParamsTable(params)
+    module.localization = stand_in
+    result = module(x)
+    problem = _pair_problem(result)
+    if problem:
+        return _AttentionProbe(None, None, None, None, None, problem, head)
+    output, returned = result
+    grad = gradient_of_weighted_sum(output, stand_in.parameters()) if isinstance(output, Tensor) else None
+    return _AttentionProbe(params_at_init, output_at_init, returned, output, grad, None, head)
+
+
+def _attention_runner(cls: Any) -> Callable[..., _AttentionProbe]:
+    def run(
+        in_shape: tuple[int, int, int], output_size: tuple[int, int], x: Tensor, params: Tensor
+    ) -> _AttentionProbe:
+        return _probe_attention(_built(cls, in_shape, output_size), x, params)
+
+    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "AttentionTransformer")
+    run.__module__ = getattr(cls, "__module__", "")
+    return run
+
+
+def _library_attention(
+    in_shape: tuple[int, int, int], output_size: tuple[int, int], x: Tensor, params: Tensor
+) -> _AttentionProbe:
+    """The library's transformer of the TC ST-CNN, built as :func:`stnlib.experiments.build_experiment_model`
+    builds it (there for ``in_shape=(1, 60, 60)`` and ``output_size=(30, 30)``)."""
+    build = lambda: SpatialTransformer(in_shape, "attention", "conv", output_size=output_size)  # noqa: E731
+    return _probe_attention(_built(build), x, params)
+
+
+_library_attention.__module__ = ""
+_library_attention.__qualname__ = "stnlib.models.SpatialTransformer(in_shape, 'attention', output_size=...)"
+
+
+def _attention_cases() -> list[Case]:
+    f64 = torch.float64
+    tc = (1, 60, 60)
+    return [
+        Case("TC canvas 1x60x60 to 30x30, batch of 4", (tc, (30, 30), _images(4, tc), _attention_params(4))),
+        Case("one canvas (batch of 1)", (tc, (30, 30), _images(1, tc), _attention_params(1))),
+        Case("float64, batch of 2", (tc, (30, 30), _images(2, tc, f64), _attention_params(2, f64))),
+        Case(
+            "two channels 2x42x42 to 20x20 (the sizes come from the arguments)",
+            ((2, 42, 42), (20, 20), _images(3, (2, 42, 42)), _attention_params(3)),
+        ),
+        Case(
+            "non-square 1x48x64 to 24x40",
+            ((1, 48, 64), (24, 40), _images(2, (1, 48, 64)), _attention_params(2)),
+        ),
+    ]
+
+
+def _compare_attention(actual: Any, expected: _AttentionProbe) -> Comparison:
+    return compare_probe(
+        actual,
+        expected,
+        fields=[
+            ("params_at_init", "params (s, t_x, t_y), forward's second item, at initialisation"),
+            ("output_at_init", "the output at initialisation"),
+            ("params", "params when the localization network zooms in"),
+            ("output", "the output when the localization network zooms in"),
+        ],
+        gradient_name="the gradient reaching the localization network",
+        no_gradient="no gradient reaches the localization network: the output must stay connected to the "
+        "parameters (no .detach(), .item() or torch.no_grad() between them), or the transformer never learns "
+        "where to look.",
+    )
+
+
+def _diagnose_attention(case: Case, actual: Any, expected: _AttentionProbe) -> str | None:
+    if not isinstance(actual, _AttentionProbe) or actual.problem:
+        return None
+    output_size, x = case.args[1], case.args[2]
+    n, height, width = x.shape[0], x.shape[-2], x.shape[-1]
+    head, start = actual.head, actual.params_at_init
+    if isinstance(start, Tensor) and tuple(start.shape) != (n, 3):
+        if head is not None and head.out_features == 6:
+            return (
+                "the head outputs 6 numbers: this is an affine transformer; attention needs 3, (s, t_x, t_y) "
+                "(eq. 2). Build the localization network for the attention family: LocalizationNet(in_shape, "
+                '"attention", kind="conv").'
+            )
+        if head is not None and head.out_features == 3 and start.shape[-2:] == (2, 3):
+            return (
+                "forward returns θ (N, 2, 3) as its second item: return the three parameters (N, 3) the "
+                "localization network predicted, as SpatialTransformer does (the lesson reads the window from them)."
+            )
+        return None
+    if isinstance(start, Tensor) and not tensors_close(start, expected.params_at_init):
+        if head is not None and head.out_features == 3:
+            if bool(head.weight.detach().abs().max() > 0):
+                return (
+                    "not the identity at initialisation: the parameters differ from image to image. Zero the "
+                    "head's weight and set its bias to (1, 0, 0) — s = 1, t = 0: the whole input."
+                )
+            if not tensors_close(head.bias.detach().double(), torch.tensor([1.0, 0.0, 0.0])):
+                return (
+                    "not the identity at initialisation: set the head's bias to (1, 0, 0) — s = 1 is the whole "
+                    "input (a bias of 0 would squeeze the window to a point)."
+                )
+        return None
+    out = actual.output_at_init
+    want_h, want_w = output_size
+    if isinstance(out, Tensor) and out.ndim == 4 and tuple(out.shape[-2:]) != (want_h, want_w):
+        if tuple(out.shape[-2:]) == (height, width):
+            return (
+                f"the output is {height}×{width}, the input's size: build the grid for the {want_h}×{want_w} "
+                "output, (N, C, *self.output_size)."
+            )
+        if tuple(out.shape[-2:]) == (want_w, want_h):
+            return "the output's height and width are swapped: the grid's size is (N, C, H_out, W_out)."
+        return None
+    if not isinstance(actual.params, Tensor) or not tensors_close(actual.params, expected.params):
+        return (
+            "the parameters did not come from self.localization: forward must compute them with "
+            "self.localization(x), the module the checker replaced."
+        )
+    if not isinstance(actual.output, Tensor) or tensors_close(actual.output, expected.output):
+        return None
+    scale, tx, ty = (p.detach() for p in expected.params.unbind(-1))
+    zero = torch.zeros_like(scale)
+    swapped = torch.stack([scale, zero, ty, zero, scale, tx], dim=-1).view(-1, 2, 3)
+    size = [n, x.shape[1], want_h, want_w]
+
+    def sample(theta: Tensor, corners: bool) -> Tensor:
+        return F.grid_sample(x, F.affine_grid(theta, size, align_corners=corners), align_corners=corners)
+
+    return first_matching_message(
+        actual.output,
+        [
+            (
+                lambda: expected.output_at_init,
+                "the output did not follow the localization network: sample with the θ of the parameters "
+                "self.localization(x) returns.",
+            ),
+            (
+                lambda: sample(geometry.attention_theta(expected.params.detach()), True),
+                "this is the output for align_corners=True: the library's transformers use PyTorch's default, "
+                "align_corners=False, in the grid generator and the sampler.",
+            ),
+            (
+                lambda: sample(swapped, False),
+                "t_x and t_y are swapped: θ = [[s, 0, t_x], [0, s, t_y]] with params = (s, t_x, t_y); "
+                "geometry.attention_theta(params) builds it.",
+            ),
+        ],
+    )
+
+
+def check_attention_transformer(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+    """Check the class ``AttentionTransformer(in_shape, output_size)``.
+
+    For each case — the 60x60 cluttered canvas to 30x30 with batches of 4 and 1 and in float64, a two-channel
+    42x42 input to 20x20 and a non-square input — the checker builds the student's module and compares it with
+    :class:`AttentionTransformer` and with :class:`stnlib.models.SpatialTransformer` (``"attention"``): the
+    parameters at initialisation (the identity ``(1, 0, 0)`` for every image, so the head has 3 outputs, zero
+    weights and the identity bias) and the output then (the whole input resampled to ``output_size``); then,
+    with ``self.localization`` replaced by a network that zooms in on each input, the parameters forward
+    returns, the output, and the gradient that reaches the localization network.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "AttentionTransformer",
+            _wrapped(student_cls, _attention_runner),
+            _attention_runner(AttentionTransformer),
+            _attention_cases(),
+            torch_fn=_library_attention,
+            compare=_compare_attention,
+            diagnose=_diagnose_attention,
+            hint=(
+                'self.localization = LocalizationNet(in_shape, "attention", kind="conv"); in forward: params = '
+                "self.localization(x); theta = geometry.attention_theta(params); grid = F.affine_grid(theta, "
+                "(N, C, *self.output_size), align_corners=False); output = F.grid_sample(x, grid, "
+                "align_corners=False); return output, params."
+            ),
+            quiet=quiet,
+        )
+
+    return run_and_record(run, student_cls)
+
+
+# ------------------------------------------------------------------- exercise 3: transformers in parallel
 
 
 def stack_transformers(x: Tensor, transformers: Sequence[nn.Module]) -> tuple[Tensor, list[Tensor]]:
@@ -302,10 +637,6 @@ def _transformer_pair(
     return pair
 
 
-def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
-
-
 def _stack_cases() -> list[Case]:
     f64 = torch.float64
     return [
@@ -395,230 +726,401 @@ def check_stack_transformers(student_fn: Any, *, quiet: bool = False) -> CheckRe
     return run_and_record(run, student_fn)
 
 
-# ------------------------------------------------------------------------ exercise 2: counting the work
+# ---------------------------------------------------------------- exercise 4: the 2xST-FCN for addition
 
 
-def _conv_pool(size: int, kernel: int) -> int:
-    """Side length after an unpadded ``kernel x kernel`` convolution and a 2x2 max-pool (floor)."""
-    return (size - kernel + 1) // 2
+class TwoTransformerNet(nn.Module):
+    """The 2xST-FCN of MNIST addition (Sec. 4.1): two transformers side by side, one classifier after them.
 
-
-def classifier_flops(
-    in_shape: Sequence[int], num_classes: int = 10, channels: Sequence[int] = (32, 64)
-) -> int:
-    """Floating-point operations of one forward pass of :class:`stnlib.models.CNN` on one input.
-
-    conv 9x9 → ReLU → max-pool 2 → conv 7x7 → ReLU → max-pool 2 → linear. A convolution with ``C_in`` input and
-    ``C_out`` output channels and a ``k x k`` kernel does ``C_in k² `` multiply-adds for each of its
-    ``C_out H_out W_out`` outputs, a linear layer ``in * out``; each multiply-add counts as 2 operations, as
-    PyTorch's :class:`~torch.utils.flop_counter.FlopCounterMode` counts them. Biases, ReLUs and pooling are
-    not counted (they are a few percent). Unpadded convolutions shrink a side by ``k - 1``; pooling halves it,
-    rounding down.
+    Both transformers are affine :class:`stnlib.models.SpatialTransformer` with fully connected localization
+    networks; each reads the whole ``C``-channel input and warps all of it, so each can learn to follow one
+    digit. :func:`stack_transformers` concatenates their outputs along the channels, transformer 1's first,
+    and an :class:`stnlib.models.FCN` classifies the ``2C`` channels. The same network as
+    :class:`stnlib.models.TwoTransformerClassifier` (``build_experiment_model("2xST-FCN", "ADD")``).
 
     Args:
-        in_shape: ``(C, H, W)`` of the classifier's input.
-        num_classes: outputs of the linear layer.
-        channels: filters of the two convolutions.
+        in_shape: ``(C, H, W)``, ``(2, 42, 42)`` for MNIST addition.
+        num_classes: 19 for the sums 0–18.
 
-    Returns:
-        The number of operations (an int).
+    Shapes:
+        ``forward(x)``: ``x: (N, C, H, W)`` → logits ``(N, num_classes)``.
 
     Example:
-        >>> round(classifier_flops((1, 60, 60)) / classifier_flops((1, 30, 30)), 1)  # 60x60 canvas vs 30x30
-        12.5
+        >>> net = TwoTransformerNet((2, 42, 42), 19)
+        >>> net(torch.rand(3, 2, 42, 42)).shape
+        torch.Size([3, 19])
     """
-    c, height, width = (int(s) for s in in_shape)
-    c1, c2 = (int(s) for s in channels)
-    flops = 0
-    h1, w1 = height - 8, width - 8  # conv 9x9
-    flops += 2 * c1 * h1 * w1 * c * 9 * 9
-    h1, w1 = h1 // 2, w1 // 2
-    h2, w2 = h1 - 6, w1 - 6  # conv 7x7
-    flops += 2 * c2 * h2 * w2 * c1 * 7 * 7
-    h2, w2 = h2 // 2, w2 // 2
-    return flops + 2 * c2 * h2 * w2 * num_classes
+
+    def __init__(self, in_shape: tuple[int, int, int] = (2, 42, 42), num_classes: int = 19) -> None:
+        super().__init__()
+        channels, height, width = in_shape
+        self.transformers = nn.ModuleList([SpatialTransformer(in_shape, "affine", "fc") for _ in range(2)])
+        self.classifier = FCN((2 * channels, height, width), num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(N, num_classes)`` for ``x: (N, C, H, W)``."""
+        stacked, _ = stack_transformers(x, self.transformers)
+        return self.classifier(stacked)
 
 
-def _counted_flops(in_shape: Sequence[int], num_classes: int = 10, channels: Sequence[int] = (32, 64)) -> int:
-    """PyTorch's count: :class:`FlopCounterMode` around a forward pass of the real :class:`CNN`."""
-    with torch.random.fork_rng(devices=[]):
-        model = CNN(tuple(in_shape), num_classes, tuple(channels))  # type: ignore[arg-type]
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        model(torch.zeros(1, *in_shape))
-    return int(counter.get_total_flops())
+class _AdditionProbe(NamedTuple):
+    """What the checker measures on one addition network (the student's or a reference)."""
+
+    shapes: Any  # the parameter shapes of transformer 1, transformer 2 and the classifier
+    thetas_at_init: Any  # [θ_1, θ_2] at initialisation
+    classifier_input_at_init: Any
+    blocks_changed: (
+        Any  # (2, K): 1 where changing transformer k's θ changed block j (C channels) of the input
+    )
+    classifier_input: Any  # with the checker's localization networks: transformer 1 zooms left, 2 right
+    logits: Any
+    classifier_logits: Any  # self.classifier(classifier_input): what forward must return
+    localization_grad: (
+        Tensor | None
+    )  # (2, 6): a loss on the classifier's input, differentiated per transformer
+    problem: str | None = None
 
 
-_counted_flops.__module__ = ""
-_counted_flops.__qualname__ = "torch.utils.flop_counter.FlopCounterMode on stnlib.models.CNN"
+def _no_probe(problem: str) -> _AdditionProbe:
+    return _AdditionProbe(None, None, None, None, None, None, None, None, problem)
 
 
-def _flops_cases() -> list[Case]:
-    return [
-        Case("the 60x60 cluttered canvas", ((1, 60, 60),)),
-        Case("the transformer's 30x30 output", ((1, 30, 30),)),
-        Case("MNIST addition, 2x42x42, 19 classes", ((2, 42, 42), 19)),
-        Case("non-square 1x28x45 (odd sizes before pooling)", ((1, 28, 45),)),
-        Case("1x50x50 with channels=(16, 32)", ((1, 50, 50),), {"channels": (16, 32)}),
-    ]
-
-
-def _flops_variants(in_shape: Sequence[int], num_classes: int, channels: Sequence[int]) -> dict[str, int]:
-    c, height, width = in_shape
-    c1, c2 = channels
-    h1, w1 = height - 8, width - 8
-    conv1 = 2 * c1 * h1 * w1 * c * 81
-    p1h, p1w = h1 // 2, w1 // 2
-    conv2 = 2 * c2 * (p1h - 6) * (p1w - 6) * c1 * 49
-    linear = 2 * c2 * ((p1h - 6) // 2) * ((p1w - 6) // 2) * num_classes
-    same1 = 2 * c1 * height * width * c * 81
-    same2 = 2 * c2 * (height // 2) * (width // 2) * c1 * 49
-    same_linear = 2 * c2 * (height // 4) * (width // 4) * num_classes
-    unpooled2 = 2 * c2 * (h1 - 6) * (w1 - 6) * c1 * 49
-    return {
-        "macs": (conv1 + conv2 + linear) // 2,
-        "no_linear": conv1 + conv2,
-        "no_in_channels": conv1 // c + conv2 // c1 + linear,
-        "same_padding": same1 + same2 + same_linear,
-        "no_pooling": conv1 + unpooled2 + 2 * c2 * (h1 - 6) * (w1 - 6) * num_classes,
-    }
-
-
-def _diagnose_flops(case: Case, actual: Any, expected: Any) -> str | None:
-    if isinstance(actual, Tensor) and actual.numel() == 1:
-        actual = actual.item()
-    if not isinstance(actual, (int, float)):
-        return None
-    in_shape = case.args[0]
-    num_classes = case.args[1] if len(case.args) > 1 else case.kwargs.get("num_classes", 10)
-    channels = case.kwargs.get("channels", (32, 64))
-    messages = {
-        "macs": "this is the number of multiply-adds: count each as 2 operations, as FlopCounterMode does.",
-        "no_linear": "the final linear layer is missing: add 2 * (C2 * H * W) * num_classes.",
-        "no_in_channels": "each output of a convolution sums over ALL input channels: multiply by C_in k².",
-        "same_padding": "the convolutions are unpadded: a k x k convolution shrinks each side by k - 1.",
-        "no_pooling": "the max-pools halve each side (rounding down) after each convolution.",
-    }
-    for key, value in _flops_variants(in_shape, num_classes, channels).items():
-        if value != expected and int(actual) == value:
-            return messages[key]
+def _addition_structure_problem(model: Any, in_shape: tuple[int, int, int]) -> str | None:
+    """How the student's network is built wrong in a way that makes measuring it meaningless, or ``None``."""
+    if not isinstance(model, nn.Module):
+        return f"TwoTransformerNet(...) must build an nn.Module; got {type(model).__name__}."
+    transformers = getattr(model, "transformers", None)
+    if transformers is None:
+        return (
+            "store the two transformers as self.transformers, an nn.ModuleList, as stnlib's "
+            "TwoTransformerClassifier does: the lesson's figures read them there."
+        )
+    if isinstance(transformers, (list, tuple)):
+        return (
+            "self.transformers is a plain Python list: model.parameters() does not see the transformers in it, so "
+            "an optimiser would never train them. Wrap it: nn.ModuleList([...])."
+        )
+    if not isinstance(transformers, nn.ModuleList) or len(transformers) != 2:
+        got = len(transformers) if isinstance(transformers, nn.ModuleList) else type(transformers).__name__
+        return f"self.transformers must be an nn.ModuleList of two transformers; got {got}."
+    if transformers[0] is transformers[1]:
+        return (
+            "both entries of self.transformers are the same module, with one localization network: build two "
+            "SpatialTransformers, so that each can learn to follow its own digit."
+        )
+    for k, transformer in enumerate(transformers, start=1):
+        if not isinstance(getattr(transformer, "localization", None), nn.Module):
+            return (
+                f"transformer {k} has no localization network in .localization: build both with "
+                'stnlib.models.SpatialTransformer(in_shape, "affine", "fc").'
+            )
+        built_for = getattr(transformer, "in_shape", None)
+        if built_for is not None and tuple(built_for) != tuple(in_shape):
+            if built_for[0] < in_shape[0] and tuple(built_for[1:]) == tuple(in_shape[1:]):
+                return (
+                    f"transformer {k} is built for {tuple(built_for)}, a single channel of the input: in the "
+                    f"paper's 2xST-FCN each transformer reads the whole {in_shape[0]}-channel input and warps "
+                    f"every channel, and learns by itself which digit to follow. Build both for in_shape."
+                )
+            return f"transformer {k} is built for {tuple(built_for)}; the input is {tuple(in_shape)}."
+    if not isinstance(getattr(model, "classifier", None), nn.Module):
+        return "store the classifier as self.classifier, as stnlib's TwoTransformerClassifier does."
     return None
 
 
-def check_classifier_flops(student_fn: Any, *, quiet: bool = False) -> CheckResult:
-    """Check ``classifier_flops(in_shape, num_classes=10, channels=(32, 64))`` on the 60x60 canvas, a 30x30
-    window, the 2-channel addition input, a non-square input with odd sizes before pooling and other channel
-    counts; exact, and equal to PyTorch's FlopCounterMode on the real network."""
-    return check_function(
-        "classifier_flops",
-        student_fn,
-        classifier_flops,
-        _flops_cases(),
-        torch_fn=_counted_flops,
-        atol=0.0,
-        rtol=0.0,
-        diagnose=_diagnose_flops,
-        hint=(
-            "conv k x k: 2 * C_out * H_out * W_out * C_in * k * k with H_out = H - k + 1; pool: H // 2; "
-            "linear: 2 * features * num_classes."
-        ),
-        quiet=quiet,
+def _parameter_shapes(model: nn.Module) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    """The parameter shapes of transformer 1, transformer 2 and the classifier."""
+    parts = (*model.transformers, model.classifier)  # type: ignore[misc]
+    return tuple(tuple(tuple(p.shape) for p in part.parameters()) for part in parts)
+
+
+def _library_shapes(in_shape: tuple[int, int, int], num_classes: int) -> Any:
+    from stnlib.models import TwoTransformerClassifier
+
+    build = lambda: TwoTransformerClassifier(in_shape, num_classes, loc_kind="fc", classifier="fc")  # noqa: E731
+    return _parameter_shapes(_built(build))
+
+
+def _probe_addition(
+    model: Any, in_shape: tuple[int, int, int], num_classes: int, x: Tensor, thetas: Sequence[Tensor]
+) -> _AdditionProbe:
+    """Measure an addition network on ``x``: its layers' shapes, then (if they are the 2xST-FCN's) its forward
+    pass at initialisation and with each transformer's localization network replaced by one that returns
+    ``thetas[k]`` (plus a learnable offset)."""
+    problem = _addition_structure_problem(model, in_shape)
+    if problem:
+        return _no_probe(problem)
+    model = model.to(x.dtype)
+    transformers, classifier = list(model.transformers), model.classifier
+    shapes = _parameter_shapes(model)
+    if shapes != _library_shapes(in_shape, num_classes):
+        # Other layers than the 2xST-FCN's: the forward pass is not measured (the report names the layers).
+        return _AdditionProbe(shapes, None, None, None, None, None, None, None)
+    seen: list[Tensor] = []
+    hook = classifier.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+
+    def classifier_input(what: str) -> tuple[Any, Tensor | None, str | None]:
+        seen.clear()
+        logits = model(x)
+        if seen:
+            return logits, seen[-1], None
+        problem = (
+            f"forward never called self.classifier ({what}): return self.classifier(stacked), the logits."
+        )
+        return logits, None, problem
+
+    try:
+        with torch.no_grad():
+            thetas_at_init = [transformer(x)[1] for transformer in transformers]
+            _, input_at_init, problem = classifier_input("at initialisation")
+        if problem:
+            return _no_probe(problem)
+        stand_ins = [_ParamsTable(theta) for theta in thetas]
+        for transformer, stand_in in zip(transformers, stand_ins, strict=True):
+            transformer.localization = stand_in
+        logits, zoomed, problem = classifier_input("with zooming transformers")
+        if problem or zoomed is None:
+            return _no_probe(problem or "")
+        if not isinstance(logits, Tensor):
+            return _no_probe(
+                f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
+                "which F.cross_entropy and the training loop expect."
+            )
+        with torch.no_grad():
+            classifier_logits = classifier(zoomed.detach())
+        grad = gradient_of_weighted_sum(zoomed, [s.offset for s in stand_ins])
+        channels = in_shape[0]
+        changed = []
+        for stand_in in stand_ins:
+            with torch.no_grad():
+                stand_in.offset.add_(torch.tensor([[0.1, 0.0, 0.05], [0.0, -0.1, 0.05]], dtype=x.dtype))
+                _, moved, _ = classifier_input("with zooming transformers")
+                stand_in.offset.zero_()
+            difference = (moved - zoomed.detach()).abs() if moved is not None else torch.zeros_like(zoomed)
+            changed.append([float(block.max() > 1e-6) for block in difference.split(channels, dim=1)])
+    finally:
+        hook.remove()
+    return _AdditionProbe(
+        shapes,
+        thetas_at_init,
+        input_at_init,
+        torch.tensor(changed),
+        zoomed,
+        logits,
+        classifier_logits,
+        None if grad is None else grad.view(2, -1),
     )
 
 
-# ---------------------------------------------------------------------- exercise 3: MNIST addition
+def _addition_runner(cls: Any) -> Callable[..., _AdditionProbe]:
+    def run(
+        in_shape: tuple[int, int, int], num_classes: int, x: Tensor, thetas: tuple[Tensor, Tensor]
+    ) -> _AdditionProbe:
+        return _probe_addition(_built(cls, in_shape, num_classes), in_shape, num_classes, x, thetas)
+
+    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "TwoTransformerNet")
+    run.__module__ = getattr(cls, "__module__", "")
+    return run
 
 
-def addition_examples(images: Tensor, labels: Tensor, partner: Tensor) -> tuple[Tensor, Tensor]:
-    """MNIST addition inputs: each digit in channel 0, its partner in channel 1; the label is their sum.
+def _library_addition(
+    in_shape: tuple[int, int, int], num_classes: int, x: Tensor, thetas: tuple[Tensor, Tensor]
+) -> _AdditionProbe:
+    """stnlib's 2xST-FCN, as :func:`stnlib.models.build_model` builds it for ``"2xST-FCN"``."""
+    from stnlib.models import TwoTransformerClassifier
 
-    The paper's addition task (Sec. 4.1) shows two digits in two channels and asks for the sum, 19 classes
-    0–18. :class:`stnlib.data.DistortedMNIST` (``"ADD"``) builds the same pairs and then distorts each digit on
-    its own.
+    build = lambda: TwoTransformerClassifier(in_shape, num_classes, loc_kind="fc", classifier="fc")  # noqa: E731
+    return _probe_addition(_built(build), in_shape, num_classes, x, thetas)
 
-    Args:
-        images: ``(N, 1, H, W)`` digits.
-        labels: ``(N,)`` their classes 0–9.
-        partner: ``(N,)`` for each digit the index (into ``images``) of the digit it is paired with.
 
-    Returns:
-        ``(x: (N, 2, H, W), y: (N,))`` with ``x[i] = (images[i], images[partner[i]])`` and
-        ``y[i] = labels[i] + labels[partner[i]]``.
+_library_addition.__module__ = ""
+_library_addition.__qualname__ = "stnlib.models.TwoTransformerClassifier (the 2xST-FCN)"
 
-    Example:
-        >>> x, y = addition_examples(torch.rand(3, 1, 28, 28), torch.tensor([3, 9, 4]), torch.tensor([1, 2, 0]))
-        >>> tuple(x.shape), y.tolist()
-        ((3, 2, 28, 28), [12, 13, 7])
-    """
-    dims = check_tensor(images, "images", "N 1 H W")
-    check_tensor(labels, "labels", "N", dims, floating=False)
-    check_tensor(partner, "partner", "N", dims, floating=False)
-    return torch.cat([images, images[partner]], dim=1), labels + labels[partner]
+
+def _theta_pair(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """Two batches of affine θ that zoom in and turn: the first on the input's left half, the second on its right."""
+    generator = case_generator(1)
+    f64 = torch.float64
+    pair = []
+    for side in (-0.4, 0.4):
+        angle = torch.empty(n, dtype=f64).uniform_(-0.5, 0.5, generator=generator)
+        scale = torch.empty(n, 2, dtype=f64).uniform_(0.45, 0.7, generator=generator)
+        shift = torch.empty(n, 2, dtype=f64).uniform_(-0.2, 0.2, generator=generator)
+        shift = shift + torch.tensor([side, 0.0], dtype=f64)
+        pair.append(geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype))
+    return pair[0], pair[1]
 
 
 def _addition_cases() -> list[Case]:
-    generator = case_generator()
-
-    def case(n: int, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
-        images = torch.rand(n, 1, *size, generator=generator, dtype=torch.float64).to(dtype)
-        labels = torch.randint(0, 10, (n,), generator=generator)
-        partner = torch.randperm(n, generator=generator)
-        return images, labels, partner
-
+    f64 = torch.float64
+    add = (2, 42, 42)
     return [
-        Case("8 MNIST digits 28x28, a shuffled pairing", case(8, (28, 28))),
-        Case("non-square 20x30, float64, batch of 5", case(5, (20, 30), torch.float64)),
+        Case("MNIST addition 2x42x42, 19 classes, batch of 3", (add, 19, _images(3, add), _theta_pair(3))),
+        Case("one pair (batch of 1)", (add, 19, _images(1, add), _theta_pair(1))),
+        Case("float64, batch of 2", (add, 19, _images(2, add, f64), _theta_pair(2, f64))),
         Case(
-            "a digit paired with itself and a partner used twice",
-            (
-                torch.rand(3, 1, 10, 10, generator=generator),
-                torch.tensor([7, 2, 9]),
-                torch.tensor([0, 0, 1]),
-            ),
+            "non-square 2x24x36, 5 classes (the sizes come from the arguments)",
+            ((2, 24, 36), 5, _images(2, (2, 24, 36)), _theta_pair(2)),
+        ),
+        Case(
+            "one channel 1x28x28, 10 classes: the classifier sees 2 channels",
+            ((1, 28, 28), 10, _images(2, (1, 28, 28)), _theta_pair(2)),
         ),
     ]
 
 
-def _diagnose_addition(case: Case, actual: Any, expected: Any) -> str | None:
-    if not (isinstance(actual, (tuple, list)) and len(actual) == 2):
-        return "return the pair (x, y)."
-    x, y = actual
-    images, labels, partner = case.args
-    want_x, want_y = expected
-    if isinstance(x, Tensor) and x.shape != want_x.shape:
-        n, _, h, w = images.shape
-        if tuple(x.shape) == (n, 1, h, 2 * w):
-            return "the digits are side by side: put them in two channels, torch.cat(..., dim=1)."
-        if tuple(x.shape) == (2 * n, 1, h, w):
-            return "the digits were stacked along the batch: put them in two channels, torch.cat(..., dim=1)."
+def _blocks_message(changed: Tensor) -> str:
+    def blocks(row: Tensor) -> str:
+        hit = [str(j + 1) for j, value in enumerate(row.tolist()) if value]
+        return f"block{'s' if len(hit) > 1 else ''} {' and '.join(hit)}" if hit else "nothing"
+
+    found = ", and ".join(
+        f"changing transformer {k + 1}'s θ changed {blocks(row)}" for k, row in enumerate(changed)
+    )
+    return (
+        "changing one transformer's θ must change its own block of the classifier's input and nothing else "
+        f"(block 1: channels 0 to C-1, block 2: C to 2C-1); here {found}."
+    )
+
+
+def _compare_addition(actual: Any, expected: _AdditionProbe) -> Comparison:
+    if not isinstance(actual, _AdditionProbe):  # pragma: no cover - the runners always return a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    if actual.shapes != expected.shapes:
+        return Comparison(
+            Status.FAILED,
+            'the layers differ from the 2xST-FCN\'s: two SpatialTransformer(in_shape, "affine", "fc") and '
+            "FCN((2 * C, H, W), num_classes), as stnlib's TwoTransformerClassifier builds them.",
+        )
+    for field, name in [
+        ("thetas_at_init", "θ of the two transformers at initialisation"),
+        ("classifier_input_at_init", "the classifier's input at initialisation"),
+    ]:
+        comparison = compare_tensors(getattr(actual, field), getattr(expected, field), name=name)
+        if not comparison.ok:
+            return comparison
+    if not torch.equal(actual.blocks_changed, expected.blocks_changed):
+        return Comparison(Status.FAILED, _blocks_message(actual.blocks_changed))
+    comparison = compare_tensors(
+        actual.classifier_input,
+        expected.classifier_input,
+        name="the classifier's input when both transformers zoom in",
+    )
+    if not comparison.ok:
+        return comparison
+    if tuple(actual.logits.shape) != tuple(expected.logits.shape) or not tensors_close(
+        actual.logits, actual.classifier_logits
+    ):
+        return Comparison(
+            Status.FAILED,
+            "forward must return the classifier's logits for the stacked outputs, self.classifier(stacked), "
+            f"of shape {tuple(expected.logits.shape)}.",
+        )
+    grad = actual.localization_grad
+    if grad is None:
+        return Comparison(
+            Status.FAILED,
+            "no gradient reaches the localization networks from a loss on the classifier's input: keep the "
+            "transformers' outputs connected (no .detach() or torch.no_grad()), or they never learn.",
+        )
+    for k, row in enumerate(grad):
+        if not bool(row.abs().sum() > 0):
+            return Comparison(
+                Status.FAILED,
+                f"no gradient reaches transformer {k + 1}'s localization network from a loss on the classifier's "
+                "input: its output must reach the classifier, connected to the graph.",
+            )
+    return compare_tensors(
+        grad, expected.localization_grad, name="the gradient reaching each localization network"
+    )
+
+
+def _diagnose_addition_shapes(
+    actual: _AdditionProbe, in_shape: tuple[int, int, int], classes: int
+) -> str | None:
+    *transformer_shapes, classifier_shapes = actual.shapes
+    for k, shapes in enumerate(transformer_shapes, start=1):
+        if any(len(s) == 4 for s in shapes):
+            return (
+                f"transformer {k}'s localization network is convolutional: the 2xST-FCN's are fully connected, "
+                'SpatialTransformer(in_shape, "affine", "fc").'
+            )
+        if shapes and shapes[-1] != (6,):
+            return (
+                f"transformer {k}'s head outputs {shapes[-1][0]} numbers: the 2xST-FCN's transformers are affine, "
+                '6 numbers, SpatialTransformer(in_shape, "affine", "fc").'
+            )
+    if any(len(s) == 4 for s in classifier_shapes):
+        return "the classifier is a CNN: the 2xST-FCN's is an FCN, FCN((2 * C, H, W), num_classes)."
+    channels, height, width = in_shape
+    first = next((s for s in classifier_shapes if len(s) == 2), None)
+    if first is not None and first[1] == channels * height * width:
+        return (
+            f"the classifier is built for {channels} channel{'s' if channels > 1 else ''}, but it receives both "
+            f"transformers' outputs stacked, {2 * channels} channels: FCN((2 * C, H, W), num_classes)."
+        )
+    if classifier_shapes and classifier_shapes[-1] != (classes,):
+        return (
+            f"the classifier has {classifier_shapes[-1][0]} outputs: there are num_classes = {classes} sums."
+        )
+    return None
+
+
+def _diagnose_addition(case: Case, actual: Any, expected: _AdditionProbe) -> str | None:
+    if not isinstance(actual, _AdditionProbe) or actual.problem:
         return None
-    if tensors_close(x, torch.cat([images[partner], images], dim=1)):
-        return "the channels are swapped: the digit itself goes in channel 0, its partner in channel 1."
-    if not isinstance(y, Tensor) or tensors_close(y, want_y):
+    in_shape, classes = case.args[0], case.args[1]
+    if actual.shapes != expected.shapes:
+        return _diagnose_addition_shapes(actual, in_shape, classes)
+    changed = actual.blocks_changed
+    if not isinstance(changed, Tensor) or torch.equal(changed, expected.blocks_changed):
         return None
-    return first_matching_message(
-        y,
-        [
-            (
-                lambda: 10 * labels + labels[partner],
-                "this reads the two digits as a two-digit number; add them.",
+    for k, row in enumerate(changed):
+        if not bool(row.any()):
+            return (
+                f"transformer {k + 1}'s output never reaches the classifier: concatenate both transformers' "
+                "outputs along the channels, stack_transformers(x, self.transformers), and classify that."
+            )
+    if changed.shape == (2, 2) and torch.equal(changed, torch.tensor([[0.0, 1.0], [1.0, 0.0]])):
+        return "the outputs are in the opposite order: transformer 1's output comes first."
+    if changed.shape == (2, 2) and torch.equal(changed, torch.tensor([[1.0, 1.0], [0.0, 1.0]])):
+        return (
+            "transformer 2 was given transformer 1's output: run both transformers on the input x, side by side, "
+            "not one after the other."
+        )
+    return None
+
+
+def check_two_transformer_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+    """Check the class ``TwoTransformerNet(in_shape, num_classes)``.
+
+    For each case — MNIST addition's 2x42x42 with 19 classes, batches of 3 and 1 and float64, a non-square input
+    and a one-channel one — the checker builds the student's network and compares it with
+    :class:`TwoTransformerNet` and :class:`stnlib.models.TwoTransformerClassifier`: two distinct transformers in
+    ``self.transformers`` (an ``nn.ModuleList``), each built for the whole input, and ``self.classifier``, with
+    the parameter shapes of the 2xST-FCN; the identity θ and the classifier's input at initialisation (the input,
+    twice); then, with each localization network replaced by one that zooms in on its own half, the classifier's
+    input, which block of it each transformer's θ changes (its own only), the logits (the classifier's output)
+    and the gradient that a loss on the classifier's input sends to each localization network.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "TwoTransformerNet",
+            _wrapped(student_cls, _addition_runner),
+            _addition_runner(TwoTransformerNet),
+            _addition_cases(),
+            torch_fn=_library_addition,
+            compare=_compare_addition,
+            diagnose=_diagnose_addition,
+            hint=(
+                'self.transformers = nn.ModuleList([SpatialTransformer(in_shape, "affine", "fc") for _ in '
+                "range(2)]); self.classifier = FCN((2 * C, H, W), num_classes); in forward: stacked, _ = "
+                "stack_transformers(x, self.transformers); return self.classifier(stacked)."
             ),
-            (lambda: labels + partner, "partner holds indices into images, not labels: use labels[partner]."),
-            (lambda: 2 * labels, "each digit was added to itself: the partner's label is labels[partner]."),
-        ],
-        lambda a, b: isinstance(a, Tensor) and a.shape == b.shape and bool((a == b).all()),
-    )
+            quiet=quiet,
+        )
 
-
-def check_addition_examples(student_fn: Any, *, quiet: bool = False) -> CheckResult:
-    """Check ``addition_examples(images, labels, partner)`` on 28x28 digits, a non-square float64 batch and a
-    pairing with repeated partners; the inputs must match exactly and the labels be the sums."""
-    return check_function(
-        "addition_examples",
-        student_fn,
-        addition_examples,
-        _addition_cases(),
-        diagnose=_diagnose_addition,
-        hint="x = torch.cat([images, images[partner]], dim=1); y = labels + labels[partner].",
-        quiet=quiet,
-    )
+    return run_and_record(run, student_cls)
