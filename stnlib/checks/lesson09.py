@@ -1,33 +1,38 @@
-"""Checkers for Lesson 09 — when spatial transformers fail (a clinic of the problems users report).
+"""Checkers for Lesson 09 — when spatial transformers fail (a clinic of the bugs found in public STN code).
 
-Four "find and fix the bug" exercises, four checkers. Each checker verifies the *behaviour* the fix must restore,
-so every correct cure passes, not only the reference's:
+Four exercises, four checkers: three "find and fix the bug" exercises on bugs of public STN code (a warm-up
+one-liner among them) and a diagnosis written from θ's vital signs. Each checker verifies the *behaviour* the
+answer must have, so every correct fix passes, not only the reference's, and recognises the wrong answers the
+usual mistakes give:
 
-* :func:`check_identity_init` — ``identity_init_(head)``: the regression head of a localization network must
-  start at the identity transformation. Verified on randomly initialised ``nn.Linear(F, 6)`` heads: afterwards
-  θ = ``head(features).view(-1, 2, 3)`` is the identity for *any* features, and the head still trains.
-  Compared with :func:`identity_init_` (built on :func:`stnlib.models.identity_params`).
-* :func:`check_warp_normalised` — ``warp_normalised(x, theta)``: an affine warp of MNIST images normalised with
-  :data:`~stnlib.data.MNIST_MEAN` / :data:`~stnlib.data.MNIST_STD`, whose background (−0.42) must be preserved
-  when θ zooms out. Compared with :func:`warp_normalised` (pad with the background value) and with
-  ``F.grid_sample(..., padding_mode="border")``; both agree on images whose outer ring is background, and so
-  does "un-normalise, sample with zero padding, normalise again".
-* :func:`check_spatial_transform` — ``spatial_transform(x, theta, align_corners=False)``: grid generator and
-  sampler must use the same ``align_corners``, so that the identity θ reproduces the input for both values.
-  Compared with :func:`spatial_transform` (stnlib's grid generator and sampler) and with ``F.affine_grid`` +
-  ``F.grid_sample``, values and gradients.
-* :func:`check_st_net` — the class ``STNet(transformer, classifier)``: the classifier must see the transformer's
-  output, so that the classification loss reaches the localization network (non-zero gradient, equal to the
-  reference's). Compared with :class:`STNet`.
+* :func:`check_theta_from_head` — ``theta_from_head(params)``: the six numbers of an affine localization head
+  are θ read row by row, ``(N, 6) -> (N, 2, 3)``. The buggy version reads them column by column
+  (``view(-1, 3, 2).transpose(1, 2)``), which mixes the x and y rows of θ. Compared with
+  :func:`theta_from_head` and with :func:`stnlib.models.localization.params_from_head`, values and gradients.
+* :func:`check_init_weights` — ``init_weights_(model)``: the usual "initialise every layer" function
+  (:func:`weights_init`: Xavier-uniform weights, zero biases, applied with ``model.apply``) without destroying
+  the identity initialisation of the localization heads. Verified on fresh models with one and two
+  transformers, in float32 and float64: afterwards θ is the identity for random inputs, the heads still train,
+  and every other layer has zero biases and Xavier-uniform weights. Compared with :func:`init_weights_`.
+* :func:`check_affine_grid_from_scratch` — ``affine_grid_from_scratch(theta, size, align_corners=False)``: the
+  affine grid generator (eq. 1) written from scratch, whose buggy version builds its base grid ``(W, H)`` with
+  ``torch.meshgrid(xs, ys, indexing="ij")`` and reads it as ``(H, W)``. Compared with
+  :func:`affine_grid_from_scratch` and ``F.affine_grid``, values and gradients, on square and non-square
+  sizes with both ``align_corners``.
+* :func:`check_diagnose_theta` — ``diagnose_theta(theta)``: one of :data:`DIAGNOSES` for a batch of θ, from
+  the median det A and the share of the output read from outside the input (:func:`theta_vitals`), with the
+  thresholds :data:`COLLAPSE_BELOW`, :data:`ZOOM_OUT_ABOVE` and :data:`DRIFT_ABOVE`. Compared with
+  :func:`diagnose_theta` on batches of every kind, near the thresholds, with an outlier, in float64.
 
 Example (in the lesson)::
 
-    checks.lesson09.check_spatial_transform(spatial_transform)
-    spatial_transform = checks.use_or_fallback(spatial_transform, checks.lesson09.spatial_transform)
+    checks.lesson09.check_theta_from_head(theta_from_head)
+    theta_from_head = checks.use_or_fallback(theta_from_head, checks.lesson09.theta_from_head)
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,16 +40,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib import geometry, sampling
-from stnlib._validation import check_tensor
-from stnlib.checks._classifier_wiring import (
-    ClassifierProbe,
-    compare_classifier_probes,
-    diagnose_classifier_wiring,
-    probe_classifier,
-)
+from stnlib import geometry
+from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
+    Candidate,
     Case,
     CheckResult,
     Comparison,
@@ -55,23 +55,32 @@ from stnlib.checks._core import (
     first_matching_message,
     run_and_record,
 )
-from stnlib.data import MNIST_MEAN, MNIST_STD
-from stnlib.models import CNN, FCN, SpatialTransformer, identity_params
+from stnlib.models import (
+    CNN,
+    FCN,
+    SpatialTransformer,
+    STClassifier,
+    TwoTransformerClassifier,
+    identity_params,
+)
+from stnlib.models.localization import params_from_head
 
 __all__ = [
-    "NORMALISED_BACKGROUND",
-    "STNet",
-    "check_identity_init",
-    "check_spatial_transform",
-    "check_st_net",
-    "check_warp_normalised",
-    "identity_init_",
-    "spatial_transform",
-    "warp_normalised",
+    "COLLAPSE_BELOW",
+    "DIAGNOSES",
+    "DRIFT_ABOVE",
+    "ZOOM_OUT_ABOVE",
+    "affine_grid_from_scratch",
+    "check_affine_grid_from_scratch",
+    "check_diagnose_theta",
+    "check_init_weights",
+    "check_theta_from_head",
+    "diagnose_theta",
+    "init_weights_",
+    "theta_from_head",
+    "theta_vitals",
+    "weights_init",
 ]
-
-NORMALISED_BACKGROUND = (0.0 - MNIST_MEAN) / MNIST_STD
-"""The value of MNIST's black background after normalising: ``(0 - 0.1307) / 0.3081 ≈ -0.4242``."""
 
 
 def _named(run: Callable[..., Any], like: Any, default: str) -> Callable[..., Any]:
@@ -81,161 +90,392 @@ def _named(run: Callable[..., Any], like: Any, default: str) -> Callable[..., An
     return run
 
 
-# ------------------------------------------------------------------------ exercise 1: identity initialisation
+# -------------------------------------------------------------------- exercise 1: θ from the head's numbers
 
 
-def identity_init_(head: nn.Linear) -> nn.Linear:
-    """Start an affine localization head at the identity, in place: zero weights, identity bias (Sec. 3.1).
+def theta_from_head(params: Tensor) -> Tensor:
+    """θ from the six outputs of an affine localization head: the numbers are θ **row by row**.
 
-    With zero weights θ does not depend on the input yet, and the bias ``[1, 0, 0, 0, 1, 0]`` is θ =
-    ``[[1, 0, 0], [0, 1, 0]]`` read row by row: the transformer starts by passing its input through unchanged.
-    Without it the head starts wherever its random initialisation puts it — a random zoom, shear, mirror
-    image or shift (paper-facts problem #1).
+    ``params[:, :3]`` is the first row of θ, the one that gives ``x_s``, and ``params[:, 3:]`` the second, which
+    gives ``y_s``; so the identity bias ``[1, 0, 0, 0, 1, 0]`` is θ = ``[[1, 0, 0], [0, 1, 0]]``. Reading them
+    column by column instead (``view(-1, 3, 2).transpose(1, 2)``, the layout of column-major code) puts numbers
+    meant for y into the x row: the identity bias becomes ``[[1, 0, 1], [0, 0, 0]]``, a collapse.
 
     Args:
-        head: the last ``nn.Linear(F, 6)`` of a localization network.
+        params: ``(N, 6)``, the head's output.
 
     Returns:
-        ``head`` itself, changed in place (its parameters stay trainable).
+        θ, ``(N, 2, 3)``; gradients flow back to ``params``.
 
     Example:
-        >>> head = identity_init_(nn.Linear(20, 6))
-        >>> head(torch.randn(2, 20)).view(2, 2, 3)[1]
-        tensor([[1., 0., 0.],
-                [0., 1., 0.]], grad_fn=<SelectBackward0>)
+        >>> theta_from_head(torch.tensor([[1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]))
+        tensor([[[1., 0., 0.],
+                 [0., 1., 0.]]])
     """
-    if not isinstance(head, nn.Linear) or head.out_features != 6 or head.bias is None:
-        raise TypeError(f"head must be an nn.Linear(F, 6) with a bias; got {head!r}")
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.copy_(identity_params("affine"))
-    return head
+    check_tensor(params, "params", "N 6")
+    return params.reshape(params.shape[0], 2, 3)
 
 
-class _HeadProbe(NamedTuple):
-    """What the checker measures on an initialised head: θ for random features (or what is wrong)."""
-
-    theta: Tensor | None
-    head: nn.Linear | None = None
-    problem: str | None = None
+def _stnlib_params_from_head(params: Tensor) -> Tensor:
+    return params_from_head(params, "affine")
 
 
-def _random_head(in_features: int, dtype: torch.dtype) -> nn.Linear:
-    """A freshly built ``nn.Linear(in_features, 6)`` with PyTorch's random initialisation (seeded)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED + in_features)
-        return nn.Linear(in_features, 6).to(dtype)
+_stnlib_params_from_head.__module__ = ""
+_stnlib_params_from_head.__qualname__ = "stnlib.models.localization.params_from_head"
 
 
-def _probe_head(fn: Callable[..., Any], in_features: int, dtype: torch.dtype) -> _HeadProbe:
-    head = _random_head(in_features, dtype)
-    result = fn(head)
-    layer = result if isinstance(result, nn.Linear) else head  # changing the head in place is enough
-    if result is not None and not isinstance(result, nn.Linear):
-        return _HeadProbe(
-            None,
-            problem=f"return the head (an nn.Linear) or nothing; got {type(result).__name__}.",
-        )
-    if (layer.in_features, layer.out_features) != (in_features, 6) or layer.bias is None:
-        return _HeadProbe(
-            None,
-            problem=f"the head must stay an nn.Linear({in_features}, 6) with a bias; got {layer!r}.",
-        )
-    for name in ("weight", "bias"):
-        parameter = getattr(layer, name)
-        if not isinstance(parameter, nn.Parameter) or not parameter.requires_grad:
-            return _HeadProbe(
-                None,
-                problem=f"the head's {name} no longer learns (it is not a Parameter that requires gradients): "
-                "change its values in place under torch.no_grad() instead of replacing or freezing it.",
-            )
-    features = torch.randn(4, in_features, generator=case_generator(), dtype=torch.float64).to(dtype)
-    with torch.no_grad():
-        theta = layer(features).view(-1, 2, 3)
-    return _HeadProbe(theta, layer)
+def _head_outputs(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Six numbers per item, all different, around the identity (as a head's outputs are early in training)."""
+    noise = 0.3 * torch.randn(n, 6, generator=case_generator(1), dtype=torch.float64)
+    return (identity_params("affine").to(torch.float64) + noise).to(dtype)
 
 
-def _head_runner(fn: Any) -> Any:
-    if not callable(fn):
-        return fn
-
-    def run(in_features: int, dtype: torch.dtype) -> _HeadProbe:
-        return _probe_head(fn, in_features, dtype)
-
-    return _named(run, fn, "identity_init_")
-
-
-def _head_cases() -> list[Case]:
+def _theta_cases() -> list[Case]:
+    turned = geometry.affine_theta(
+        rotation=torch.tensor([0.4, -0.9, 1.2]), scale=(0.7, 0.9), translation=(0.2, -0.3)
+    )
     return [
-        Case("nn.Linear(20, 6), the paper's ST-CNN head", (20, torch.float32)),
-        Case("nn.Linear(32, 6), the ST-FCN head", (32, torch.float32)),
-        Case("nn.Linear(1, 6), a single feature", (1, torch.float32)),
-        Case("nn.Linear(50, 6) in float64", (50, torch.float64)),
+        Case("batch of 4 head outputs near the identity", (_head_outputs(4),)),
+        Case("the identity bias [1, 0, 0, 0, 1, 0], batch of 1", (identity_params("affine")[None],)),
+        Case("three turned, scaled and shifted θ, flattened row by row", (turned.reshape(3, 6),)),
+        Case("batch of 7, float64", (_head_outputs(7, torch.float64),)),
     ]
 
 
-def _compare_head(actual: Any, expected: _HeadProbe) -> Comparison:
-    if not isinstance(actual, _HeadProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.FAILED, actual.problem)
-    return compare_tensors(
-        actual.theta, expected.theta, name="θ of the initialised head (for random features)"
+def _diagnose_theta_from_head(case: Case, actual: Any, expected: Tensor) -> str | None:
+    (params,) = case.args
+    n = params.shape[0]
+    if isinstance(actual, Tensor) and tuple(actual.shape) == (n, 3, 2):
+        return (
+            "θ must be (N, 2, 3): two rows, one for x_s and one for y_s, of three numbers each. "
+            "params.view(-1, 3, 2) gives three rows of two."
+        )
+    p = params.to(torch.float64)
+    candidates: list[Candidate] = [
+        (
+            lambda: p.view(-1, 3, 2).transpose(1, 2),
+            "your θ is read column by column: view(-1, 3, 2).transpose(1, 2) gives θ = [[p0, p2, p4], "
+            "[p1, p3, p5]], so the x row of θ takes numbers meant for y and the x and y parts are mixed — the "
+            "identity bias [1, 0, 0, 0, 1, 0] becomes [[1, 0, 1], [0, 0, 0]], a collapse onto one row. The head's "
+            "numbers are θ row by row: view(-1, 2, 3).",
+        ),
+        (
+            lambda: p.view(-1, 2, 3).flip(1),
+            "your θ's x and y rows are swapped: the first row of θ gives x_s (params[:, :3]), the second y_s "
+            "(params[:, 3:]).",
+        ),
+        (
+            lambda: torch.cat([p[:, :4].view(-1, 2, 2), p[:, 4:, None]], dim=-1),
+            "you read the numbers as A row by row followed by t = (t_x, t_y); the head's layout is θ row by row, "
+            "[a, b, t_x, c, d, t_y]: view(-1, 2, 3).",
+        ),
+        (
+            lambda: p.view(-1, 2, 3)[:, :, [1, 0, 2]],
+            "the first two columns of θ are swapped: column 0 multiplies x_t and column 1 multiplies y_t.",
+        ),
+    ]
+    return first_matching_message(actual, candidates, expected=expected)
+
+
+def check_theta_from_head(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``theta_from_head(params)``: ``(N, 6) -> (N, 2, 3)``, θ read row by row; values and gradients.
+
+    Cases: the identity bias (batch of 1), head outputs with six different numbers (so every mix-up shows), θ
+    flattened row by row, and float64. Compared with :func:`theta_from_head` and stnlib's own
+    ``params_from_head``; reading θ column by column, swapping its rows or its first two columns, reading A
+    then t, and a ``(N, 3, 2)`` result are recognised.
+    """
+    return check_function(
+        "theta_from_head",
+        student_fn,
+        theta_from_head,
+        _theta_cases(),
+        torch_fn=_stnlib_params_from_head,
+        grad_wrt=(0,),
+        diagnose=_diagnose_theta_from_head,
+        hint=(
+            "the six numbers are θ row by row, [a, b, t_x, c, d, t_y]: params.view(-1, 2, 3) (or reshape) — no "
+            "transpose."
+        ),
+        quiet=quiet,
     )
 
 
-def _diagnose_head(case: Case, actual: Any, expected: _HeadProbe) -> str | None:
-    if not isinstance(actual, _HeadProbe) or actual.head is None or actual.theta is None:
-        return None
-    weight = actual.head.weight.detach()
-    bias = actual.head.bias.detach().to("cpu", torch.float64)
-    if bool(weight.abs().max() > 1e-8):
-        return (
-            f"the head's weights are not zero (largest |w| = {float(weight.abs().max()):.3g}), so θ depends on "
-            "the features from the first step: every digit starts with its own random transformation. Zero "
-            "the weights; only the bias should hold the identity."
+# ---------------------------------------------------------------- exercise 2: a global init and the heads
+
+
+def weights_init(module: nn.Module) -> None:
+    """The initialisation many STN repositories apply to every layer: Xavier-uniform weights, zero biases.
+
+    Meant for ``model.apply(weights_init)``, which calls it on every submodule — the localization heads
+    included, so on its own it overwrites their identity initialisation (the bug of the lesson's exercise).
+
+    Example:
+        >>> layer = nn.Linear(4, 3)
+        >>> weights_init(layer)
+        >>> layer.bias.tolist()
+        [0.0, 0.0, 0.0]
+    """
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+def _transformers(model: nn.Module) -> list[SpatialTransformer]:
+    return [m for m in model.modules() if isinstance(m, SpatialTransformer)]
+
+
+def init_weights_(model: nn.Module) -> nn.Module:
+    """:func:`weights_init` for every layer of ``model``, then every localization head back at the identity.
+
+    ``model.apply(weights_init)`` reaches every ``nn.Linear`` — also the last layer of each transformer's
+    localization network, whose zero weights and identity bias (Sec. 3.1, appendix) it replaces by random
+    weights and a zero bias: θ = W f is then a random matrix near 0, and the transformer starts collapsed. So
+    each head (``transformer.localization.head`` of every :class:`~stnlib.models.SpatialTransformer` in the
+    model) is set back to zero weights and the identity bias afterwards, in place and still trainable.
+
+    Args:
+        model: any module; its spatial transformers are found with ``model.modules()``.
+
+    Returns:
+        ``model`` itself, changed in place.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = init_weights_(STClassifier(SpatialTransformer((1, 28, 28), loc_kind="fc"), FCN((1, 28, 28))))
+        >>> model.transformer.localization(torch.rand(1, 1, 28, 28))[0]
+        tensor([[1., 0., 0.],
+                [0., 1., 0.]], grad_fn=<SelectBackward0>)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    model.apply(weights_init)
+    for transformer in _transformers(model):
+        head = transformer.localization.head
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.copy_(identity_params(transformer.transform, transformer.tps_grid_size))
+    return model
+
+
+class _LayerState(NamedTuple):
+    """One layer outside the heads after the initialisation: what the checker needs to know about it."""
+
+    name: str
+    kept_default: bool
+    largest_bias: float
+    largest_weight: float
+    xavier_bound: float
+
+
+class _InitProbe(NamedTuple):
+    """What the checker measures on an initialised model (or what is wrong with it)."""
+
+    thetas: Tensor | None  # (T, 4, 2, 3): θ of every transformer for four random inputs
+    heads: tuple[tuple[float, Tensor], ...] = ()  # per transformer: (largest |w|, bias) of its head
+    layers: tuple[_LayerState, ...] = ()
+    problem: str | None = None
+
+
+def _xavier_bound(weight: Tensor) -> float:
+    fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(weight)
+    return math.sqrt(6.0 / (fan_in + fan_out))
+
+
+def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _InitProbe:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(CASE_SEED)
+        model = build()
+        heads = {id(st.localization.head) for st in _transformers(model)}
+        before = {
+            name: module.weight.detach().clone()
+            for name, module in model.named_modules()
+            if isinstance(module, (nn.Linear, nn.Conv2d)) and id(module) not in heads
+        }
+        result = fn(model)
+    if result is not None and not isinstance(result, nn.Module):
+        return _InitProbe(
+            None, problem=f"return the model (an nn.Module) or nothing; got {type(result).__name__}."
         )
-    candidates = [
-        (
-            lambda: torch.zeros(6, dtype=torch.float64),
-            "the bias is all zeros: θ = 0 maps every output pixel to the centre of the input, so the output is "
-            "one flat colour — the transformer starts collapsed. 'Zero' is not 'identity' for θ: the bias "
-            "must be [1, 0, 0, 0, 1, 0].",
-        ),
-        (
-            lambda: torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], dtype=torch.float64),
-            "the bias [1, 0, 0, 1, 0, 0] is θ = [[1, 0, 0], [1, 0, 0]] after .view(2, 3): the six numbers are "
-            "θ row by row, so the identity is [1, 0, 0, 0, 1, 0].",
-        ),
-        (
-            lambda: torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0], dtype=torch.float64),
-            "the third and sixth numbers are the translation (t_x, t_y); the identity has no translation: "
-            "[1, 0, 0, 0, 1, 0].",
-        ),
+    model = result if isinstance(result, nn.Module) else model  # changing the model in place is enough
+    transformers = _transformers(model)
+    if not transformers:
+        return _InitProbe(
+            None, problem="the model no longer holds its spatial transformers: change it in place."
+        )
+    heads_state = []
+    for k, transformer in enumerate(transformers):
+        head = transformer.localization.head
+        for name in ("weight", "bias"):
+            parameter = getattr(head, name, None)
+            if not isinstance(parameter, nn.Parameter) or not parameter.requires_grad:
+                return _InitProbe(
+                    None,
+                    problem=f"the head's {name} (transformer {k}) no longer learns: it is not a Parameter that "
+                    "requires gradients. Change its values in place under torch.no_grad() instead of replacing or "
+                    "freezing it.",
+                )
+        heads_state.append(
+            (float(head.weight.detach().abs().max()), head.bias.detach().to("cpu", torch.float64))
+        )
+    generator = case_generator(2)
+    thetas = []
+    with torch.no_grad():
+        for transformer in transformers:
+            dtype = transformer.localization.head.weight.dtype
+            x = torch.rand(4, *transformer.in_shape, generator=generator, dtype=torch.float64).to(dtype)
+            thetas.append(transformer.localization(x))
+    layers = []
+    for name, module in model.named_modules():
+        if name in before:
+            weight = module.weight.detach()
+            layers.append(
+                _LayerState(
+                    name,
+                    kept_default=bool(torch.equal(weight, before[name])),
+                    largest_bias=0.0 if module.bias is None else float(module.bias.detach().abs().max()),
+                    largest_weight=float(weight.abs().max()),
+                    xavier_bound=_xavier_bound(weight),
+                )
+            )
+    return _InitProbe(torch.stack(thetas), tuple(heads_state), tuple(layers))
+
+
+def _init_runner(fn: Any) -> Any:
+    if not callable(fn):
+        return fn
+
+    def run(build: Callable[[], nn.Module]) -> _InitProbe:
+        if isinstance(fn, nn.Module):
+            raise TypeError(
+                "pass the function itself, e.g. check_init_weights(init_weights_), not a model it initialised: "
+                "the checker builds its own models."
+            )
+        return _probe_init(fn, build)
+
+    return _named(run, fn, "init_weights_")
+
+
+def _st_fcn(size: int, dtype: torch.dtype) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        shape = (1, size, size)
+        return STClassifier(SpatialTransformer(shape, "affine", loc_kind="fc"), FCN(shape)).to(dtype)
+
+    return build
+
+
+def _st_cnn() -> nn.Module:
+    shape = (1, 28, 28)
+    return STClassifier(SpatialTransformer(shape, "affine", loc_kind="conv"), CNN(shape, channels=(4, 8)))
+
+
+def _two_transformers() -> nn.Module:
+    return TwoTransformerClassifier((2, 42, 42), num_classes=19)
+
+
+def _init_cases() -> list[Case]:
+    return [
+        Case("the lesson's ST-FCN on 1x42x42", (_st_fcn(42, torch.float32),)),
+        Case("ST-CNN on 1x28x28 (a convolutional localization network and classifier)", (_st_cnn,)),
+        Case("two transformers side by side (Lesson 08's 2xST-FCN on 2x42x42)", (_two_transformers,)),
+        Case("ST-FCN on 1x28x28 in float64", (_st_fcn(28, torch.float64),)),
     ]
-    return first_matching_message(bias, candidates)
 
 
-def check_identity_init(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``identity_init_(head)`` on randomly initialised ``nn.Linear(F, 6)`` heads.
+def _compare_init(actual: Any, expected: _InitProbe) -> Comparison:
+    if not isinstance(actual, _InitProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.FAILED, actual.problem)
+    theta = compare_tensors(actual.thetas, expected.thetas, name="θ at initialisation (for random inputs)")
+    if not theta.ok:
+        return theta
+    for layer in actual.layers:
+        if layer.kept_default:
+            return Comparison(
+                Status.FAILED,
+                f"layer {layer.name!r} kept PyTorch's default initialisation: every layer except the heads must "
+                "get weights_init (model.apply(weights_init)).",
+            )
+        if layer.largest_bias > 0:
+            return Comparison(
+                Status.FAILED,
+                f"the bias of layer {layer.name!r} is not zero (largest |b| = {layer.largest_bias:.3g}): "
+                "weights_init sets every bias outside the heads to zero.",
+            )
+        if layer.largest_weight > layer.xavier_bound * (1 + 1e-5):
+            return Comparison(
+                Status.FAILED,
+                f"the weights of layer {layer.name!r} are not Xavier-uniform: the largest |w| is "
+                f"{layer.largest_weight:.3g}, above the bound sqrt(6 / (fan_in + fan_out)) = "
+                f"{layer.xavier_bound:.3g}. Use weights_init for every layer except the heads.",
+            )
+    return theta
 
-    After the call (the function may change the head in place and return it, or return nothing), θ =
-    ``head(features).view(-1, 2, 3)`` must be the identity for random features, in float32 and float64, and
-    the head's weight and bias must still be trainable parameters. A random weight, a zero bias ("zero = do
-    nothing" is true for the weights, not for θ) and a bias in the wrong order are recognised.
+
+def _diagnose_init(case: Case, actual: Any, expected: _InitProbe) -> str | None:
+    if not isinstance(actual, _InitProbe) or actual.thetas is None:
+        return None
+    identity = expected.heads[0][1]
+    wrong = [
+        k
+        for k, (largest, bias) in enumerate(actual.heads)
+        if largest > 1e-8
+        or bias.shape != identity.shape
+        or not bool(torch.allclose(bias, identity, atol=1e-6))
+    ]
+    if not wrong:
+        return None
+    if len(actual.heads) > 1 and len(wrong) < len(actual.heads):
+        return (
+            f"this model has {len(actual.heads)} spatial transformers and the head of transformer "
+            f"{wrong[0]} is not at the identity: re-set every one of them (loop over model.modules() and "
+            "pick each SpatialTransformer)."
+        )
+    largest, bias = actual.heads[wrong[0]]
+    if largest > 1e-8 and not bool(bias.abs().max() > 0):
+        return (
+            "model.apply(weights_init) reached the localization head: it gave the head Xavier weights and a zero "
+            "bias, so θ = W f is a random matrix near 0 — det A close to 0, and the transformer starts collapsed. "
+            "After the global initialisation, set every head back to zero weights and the identity bias."
+        )
+    if largest > 1e-8:
+        return (
+            f"the head's weights are not zero (largest |w| = {largest:.3g}): θ then depends on the features from "
+            "the first step, so every digit starts with its own random transformation. Zero them."
+        )
+    if not bool(bias.abs().max() > 0):
+        return (
+            "the head's bias is zero: θ = 0 sends every output pixel to the centre of the input — the transformer "
+            "starts collapsed. The bias must be the identity θ read row by row, [1, 0, 0, 0, 1, 0]."
+        )
+    return None
+
+
+def check_init_weights(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``init_weights_(model)`` on freshly built models with one and two transformers.
+
+    The function may change the model in place and return it, or return nothing. Afterwards θ must be the
+    identity for random inputs (every transformer), the heads' weight and bias must still be trainable, and
+    every other ``nn.Linear`` / ``nn.Conv2d`` must have been re-initialised by :func:`weights_init`: zero bias,
+    weights within the Xavier-uniform bound. A head overwritten by the global initialisation, a zero bias,
+    non-zero head weights and a second transformer left out are recognised.
     """
 
     def run() -> CheckResult:
         return check_function(
-            "identity_init_",
-            _head_runner(student_fn),
-            _head_runner(identity_init_),
-            _head_cases(),
-            compare=_compare_head,
-            diagnose=_diagnose_head,
+            "init_weights_",
+            _init_runner(student_fn),
+            _init_runner(init_weights_),
+            _init_cases(),
+            compare=_compare_init,
+            diagnose=_diagnose_init,
             hint=(
-                "inside `with torch.no_grad():` set head.weight to zero (head.weight.zero_()) and copy the identity "
-                "θ, read row by row, into the bias: head.bias.copy_(torch.tensor([1., 0., 0., 0., 1., 0.]))."
+                "first model.apply(weights_init); then, for every SpatialTransformer in model.modules(), inside "
+                "`with torch.no_grad():` zero transformer.localization.head.weight and copy the identity "
+                "[1., 0., 0., 0., 1., 0.] into its bias."
             ),
             quiet=quiet,
         )
@@ -243,451 +483,397 @@ def check_identity_init(student_fn: Callable[..., Any], *, quiet: bool = False) 
     return run_and_record(run, student_fn)
 
 
-# ------------------------------------------------------------------------------- exercise 2: padding
+# ------------------------------------------------------------- exercise 3: a grid generator from scratch
 
 
-def warp_normalised(x: Tensor, theta: Tensor) -> Tensor:
-    """Warp normalised MNIST images with θ, padding with their own background instead of zero.
+def affine_grid_from_scratch(theta: Tensor, size: Any, align_corners: bool = False) -> Tensor:
+    """The affine grid of eq. (1), written out: ``F.affine_grid(theta, size, align_corners)``.
 
-    Images normalised with :data:`~stnlib.data.MNIST_MEAN` and :data:`~stnlib.data.MNIST_STD` have a background
-    of :data:`NORMALISED_BACKGROUND` (≈ −0.42), not 0. Zero padding — the PyTorch default, and the tutorial's —
-    therefore draws a lighter frame wherever θ reads outside the image (when it zooms out, shifts or turns far).
-    Sampling ``x - b`` with zero padding and adding ``b`` back pads with ``b`` and leaves the inside unchanged,
-    because bilinear sampling is linear and its weights sum to one. Grid and sampler use PyTorch's defaults
-    (``align_corners=False``), like the tutorial.
+    The base grid holds the normalised ``(x_t, y_t, 1)`` of every output pixel, indexed ``[row, column]`` =
+    ``(H, W)``: ``torch.meshgrid(ys, xs, indexing="ij")`` gives the y values down the rows and the x values
+    along the columns. Every point is multiplied by θ; the last dimension of the result is ``(x_s, y_s)``, the
+    order ``F.grid_sample`` reads.
 
     Args:
-        x: ``(N, C, H, W)`` normalised images.
         theta: ``(N, 2, 3)``.
+        size: the output size ``(N, C, H, W)``.
+        align_corners: the normalised-coordinate convention (Lesson 01).
 
     Returns:
-        ``(N, C, H, W)``.
+        ``(N, H, W, 2)``.
 
     Example:
-        >>> x = torch.full((1, 1, 8, 8), NORMALISED_BACKGROUND)
-        >>> zoom_out = geometry.affine_theta(scale=2.0)
-        >>> bool(torch.allclose(warp_normalised(x, zoom_out), x))  # the background stays the background
+        >>> theta = geometry.affine_theta(rotation=0.3, scale=0.8)
+        >>> grid = affine_grid_from_scratch(theta, (1, 1, 3, 5))
+        >>> bool(torch.allclose(grid, F.affine_grid(theta, [1, 1, 3, 5], align_corners=False), atol=1e-6))
         True
     """
-    dims = check_tensor(x, "x", "N C H W")
-    check_tensor(theta, "theta", "N 2 3", dims)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    b = NORMALISED_BACKGROUND
-    return F.grid_sample(x - b, grid, padding_mode="zeros", align_corners=False) + b
+    n, _, height, width = check_size(size, "size", "N C H W")
+    check_tensor(theta, "theta", "N 2 3")
+    xs = geometry.normalized_linspace(width, align_corners, dtype=theta.dtype, device=theta.device)
+    ys = geometry.normalized_linspace(height, align_corners, dtype=theta.dtype, device=theta.device)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each: rows first
+    base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)  # (H, W, 3): (x_t, y_t, 1)
+    return (base.reshape(1, -1, 3) @ theta.transpose(1, 2)).reshape(n, height, width, 2)
 
 
-def _border_warp(x: Tensor, theta: Tensor) -> Tensor:
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+def _torch_affine_grid(theta: Tensor, size: Any, align_corners: bool = False) -> Tensor:
+    return F.affine_grid(theta, list(size), align_corners=align_corners)
 
 
-_border_warp.__module__ = ""
-_border_warp.__qualname__ = "F.grid_sample(padding_mode='border')"
+_torch_affine_grid.__module__ = "torch.nn.functional"
+_torch_affine_grid.__qualname__ = "affine_grid"
 
 
-def _normalised_digits(n: int, channels: int, height: int, width: int, dtype: torch.dtype) -> Tensor:
-    """Synthetic "digits": bright strokes inside a dark frame at least two pixels wide, then normalised."""
-    generator = case_generator()
-    raw = torch.zeros(n, channels, height, width, dtype=torch.float64)
-    strokes = torch.rand(n, channels, height - 4, width - 4, generator=generator, dtype=torch.float64)
-    raw[..., 2:-2, 2:-2] = (strokes > 0.6).double() * (0.5 + 0.5 * strokes)
-    return ((raw - MNIST_MEAN) / MNIST_STD).to(dtype)
+def _transposed_base_grid(theta: Tensor, size: Any, align_corners: bool) -> Tensor:
+    """The lesson's buggy grid: the base grid built (W, H) with meshgrid(xs, ys, indexing="ij"), read as (H, W)."""
+    n, _, height, width = size
+    xs = geometry.normalized_linspace(width, align_corners, dtype=theta.dtype)
+    ys = geometry.normalized_linspace(height, align_corners, dtype=theta.dtype)
+    grid_x, grid_y = torch.meshgrid(xs, ys, indexing="ij")  # (W, H) each
+    base = torch.stack([grid_x, grid_y, torch.ones_like(grid_x)], dim=-1)
+    return (base.reshape(1, -1, 3) @ theta.transpose(1, 2)).reshape(n, height, width, 2)
 
 
-def _zoom_out_thetas(n: int, dtype: torch.dtype, scale: tuple[float, float] = (1.4, 2.2)) -> Tensor:
-    generator = case_generator()
-    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.6, 0.6, generator=generator)
-    factor = torch.empty(n, 1, dtype=torch.float64).uniform_(*scale, generator=generator).expand(n, 2)
-    shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.4, 0.4, generator=generator)
-    return geometry.affine_theta(rotation=angle, scale=factor, translation=shift).to(dtype)
-
-
-def _padding_cases() -> list[Case]:
-    f64 = torch.float64
-    return [
-        Case(
-            "zoom out by 1.4-2.2 with a turn and a shift, 1x28x28, batch of 3",
-            (_normalised_digits(3, 1, 28, 28, torch.float32), _zoom_out_thetas(3, torch.float32)),
-        ),
-        Case(
-            "zoom out on a non-square 1x28x40 image (H != W), batch of 2",
-            (_normalised_digits(2, 1, 28, 40, torch.float32), _zoom_out_thetas(2, torch.float32)),
-        ),
-        Case(
-            "zoom in (scale 0.5-0.8): nothing is read from outside",
-            (
-                _normalised_digits(2, 1, 28, 28, torch.float32),
-                _zoom_out_thetas(2, torch.float32, scale=(0.5, 0.8)),
-            ),
-        ),
-        Case(
-            "zoom out, 2 channels, float64", (_normalised_digits(2, 2, 24, 24, f64), _zoom_out_thetas(2, f64))
-        ),
-    ]
-
-
-def _diagnose_padding(case: Case, actual: Any, expected: Tensor) -> str | None:
-    x, theta = case.args
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-
-    def padded(value: float) -> Tensor:
-        return F.grid_sample(x - value, grid, align_corners=False) + value
-
-    candidates = [
-        (
-            lambda: padded(0.0),
-            "this is zero padding: wherever θ reads outside the image the output is 0, but 0 is not the "
-            f"background of a normalised digit ({NORMALISED_BACKGROUND:.4f}) — it is a lighter grey, so a "
-            "zoomed-out digit sits in a visible frame. Pad with the background instead (or padding_mode='border', "
-            "or un-normalise, sample, normalise again).",
-        ),
-        (
-            lambda: F.grid_sample(x, grid, padding_mode="reflection", align_corners=False),
-            "padding_mode='reflection' mirrors the image into the padding: a zoomed-out digit is surrounded by "
-            "mirrored copies of itself. Pad with the background value, or use padding_mode='border'.",
-        ),
-        (
-            lambda: padded(-NORMALISED_BACKGROUND),
-            f"the padding is +{-NORMALISED_BACKGROUND:.4f}: the background of a normalised image is "
-            f"(0 - mean) / std = {NORMALISED_BACKGROUND:.4f}, a negative number.",
-        ),
-        (
-            lambda: padded(-MNIST_MEAN),
-            f"the padding is -mean = {-MNIST_MEAN}: the background of a normalised image is (0 - mean) / std = "
-            f"{NORMALISED_BACKGROUND:.4f}; divide by the standard deviation too.",
-        ),
-    ]
-    return first_matching_message(actual, candidates)
-
-
-def check_warp_normalised(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``warp_normalised(x, theta)`` on normalised images: the background must be preserved under zoom-out.
-
-    Cases zoom out (so part of every output is read from outside the image), also on non-square images, with
-    two channels and in float64, and zoom in (where padding plays no part). Compared with
-    :func:`warp_normalised` (padding with the background value) and ``F.grid_sample(padding_mode="border")``,
-    values and the gradient with respect to θ; zero and reflection padding and a wrong background value are
-    recognised.
-    """
-    return check_function(
-        "warp_normalised",
-        student_fn,
-        warp_normalised,
-        _padding_cases(),
-        torch_fn=_border_warp,
-        grad_wrt=(1,),
-        diagnose=_diagnose_padding,
-        hint=(
-            "outside the image the output must be the images' background, (0 - MNIST_MEAN) / MNIST_STD ≈ -0.42. "
-            "Sample x - b with zero padding and add b back, or pass padding_mode='border' to F.grid_sample."
-        ),
-        quiet=quiet,
-    )
-
-
-# ------------------------------------------------------------------------- exercise 3: align_corners
-
-
-def spatial_transform(x: Tensor, theta: Tensor, align_corners: bool = False) -> Tensor:
-    """Warp ``x`` with θ: grid generator (eq. 1) and bilinear sampler (eq. 5) on **one** ``align_corners``.
-
-    The convention says what the normalised coordinates ±1 mean — the centres of the corner pixels (``True``)
-    or their outer edges (``False``, PyTorch's default). Grid generator and sampler must agree on it: otherwise
-    the identity θ no longer reproduces the input, and every pixel is read up to half a pixel off.
-
-    Args:
-        x: ``(N, C, H, W)``.
-        theta: ``(N, 2, 3)``.
-        align_corners: the convention of both the grid and the sampler.
-
-    Returns:
-        ``(N, C, H, W)``.
-
-    Example:
-        >>> x = torch.rand(1, 1, 5, 7, generator=torch.Generator().manual_seed(0))
-        >>> identity = geometry.identity_affine(1)
-        >>> bool(torch.allclose(spatial_transform(x, identity, align_corners=True), x, atol=1e-6))
-        True
-    """
-    grid = geometry.affine_grid(theta, x.shape, align_corners=align_corners)
-    return sampling.grid_sample(x, grid, align_corners=align_corners)
-
-
-def _torch_transform(x: Tensor, theta: Tensor, align_corners: bool = False) -> Tensor:
-    grid = F.affine_grid(theta, list(x.shape), align_corners=align_corners)
-    return F.grid_sample(x, grid, align_corners=align_corners)
-
-
-_torch_transform.__module__ = ""
-_torch_transform.__qualname__ = "F.affine_grid + F.grid_sample"
-
-
-def _general_thetas(n: int, dtype: torch.dtype) -> Tensor:
-    generator = case_generator()
-    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.7, 0.7, generator=generator)
+def _grid_thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    generator = case_generator(3)
+    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.8, 0.8, generator=generator)
     scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.6, 1.3, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
     return geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype)
 
 
-def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
-
-
-def _align_cases() -> list[Case]:
-    f64 = torch.float64
+def _grid_cases() -> list[Case]:
+    off, on = {"align_corners": False}, {"align_corners": True}
+    identity = geometry.identity_affine(1)
     return [
         Case(
-            "identity θ, 1x6x6, align_corners=False: must reproduce the input",
-            (_images(1, (1, 6, 6)), geometry.identity_affine(1)),
-            {"align_corners": False},
+            "batch of 3 turned, scaled, shifted θ; 5x8, align_corners=True",
+            (_grid_thetas(3), (3, 1, 5, 8)),
+            on,
         ),
-        Case(
-            "identity θ, 1x6x6, align_corners=True: must reproduce the input",
-            (_images(1, (1, 6, 6)), geometry.identity_affine(1)),
-            {"align_corners": True},
-        ),
-        Case(
-            "identity θ on a non-square 2x5x9 image, align_corners=True",
-            (_images(1, (2, 5, 9)), geometry.identity_affine(1)),
-            {"align_corners": True},
-        ),
-        Case(
-            "turn, scale and shift, 1x20x30, batch of 3, align_corners=False",
-            (_images(3, (1, 20, 30)), _general_thetas(3, torch.float32)),
-            {"align_corners": False},
-        ),
-        Case(
-            "turn, scale and shift, 1x20x30, batch of 3, align_corners=True",
-            (_images(3, (1, 20, 30)), _general_thetas(3, torch.float32)),
-            {"align_corners": True},
-        ),
-        Case(
-            "float64, 3x12x8, align_corners=True",
-            (_images(2, (3, 12, 8), f64), _general_thetas(2, f64)),
-            {"align_corners": True},
-        ),
+        Case("identity θ, non-square 4x7 output (H != W)", (identity, (1, 1, 4, 7)), off),
+        Case("identity θ, square 6x6 output", (identity, (1, 1, 6, 6)), off),
+        Case("batch of 2, float64, 9x3", (_grid_thetas(2, torch.float64), (2, 3, 9, 3)), off),
+        Case("batch of 2, square 12x12, align_corners=True", (_grid_thetas(2), (2, 1, 12, 12)), on),
     ]
 
 
-def _diagnose_align(case: Case, actual: Any, expected: Tensor) -> str | None:
-    x, theta = case.args
-    flag = case.kwargs["align_corners"]
-
-    def mixed(grid_flag: bool, sampler_flag: bool) -> Tensor:
-        return F.grid_sample(
-            x, F.affine_grid(theta, list(x.shape), align_corners=grid_flag), align_corners=sampler_flag
+def _diagnose_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
+    if not isinstance(actual, Tensor):
+        return None
+    theta, size = case.args
+    align_corners = bool(case.kwargs.get("align_corners", False))
+    n, _, height, width = size
+    if height != width and tuple(actual.shape) == (n, width, height, 2):
+        return (
+            "your grid is (N, W, H, 2): it must be indexed [row, column] = (H, W) like the image, (N, H, W, 2) — "
+            "rows (y, H values) first."
         )
+    linear, offset = theta[:, :, :2], theta[:, :, 2:]
+
+    def grid(t: Tensor, corners: bool = align_corners) -> Tensor:
+        return F.affine_grid(t, list(size), align_corners=corners)
 
     return first_matching_message(
         actual,
         [
             (
-                lambda: mixed(flag, not flag),
-                f"the grid generator used align_corners={flag} but the sampler {not flag}: the sampler reads the "
-                "grid's ±1 as the other convention, so every pixel is read up to half a pixel off and the identity "
-                "no longer reproduces the input. Pass the same align_corners to both (F.grid_sample's default is "
-                "False).",
+                lambda: _transposed_base_grid(theta, size, align_corners),
+                "your base grid is built (W, H) and read as (H, W): torch.meshgrid(xs, ys, indexing='ij') indexes "
+                "its results [x, y] — its first input runs down the rows — unlike NumPy's np.meshgrid(xs, ys), "
+                "which is 'xy'. On a square image output pixel (row i, column j) then reads the point (x_i, y_j), so "
+                "the image comes out transposed; on a non-square one the rows are scrambled. Use "
+                "torch.meshgrid(ys, xs, indexing='ij') (rows first), or indexing='xy'.",
             ),
             (
-                lambda: mixed(not flag, flag),
-                f"the sampler used align_corners={flag} but the grid generator {not flag}: pass the same "
-                "align_corners to F.affine_grid and F.grid_sample.",
+                lambda: expected.flip(-1),
+                "your grid's last dimension is (y, x): F.grid_sample reads (x, y) — x along the width first — so "
+                "stack x_s before y_s.",
             ),
             (
-                lambda: mixed(not flag, not flag),
-                f"grid and sampler agree, but on align_corners={not flag}: use the function's align_corners "
-                "argument, not a fixed value.",
+                lambda: grid(torch.cat([linear.flip(-1), offset], dim=-1)),
+                "your base grid holds (y_t, x_t, 1): θ's first column multiplies x_t, so stack (x_t, y_t, 1) — "
+                "x from the column index, y from the row index.",
+            ),
+            (
+                lambda: grid(theta, not align_corners),
+                f"this is the align_corners={not align_corners} grid: use the convention you were given, e.g. "
+                f"geometry.normalized_linspace(width, align_corners) (torch.linspace(-1, 1, W) is only right for "
+                "align_corners=True).",
+            ),
+            (
+                lambda: grid(torch.cat([linear.transpose(1, 2), offset], dim=-1)),
+                "you multiplied by the transpose of A: (x_s, y_s) = A (x_t, y_t) + t, so with points as rows "
+                "compute points @ theta.transpose(1, 2).",
             ),
         ],
+        expected=expected,
     )
 
 
-def check_spatial_transform(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``spatial_transform(x, theta, align_corners=False)`` for both conventions.
+def check_affine_grid_from_scratch(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``affine_grid_from_scratch(theta, size, align_corners=False)``, values and gradients.
 
-    The identity θ must reproduce the input for both ``align_corners`` values (square and non-square images),
-    and general θ must give :func:`spatial_transform`'s and ``F.affine_grid`` + ``F.grid_sample``'s result,
-    with the same gradients with respect to ``x`` and θ. A grid generator and sampler that disagree (the usual
-    cause: one of them left at PyTorch's default) are recognised.
+    Compared with :func:`affine_grid_from_scratch` and ``F.affine_grid`` on the identity (square and
+    non-square), batches of turned, scaled and shifted θ with both ``align_corners``, and float64. A base grid
+    built ``(W, H)`` (``torch.meshgrid(xs, ys, indexing="ij")``), a result with ``(y, x)`` last, a base grid of
+    ``(y, x, 1)``, the other ``align_corners`` and θ's transposed linear part are recognised.
     """
     return check_function(
-        "spatial_transform",
+        "affine_grid_from_scratch",
         student_fn,
-        spatial_transform,
-        _align_cases(),
-        torch_fn=_torch_transform,
-        grad_wrt=(0, 1),
-        diagnose=_diagnose_align,
+        affine_grid_from_scratch,
+        _grid_cases(),
+        torch_fn=_torch_affine_grid,
+        grad_wrt=(0,),
+        diagnose=_diagnose_grid,
         hint=(
-            "pass align_corners=align_corners to BOTH F.affine_grid and F.grid_sample; a function left at its "
-            "default (align_corners=False) disagrees with the other as soon as align_corners=True."
+            "torch.meshgrid(ys, xs, indexing='ij') returns grids of shape (H, W), y down the rows and x along the "
+            "columns; stack them as (x, y, 1) so the base grid is (H, W, 3) with x first."
         ),
         quiet=quiet,
     )
 
 
-# --------------------------------------------------------------------------- exercise 4: forward wiring
+# ------------------------------------------------------------------- exercise 4: a diagnosis from θ alone
 
 
-class STNet(nn.Module):
-    """A spatial transformer followed by a classifier, wired right: ``classifier(transformer(x)[0])``.
+DIAGNOSES: tuple[str, ...] = ("collapsed", "mirrored", "zoomed out", "drifted off", "healthy")
+"""The labels :func:`diagnose_theta` returns, in the order its rules are tried."""
 
-    The classifier must see the transformer's **output**. Handing it the untransformed ``x`` is the classic STN
-    bug (paper-facts problem #6): everything runs and the classifier trains, but the loss no longer depends on θ,
-    so the localization network's gradient is exactly zero and the transformer never learns. The output and θ of
-    the last batch are kept, detached, in ``last_warped`` and ``last_theta`` for plots.
+COLLAPSE_BELOW = 0.1
+"""|median det A| below this: the transformer reads a region of under a tenth of the input's area."""
 
-    Args:
-        transformer: a module mapping ``x: (N, C, H, W)`` to ``(output, theta)``, e.g.
-            :class:`stnlib.models.SpatialTransformer`.
-        classifier: a module mapping the transformer's output to logits ``(N, classes)``.
+ZOOM_OUT_ABOVE = 1.25
+"""median det A above this: the region is a quarter larger than the input, a fifth of the output is padding."""
+
+DRIFT_ABOVE = 0.5
+"""share of output pixels read from outside the input above this: most of the output is padding."""
+
+
+def theta_vitals(theta: Tensor, size: tuple[int, int] = (42, 42)) -> dict[str, float]:
+    """Median det A, mean |t| and the share of output pixels read from outside the input, for θ ``(N, 2, 3)``.
+
+    The vital signs of the lesson: ``det`` is the median over the batch of det A, the area the transformer
+    reads relative to the input's; ``shift`` the mean length of the translation t; ``outside`` the share of
+    all output pixels (``size``, ``align_corners=False``) whose sampling point lies outside the input.
 
     Example:
-        >>> net = STNet(SpatialTransformer((1, 28, 28), loc_kind="fc"), FCN((1, 28, 28)))
-        >>> net(torch.rand(2, 1, 28, 28)).shape
-        torch.Size([2, 10])
+        >>> vitals = theta_vitals(geometry.affine_theta(scale=2.0))
+        >>> round(vitals["det"], 2), round(vitals["outside"], 2)
+        (4.0, 0.73)
     """
-
-    last_warped: Tensor | None
-    last_theta: Tensor | None
-
-    def __init__(self, transformer: nn.Module, classifier: nn.Module) -> None:
-        super().__init__()
-        self.transformer = transformer
-        self.classifier = classifier
-        self.last_warped = None
-        self.last_theta = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        warped, theta = self.transformer(x)
-        self.last_warped, self.last_theta = warped.detach(), theta.detach()
-        return self.classifier(warped)
+    check_tensor(theta, "theta", "N 2 3")
+    grid = F.affine_grid(theta, [theta.shape[0], 1, *size], align_corners=False)
+    return {
+        "det": torch.linalg.det(theta[:, :, :2]).median().item(),
+        "shift": theta[:, :, 2].norm(dim=-1).mean().item(),
+        "outside": (grid.abs() > 1).any(dim=-1).float().mean().item(),
+    }
 
 
-def _net_runner(cls: Any) -> Any:
-    if not callable(cls):
-        return cls
+def diagnose_theta(theta: Tensor) -> str:
+    """What a batch of θ ``(N, 2, 3)`` says about its transformer: one of :data:`DIAGNOSES`.
 
-    def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> ClassifierProbe:
-        if isinstance(cls, nn.Module):
-            raise TypeError(
-                "pass the class itself, e.g. check_st_net(STNet), not a model built from it: the checker builds "
-                "its own for several transformers and classifiers."
-            )
-        model = cls(transformer, classifier)
-        logits = model(x)
-        if not isinstance(logits, Tensor):
-            return ClassifierProbe(
-                None, None, f"forward must return the classifier's logits; got {type(logits).__name__}."
-            )
-        return probe_classifier(logits, transformer)
+    From the vital signs (:func:`theta_vitals`, on a 42x42 output), the rules in order:
 
-    return _named(run, cls, "STNet")
+    1. ``"collapsed"`` if |median det A| < :data:`COLLAPSE_BELOW`: the region has almost no area, whatever
+       its sign (a random head gives this);
+    2. ``"mirrored"`` if median det A < 0: the region is flipped;
+    3. ``"zoomed out"`` if median det A > :data:`ZOOM_OUT_ABOVE`: it reads more than the input;
+    4. ``"drifted off"`` if more than :data:`DRIFT_ABOVE` of the output is read from outside the input;
+    5. ``"healthy"`` otherwise — nothing in θ looks broken (which does not prove the transformer learns).
 
+    The median keeps one odd θ from deciding for the batch; a zoom out reads outside the input too, which is why
+    the zoom is tested before the drift.
 
-def _transformer(in_shape: tuple[int, int, int], dtype: torch.dtype, **kwargs: Any) -> SpatialTransformer:
-    """stnlib's transformer with a small random head around a zoom, so that θ moves the image and depends on it."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        st = SpatialTransformer(in_shape, "affine", **kwargs)
-    head = st.localization.head
-    with torch.no_grad():
-        head.weight.copy_(0.05 * torch.randn(head.weight.shape, generator=case_generator()))
-        head.bias.copy_(torch.tensor([0.8, 0.1, 0.1, -0.1, 0.8, -0.05]))
-    return st.to(dtype)
-
-
-def _classifier(
-    kind: type[nn.Module], in_shape: tuple[int, int, int], dtype: torch.dtype, **kwargs: Any
-) -> nn.Module:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED + 1)
-        return kind(in_shape, **kwargs).to(dtype)
+    Example:
+        >>> diagnose_theta(geometry.affine_theta(scale=0.6, batch_size=4)), diagnose_theta(torch.zeros(4, 2, 3))
+        ('healthy', 'collapsed')
+    """
+    vitals = theta_vitals(theta)
+    det = vitals["det"]
+    if abs(det) < COLLAPSE_BELOW:
+        return "collapsed"
+    if det < 0:
+        return "mirrored"
+    if det > ZOOM_OUT_ABOVE:
+        return "zoomed out"
+    if vitals["outside"] > DRIFT_ABOVE:
+        return "drifted off"
+    return "healthy"
 
 
-def _net_cases() -> list[Case]:
+def _thetas(
+    n: int,
+    scale: tuple[float, float],
+    *,
+    mirror: bool = False,
+    shift: tuple[float, float] = (-0.2, 0.2),
+    offset: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """``n`` θ turned by up to ±45°, scaled by a factor drawn from ``scale`` (x mirrored if asked), shifted by
+    ``shift`` (drawn per axis, with a random sign when both ends are positive)."""
+    generator = case_generator(10 + offset)
+    angle = torch.empty(n, dtype=torch.float64).uniform_(-math.pi / 4, math.pi / 4, generator=generator)
+    factor = torch.empty(n, 1, dtype=torch.float64).uniform_(*scale, generator=generator).expand(n, 2).clone()
+    if mirror:
+        factor[:, 0] = -factor[:, 0]
+    t = torch.empty(n, 2, dtype=torch.float64).uniform_(*shift, generator=generator)
+    if shift[0] > 0:
+        t = t * torch.where(torch.rand(n, 2, generator=generator) < 0.5, -1.0, 1.0).double()
+    return geometry.affine_theta(rotation=angle, scale=factor, translation=t).to(dtype)
+
+
+def _with_outlier() -> Tensor:
+    healthy = _thetas(16, (0.55, 0.7), offset=7)
+    return torch.cat([healthy, geometry.affine_theta(scale=10.0)])
+
+
+def _diagnosis_cases() -> list[Case]:
     f64 = torch.float64
-    s28, s42 = (1, 28, 28), (1, 42, 42)
     return [
+        Case("the identity, batch of 4", (geometry.identity_affine(4),)),
+        Case("zoom in by 0.5-0.7 with turns, batch of 8", (_thetas(8, (0.5, 0.7), offset=1),)),
+        Case("a close zoom: scale 0.4, det A = 0.16, batch of 5", (_thetas(5, (0.4, 0.4), offset=2),)),
+        Case("scale 0.05-0.25 with turns, batch of 8", (_thetas(8, (0.05, 0.25), offset=3),)),
         Case(
-            "ST-FCN on 1x28x28, batch of 3",
-            (
-                _transformer(s28, torch.float32, loc_kind="fc"),
-                _classifier(FCN, s28, torch.float32),
-                _images(3, s28),
-            ),
+            "scale 0.2, x mirrored: det A = -0.04, batch of 6",
+            (_thetas(6, (0.2, 0.2), mirror=True, offset=4),),
+        ),
+        Case("x mirrored, scale 0.7-0.9, batch of 6", (_thetas(6, (0.7, 0.9), mirror=True, offset=5),)),
+        Case("zoom out by 1.6-2.2, batch of 6", (_thetas(6, (1.6, 2.2), offset=6),)),
+        Case(
+            "zoom in by 0.5, shifted 1.2-1.6 away, batch of 7",
+            (_thetas(7, (0.5, 0.5), shift=(1.2, 1.6), offset=8),),
+        ),
+        Case("16 zooms in by 0.55-0.7 and one outlier zooming out 10x", (_with_outlier(),)),
+        Case(
+            "a slight zoom out, scale 1.05 (det A = 1.1), float64",
+            (_thetas(6, (1.05, 1.05), offset=9, dtype=f64),),
         ),
         Case(
-            "ST-CNN on the RTS canvas 1x42x42, batch of 2",
-            (
-                _transformer(s42, torch.float32),
-                _classifier(CNN, s42, torch.float32, channels=(4, 8)),
-                _images(2, s42),
-            ),
-        ),
-        Case(
-            "transformer output 28x28 from a 1x42x42 input (the classifier expects 28x28)",
-            (
-                _transformer(s42, torch.float32, loc_kind="fc", output_size=(28, 28)),
-                _classifier(FCN, s28, torch.float32),
-                _images(2, s42),
-            ),
-        ),
-        Case(
-            "two channels, float64",
-            (
-                _transformer((2, 28, 28), f64, loc_kind="fc"),
-                _classifier(FCN, (2, 28, 28), f64),
-                _images(2, (2, 28, 28), f64),
-            ),
+            "one θ, float64: zoom in by 0.6, shifted right by 1.5",
+            (geometry.affine_theta(scale=0.6, translation=(1.5, 0.0), dtype=f64),),
         ),
     ]
 
 
-def _compare_net(actual: Any, expected: ClassifierProbe) -> Comparison:
-    return compare_classifier_probes(
-        actual,
-        expected,
-        no_gradient="the logits are right, but the localization network's gradient is zero: the transformer's "
-        "output must stay connected to the loss (no .detach(), no torch.no_grad() around the transformer).",
-    )
-
-
-_UNTRANSFORMED_BUG = (
-    "the classifier was given the untransformed input x — the classic STN bug. The model still trains (as a plain "
-    "classifier), but the loss does not depend on θ: the localization network's gradient is exactly zero and the "
-    "transformer never moves. Classify the transformer's output."
-)
-
-
-def _diagnose_net(case: Case, actual: Any, expected: ClassifierProbe) -> str | None:
-    return diagnose_classifier_wiring(case, actual, expected, untransformed=_UNTRANSFORMED_BUG)
-
-
-def check_st_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
-    """Check the class ``STNet(transformer, classifier)``: logits and the localization network's gradient.
-
-    For each case the checker builds the student's model around a stnlib transformer whose θ clearly moves the
-    image (so that classifying ``x`` instead of the output gives other logits) — ST-FCN and ST-CNN, a transformer
-    with a smaller output than its input, two channels in float64 — and compares the logits and the gradient they
-    send to the localization network with :class:`STNet`. The gradient must not be zero; classifying the
-    untransformed input is recognised and explained.
-    """
-
-    def run() -> CheckResult:
-        return check_function(
-            "STNet",
-            _net_runner(student_cls),
-            _net_runner(STNet),
-            _net_cases(),
-            compare=_compare_net,
-            diagnose=_diagnose_net,
-            hint=(
-                "in forward: output, theta = self.transformer(x), then return self.classifier(output). If the "
-                "classifier complains about the size of its input, it is being given x instead of the output."
-            ),
-            quiet=quiet,
+def _compare_diagnosis(actual: Any, expected: str) -> Comparison:
+    if not isinstance(actual, str):
+        return Comparison(
+            Status.WRONG_TYPE,
+            f"the diagnosis should be a str, one of {', '.join(map(repr, DIAGNOSES))}; got "
+            f"{'None (did the function forget to return?)' if actual is None else type(actual).__name__}.",
         )
+    if actual not in DIAGNOSES:
+        return Comparison(
+            Status.FAILED,
+            f"{actual!r} is not one of the five diagnoses: return exactly one of {', '.join(map(repr, DIAGNOSES))}.",
+        )
+    if actual != expected:
+        return Comparison(Status.FAILED, f"the diagnosis is {actual!r}; expected {expected!r}.")
+    return Comparison(Status.PASSED)
 
-    return run_and_record(run, student_cls)
+
+def _diagnose_with_mean(theta: Tensor) -> str:
+    """``diagnose_theta`` with the mean det A instead of the median: the mistake the checker recognises."""
+    det = float(torch.linalg.det(theta[:, :, :2].double()).mean())
+    outside = theta_vitals(theta)["outside"]
+    if abs(det) < COLLAPSE_BELOW:
+        return "collapsed"
+    if det < 0:
+        return "mirrored"
+    if det > ZOOM_OUT_ABOVE:
+        return "zoomed out"
+    return "drifted off" if outside > DRIFT_ABOVE else "healthy"
+
+
+def _diagnose_diagnosis(case: Case, actual: Any, expected: str) -> str | None:
+    if not isinstance(actual, str) or actual not in DIAGNOSES or actual == expected:
+        return None
+    (theta,) = case.args
+    vitals = theta_vitals(theta)
+    det, outside = vitals["det"], vitals["outside"]
+    mean_det = float(torch.linalg.det(theta[:, :, :2].double()).mean())
+    rules = (
+        f"median det A = {det:.3g}, share read from outside = {outside:.0%}: collapsed if |det A| < "
+        f"{COLLAPSE_BELOW}, else mirrored if det A < 0, else zoomed out if det A > {ZOOM_OUT_ABOVE}, else drifted "
+        f"off if over {DRIFT_ABOVE:.0%} is read from outside, else healthy."
+    )
+    pair = (expected, actual)
+    if expected == "healthy" and _diagnose_with_mean(theta) == actual:
+        return (
+            f"one odd θ decided for the whole batch: the mean det A is {mean_det:.3g}, the median {det:.3g}. "
+            "Use the median over the batch (det.median()), as theta_vitals does; the mean follows a single outlier."
+        )
+    if pair == ("zoomed out", "collapsed"):
+        return (
+            f"you called a zoomed-out θ collapsed: det A = {det:.3g} > 1 means the transformer reads an area "
+            "larger than the input (a zoom out); a collapse is det A close to 0, a region of almost no area. "
+            + rules
+        )
+    if pair == ("collapsed", "zoomed out"):
+        return f"det A = {det:.3g} is close to 0, a region of almost no area: that is a collapse. " + rules
+    if pair == ("mirrored", "collapsed"):
+        return (
+            f"you called a mirrored θ collapsed: det A = {det:.3g} is negative but far from 0. A collapse is "
+            f"|det A| < {COLLAPSE_BELOW} (compare abs(det)); a negative det A of normal size is a mirror image."
+        )
+    if pair == ("collapsed", "mirrored"):
+        return (
+            f"det A = {det:.3g} is negative, but so close to 0 that the region has almost no area: test "
+            f"|det A| < {COLLAPSE_BELOW} first — a collapse is a collapse whatever its sign."
+        )
+    if expected == "mirrored":
+        return (
+            f"det A = {det:.3g} < 0: the region is mirrored. Did you use |det A|, or the absolute value of the "
+            "scale? The sign of det A is what tells a mirror image. " + rules
+        )
+    if pair == ("zoomed out", "drifted off"):
+        return (
+            f"a zoom out reads outside the input too (here {outside:.0%} of the output): test det A > "
+            f"{ZOOM_OUT_ABOVE} before the share read from outside, so that the cause is named. " + rules
+        )
+    if expected == "healthy" and actual == "zoomed out":
+        return (
+            f"det A = {det:.3g} is above 1 but not above {ZOOM_OUT_ABOVE}: a slight zoom out is within the "
+            f"healthy range; use the threshold {ZOOM_OUT_ABOVE}."
+        )
+    if expected == "healthy" and actual == "collapsed":
+        return (
+            f"det A = {det:.3g} is small but not below {COLLAPSE_BELOW}: a close zoom on a small digit, not a "
+            f"collapse; use the threshold {COLLAPSE_BELOW}."
+        )
+    if expected == "drifted off":
+        return (
+            f"{outside:.0%} of the output is read from outside the input: compute the share as theta_vitals does "
+            f"(grid points with |x| > 1 or |y| > 1 on F.affine_grid) and compare it with {DRIFT_ABOVE}. "
+            + rules
+        )
+    return rules
+
+
+def check_diagnose_theta(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``diagnose_theta(theta)`` on batches of every kind: the right label of :data:`DIAGNOSES`.
+
+    Cases: the identity, zooms in (one close to the collapse threshold), collapses (one with a negative det A),
+    mirror images, a zoom out that also reads outside the input, a drift, a batch with one extreme outlier, a
+    slight zoom out in float64, and a single θ. Mixing up the rules' order, |det A| against det A, the mean
+    instead of the median and other thresholds are recognised.
+    """
+    return check_function(
+        "diagnose_theta",
+        student_fn,
+        diagnose_theta,
+        _diagnosis_cases(),
+        compare=_compare_diagnosis,
+        diagnose=_diagnose_diagnosis,
+        hint=(
+            "compute vitals = theta_vitals(theta), then test in this order: abs(det) < 0.1 -> 'collapsed'; "
+            "det < 0 -> 'mirrored'; det > 1.25 -> 'zoomed out'; outside > 0.5 -> 'drifted off'; else 'healthy'."
+        ),
+        quiet=quiet,
+    )
