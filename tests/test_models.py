@@ -320,7 +320,7 @@ def test_feature_map_transformer_sits_on_the_first_conv_block() -> None:
 
 
 class _TutorialReference(nn.Module):
-    """PyTorch's STN tutorial network, written out as in its description (paper-facts.md)."""
+    """PyTorch's STN tutorial network, written out layer by layer from the tutorial."""
 
     def __init__(self) -> None:
         super().__init__()

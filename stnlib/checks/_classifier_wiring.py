@@ -1,13 +1,12 @@
-"""What the checkers of lesson 05's ``STCNN`` and lesson 09's ``STNet`` share: ``classifier(transformer(x)[0])``.
+"""What the checker of lesson 05's ``STCNN`` measures: ``classifier(transformer(x)[0])``.
 
-Both exercises ask for the same forward pass. The classifier must see the transformer's *output*: then the loss
+The exercise asks for this forward pass. The classifier must see the transformer's *output*: then the loss
 depends on θ and a gradient reaches the localization network. Given the untransformed ``x`` instead, the model
-still trains, as a plain classifier, but the transformer never learns (paper-facts problem #6).
+still trains, as a plain classifier, but the transformer never learns.
 
-Each lesson's runner builds the student's model around the ``(transformer, classifier, x)`` of a case, with
-that lesson's checks on how the model is built, and measures it with :func:`probe_classifier`. Comparing the
-measurement with the reference model's and diagnosing wrong logits is the same for both lessons; only the
-wording differs, so each lesson passes its own messages.
+The lesson's runner builds the student's model around the ``(transformer, classifier, x)`` of a case, with its
+checks on how the model is built, and measures it with :func:`probe_classifier`; the functions here compare that
+measurement with the reference model's and diagnose wrong logits, with messages the lesson passes in.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing 
   more confident on digits they already classify, and on RTS that lowered the test error in each of three seeds
   (below).
 * **No input normalisation.** Digits stay in [0, 1] with a zero background, the value the samplers pad with, so
-  a transformer that zooms out shows background, not a frame (paper-facts problem #1).
+  a transformer that zooms out shows background, not a frame.
 
 ``paper`` budget: 38 epochs of the 50k training digits at batch 256 are 7,448 steps, within 1/20 of the paper's
 150k iterations; the recipe aims at the paper's ST-CNN error on RTS (0.5 %, at most 0.6 %). **Measured, and not

@@ -134,7 +134,7 @@ class STClassifier(nn.Module):
     """A spatial transformer followed by a classifier: ``logits = classifier(transformer(x))``.
 
     The classifier sees only the transformer's output (feeding it the untransformed image is a classic bug:
-    the localization net then never learns, paper-facts problem #6). The last batch's transformation parameters
+    the localization net then never learns). The last batch's transformation parameters
     and output are kept, detached, in ``last_params`` and ``last_output`` for plots.
 
     Args:
@@ -285,7 +285,7 @@ class FeatureMapSTClassifier(nn.Module):
 
 
 class TutorialSTN(STClassifier):
-    """The network of PyTorch's official STN tutorial, for side-by-side comparisons (see paper-facts.md).
+    """The network of PyTorch's official STN tutorial, for side-by-side comparisons.
 
     Localization: conv(C→8, 7x7) → max-pool 2 → ReLU → conv(8→10, 5x5) → max-pool 2 → ReLU → FC(→32) → ReLU →
     FC(32→6), the last layer at the identity. Grid and sampler: ``F.affine_grid`` / ``F.grid_sample`` with

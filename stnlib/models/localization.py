@@ -3,7 +3,7 @@
 A localization network is an ordinary regressor whose last layer outputs the parameters of one transformation
 family. Its final layer starts with zero weights and a bias equal to the identity transformation, so that at
 initialisation the transformer passes its input through unchanged (the paper's appendix; without it the
-transformer often collapses, see paper-facts problem #1).
+transformer often collapses).
 
 Parameter shapes per family (what :meth:`LocalizationNet.forward` returns):
 

@@ -4,7 +4,7 @@
 :mod:`stnlib.geometry`, the reference sampler in :mod:`stnlib.sampling`; with ``sampler="torch"`` PyTorch's own
 ``F.affine_grid`` / ``F.grid_sample`` do the work (fast, and the ground truth the course checks against).
 
-Padding against a normalised background (paper-facts problem #1): inputs normalised with MNIST's mean and std
+Padding against a normalised background: inputs normalised with MNIST's mean and std
 have a background of about -0.42, not 0, so zooming out with zero padding pastes a bright frame around the digit,
 and the classifier can learn to rely on it. ``padding_mode="background"`` samples ``x - b`` and adds ``b`` back,
 where ``b`` is each image's background value (estimated from its border, or a constant you choose), so
@@ -304,8 +304,8 @@ def _localization_modules(model: nn.Module) -> list[nn.Module]:
 def parameter_groups(model: nn.Module, lr: float, localization_lr_multiplier: float = 0.1) -> list[dict]:
     """Optimiser parameter groups with a smaller learning rate for every localization network.
 
-    A localization net that learns as fast as the classifier tends to swing the transformer to extreme θ
-    (paper-facts problem #1); the paper trains it at one tenth of the base rate on SVHN.
+    A localization net that learns as fast as the classifier tends to swing the transformer to extreme θ;
+    the paper trains it at one tenth of the base rate on SVHN.
 
     Args:
         model: any module; localization networks are found inside every :class:`SpatialTransformer` (including
