@@ -135,6 +135,8 @@ REFERENCES = [
     (lesson05.check_region_corners, lesson05.region_corners),
     (lesson05.check_st_cnn, lesson05.STCNN),
     (lesson05.check_parameter_groups, lesson05.parameter_groups),
+    (lesson05.check_training_step, lesson05.training_step),
+    (lesson05.check_train_and_watch, lesson05.train_and_watch),
 ]
 
 # ---------------------------------------------------------------------------------- references and stubs
@@ -155,6 +157,8 @@ def test_reference_passes_every_case(checker, reference, capsys) -> None:
         (lesson05.check_region_corners, not_implemented, lesson05.region_corners),
         (lesson05.check_st_cnn, NotImplementedSTCNN, lesson05.STCNN),
         (lesson05.check_parameter_groups, not_implemented, lesson05.parameter_groups),
+        (lesson05.check_training_step, not_implemented, lesson05.training_step),
+        (lesson05.check_train_and_watch, not_implemented, lesson05.train_and_watch),
     ],
 )
 def test_stub_reports_not_implemented_without_raising(checker, stub, reference, capsys) -> None:
@@ -466,3 +470,130 @@ def test_an_optimiser_built_from_the_groups_trains_the_localization_net_slower()
     loss.backward()
     head = model.transformer.localization.head.weight
     assert head.grad is not None and head.grad.abs().sum() > 0  # the loss reaches θ's layer
+
+
+# ------------------------------------------------------------------------- the training step and loop
+
+
+def step_with(mistake: str) -> Callable[..., Any]:
+    """``training_step`` with one typical mistake."""
+
+    def step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> Any:
+        if mistake == "new_optimizer":
+            optimizer = torch.optim.SGD(model.parameters(), lr=optimizer.defaults["lr"])
+        if mistake != "no_zero_grad":
+            optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        if mistake != "no_backward":
+            loss.backward()
+        if mistake not in ("no_step", "no_backward"):
+            optimizer.step()
+        if mistake == "tensor":
+            return loss
+        if mistake == "loss_after":
+            return F.cross_entropy(model(images), labels).item()
+        if mistake == "no_return":
+            return None
+        return loss.item()
+
+    return step
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ("no_zero_grad", "call optimizer.zero_grad() before loss.backward()"),
+        ("new_optimizer", "moved at the base learning rate"),
+        ("no_step", "no parameter moved"),
+        ("no_backward", "no parameter moved"),
+        ("tensor", "return loss.item(), a Python number"),
+        ("loss_after", "return the loss computed before optimizer.step()"),
+        ("no_return", "returned None"),
+    ],
+)
+def test_training_step_wrong_answers(mistake: str, message: str) -> None:
+    result = failed(lesson05.check_training_step, step_with(mistake))
+    assert message in (result.first_failure or "")
+
+
+def test_training_step_detached_transformer_is_diagnosed() -> None:
+    def step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> float:
+        optimizer.zero_grad()
+        output, _ = model.transformer(images)
+        loss = F.cross_entropy(model.classifier(output.detach()), labels)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    result = failed(lesson05.check_training_step, step)
+    assert "the localization network did not move" in (result.first_failure or "")
+
+
+def test_training_step_zeroing_after_the_step_is_right_too() -> None:
+    def step(model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor) -> float:
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        return float(loss)
+
+    assert lesson05.check_training_step(step, quiet=True)
+
+
+def test_training_step_lowers_the_loss_on_a_fixed_batch_and_moves_both_groups() -> None:
+    torch.manual_seed(0)
+    model = lesson05.STCNN(
+        lesson05.SpatialTransformer(SmallLocalizationNet((1, 42, 42))), CNN((1, 42, 42), channels=(4, 8))
+    )
+    optimizer = torch.optim.AdamW(lesson05.parameter_groups(model, 3e-3, 1.0), lr=3e-3, weight_decay=0.0)
+    images, labels = torch.rand(16, 1, 42, 42), torch.randint(0, 10, (16,))
+    head_before = model.transformer.localization.head.bias.detach().clone()
+    losses = [lesson05.training_step(model, optimizer, images, labels) for _ in range(30)]
+    assert losses[-1] < 0.8 * losses[0]
+    assert not torch.equal(model.transformer.localization.head.bias, head_before)
+
+
+def loop_with(mistake: str) -> Callable[..., Any]:
+    """``train_and_watch`` with one typical mistake."""
+
+    def loop(model, optimizer, scheduler, data, epochs, watch):  # type: ignore[no-untyped-def]
+        log = []
+        if mistake == "train_once":
+            model.train()
+        for epoch in range(epochs):
+            if mistake != "train_once":
+                model.train()
+            losses = []
+            for images, labels in data:
+                losses.append(lesson05.training_step(model, optimizer, images, labels))
+                if mistake != "scheduler_per_epoch":
+                    scheduler.step()
+            if mistake == "scheduler_per_epoch":
+                scheduler.step()
+            if mistake != "no_eval":
+                model.eval()
+            loss = losses[-1] if mistake == "last_loss" else sum(losses) / len(losses)
+            row = {"epoch": epoch if mistake == "from_zero" else epoch + 1, "train_loss": loss}
+            if mistake != "no_watch":
+                row.update(watch(model))
+            log.append(row)
+        return log[:-1] if mistake == "short" else log
+
+    return loop
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [
+        ("from_zero", "number the epochs from 1"),
+        ("scheduler_per_epoch", "scheduler.step() once after every batch"),
+        ("last_loss", "mean of all the epoch's batch losses"),
+        ("no_eval", "call model.eval() before watching"),
+        ("train_once", "call model.train() at the start of every epoch"),
+        ("no_watch", "what watch(model) returned"),
+        ("short", "log one row per epoch"),
+    ],
+)
+def test_train_and_watch_wrong_answers(mistake: str, message: str) -> None:
+    result = failed(lesson05.check_train_and_watch, loop_with(mistake))
+    assert message in (result.first_failure or "")

@@ -1,6 +1,6 @@
 """Checkers for Lesson 05 — assembling a spatial transformer network (Sec. 3 and Fig. 2 of the paper).
 
-Four exercises, four checkers, and the reference each is compared with:
+Six exercises, six checkers, and the reference each is compared with:
 
 * :func:`check_spatial_transformer` — the class ``SpatialTransformer(localization, output_size=None,
   align_corners=False)`` whose ``forward(x)`` runs localization net → θ → grid (eq. 1) → sampler (eq. 5) and
@@ -11,11 +11,17 @@ Four exercises, four checkers, and the reference each is compared with:
   where the output's corners read, clockwise from the top left; compared with :func:`region_corners` and with
   the corners of a 2x2 ``F.affine_grid``, values and gradients with respect to θ.
 * :func:`check_st_cnn` — the class ``STCNN(transformer, classifier)``: the classifier must see the
-  transformer's output, not the input (the classic bug, paper-facts problem #6, has its own diagnosis), and the
+  transformer's output, not the input (the classic bug has its own diagnosis), and the
   classification loss must reach the localization network.
 * :func:`check_parameter_groups` — ``parameter_groups(model, lr, localization_lr_multiplier=0.1)``: optimiser
   parameter groups in which every localization network trains at ``lr * multiplier`` and everything else at
   ``lr``; checked parameter by parameter, every one in exactly one group.
+* :func:`check_training_step` — ``training_step(model, optimizer, images, labels) -> float``: zero the gradients,
+  cross-entropy, backward, optimiser step; the returned losses and every parameter after a few SGD/AdamW steps
+  with the localization network's own group are compared with :func:`training_step`'s.
+* :func:`check_train_and_watch` — ``train_and_watch(model, optimizer, scheduler, data, epochs, watch)``: the
+  epochs of training around it, one logged row per epoch with what ``watch(model)`` measured (in this lesson,
+  the share of the turn undone).
 
 The checkers of the two classes build the student's class themselves on several cases and record the result
 on the class, so ``use_or_fallback(SpatialTransformer, checks.lesson05.SpatialTransformer)`` works as for a
@@ -30,7 +36,7 @@ Example (in the lesson)::
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -54,6 +60,7 @@ from stnlib.checks._core import (
     case_generator,
     check_function,
     compare_probe,
+    compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
     run_and_record,
@@ -70,9 +77,13 @@ __all__ = [
     "check_region_corners",
     "check_spatial_transformer",
     "check_st_cnn",
+    "check_train_and_watch",
+    "check_training_step",
     "is_localization_parameter",
     "parameter_groups",
     "region_corners",
+    "train_and_watch",
+    "training_step",
 ]
 
 
@@ -557,8 +568,8 @@ def check_region_corners(student_fn: Callable[..., Any], *, quiet: bool = False)
 class STCNN(nn.Module):
     """A spatial transformer followed by a classifier: ``logits = classifier(transformer(x)[0])``.
 
-    The classifier sees only the transformer's output. Feeding it the input instead is a classic bug
-    (paper-facts problem #6): the network still trains — it is then an ordinary CNN — but no gradient reaches
+    The classifier sees only the transformer's output. Feeding it the input instead is a classic bug:
+    the network still trains — it is then an ordinary CNN — but no gradient reaches
     the localization network, which stays at the identity forever.
 
     Args:
@@ -757,8 +768,8 @@ def parameter_groups(
 ) -> list[dict[str, Any]]:
     """Optimiser parameter groups: localization networks at ``lr * localization_lr_multiplier``, the rest at ``lr``.
 
-    A localization network that learns as fast as the classifier tends to swing θ to extremes (paper-facts
-    problem #1); the paper trains it at a tenth of the base rate on SVHN. A parameter belongs to a localization
+    A localization network that learns as fast as the classifier tends to swing θ to extremes; the
+    paper trains it at a tenth of the base rate on SVHN. A parameter belongs to a localization
     network when one of the parts of its name is ``localization`` (:func:`is_localization_parameter`), which
     covers every transformer of stnlib and of this lesson, also several in one model. Parameters that do not
     require gradients are left out.
@@ -973,6 +984,484 @@ def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = Fals
                 "every other one to the group with lr. Return [{'params': rest, 'lr': lr}, {'params': loc, "
                 "'lr': ...}]."
             ),
+            quiet=quiet,
+        )
+
+    return run_and_record(run, student_fn)
+
+
+# --------------------------------------------------------------------------- exercise 5: the training step
+
+
+def training_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor
+) -> float:
+    """One optimisation step of a classifier: forward, cross-entropy loss, backward, optimiser step.
+
+    The gradients are cleared first, so the step uses this batch's gradient only; the optimiser's parameter
+    groups (the localization network's own learning rate, :func:`parameter_groups`) decide how far each
+    parameter moves.
+
+    Args:
+        model: maps ``images`` to logits ``(N, classes)``.
+        optimizer: built from ``model``'s parameters (or parameter groups).
+        images: ``(N, C, H, W)``.
+        labels: ``(N,)`` class indices.
+
+    Returns:
+        The batch's loss before the step, as a Python float.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        >>> x, y = torch.randn(8, 1, 2, 2), torch.randint(0, 3, (8,))
+        >>> first = training_step(model, optimizer, x, y)
+        >>> later = [training_step(model, optimizer, x, y) for _ in range(20)]
+        >>> later[-1] < first
+        True
+    """
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+class _StepProbe(NamedTuple):
+    """What a training step did over a few batches: the returned losses, then the localization network's and
+    the other parameters after the last step (flattened), or what is wrong with the returned losses."""
+
+    losses: Tensor | None
+    localization: Tensor | None
+    rest: Tensor | None
+    problem: str | None = None
+
+
+def _returned_loss(loss: Any) -> tuple[float | None, str | None]:
+    if loss is None:
+        return None, "the function returned None: return the batch's loss, loss.item()."
+    if isinstance(loss, Tensor):
+        if loss.numel() != 1:
+            return (
+                None,
+                f"return one number, the mean loss of the batch; got a tensor of shape {tuple(loss.shape)}.",
+            )
+        if loss.requires_grad:
+            return None, (
+                "return loss.item(), a Python number: the loss tensor keeps the step's whole graph alive, and a "
+                "loop that collects it holds every batch's graph in memory."
+            )
+        return float(loss), None
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        return None, f"return the loss as a number (loss.item()); got {type(loss).__name__}."
+    return float(loss), None
+
+
+def _split_parameters(model: nn.Module) -> tuple[Tensor, Tensor]:
+    localization = [
+        p.detach().reshape(-1) for n, p in model.named_parameters() if is_localization_parameter(n)
+    ]
+    rest = [p.detach().reshape(-1) for n, p in model.named_parameters() if not is_localization_parameter(n)]
+    return torch.cat(localization).clone(), torch.cat(rest).clone()
+
+
+def _step_model(dtype: torch.dtype, size: int = 16) -> nn.Module:
+    """A small ST classifier whose θ depends on the image, the same every time it is built."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(CASE_SEED)
+        classifier = _LinearClassifier((1, size, size), 10, dtype)
+    return STCNN(SpatialTransformer(_random_localization((1, size, size), dtype)), classifier)
+
+
+def _make_optimizer(model: nn.Module, kind: str, lr: float, multiplier: float) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, lr, multiplier)
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
+
+
+def _step_runner(fn: Callable[..., Any]) -> Callable[..., _StepProbe]:
+    def run(
+        dtype: torch.dtype, kind: str, lr: float, multiplier: float, batches: list[tuple[Tensor, Tensor]]
+    ) -> _StepProbe:
+        model = _step_model(dtype)
+        optimizer = _make_optimizer(model, kind, lr, multiplier)
+        losses = []
+        for images, labels in batches:
+            loss, problem = _returned_loss(fn(model, optimizer, images, labels))
+            if problem:
+                return _StepProbe(None, None, None, problem)
+            losses.append(loss)
+        return _StepProbe(torch.tensor(losses, dtype=torch.float64), *_split_parameters(model))
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "training_step")
+    run.__module__ = getattr(fn, "__module__", "")
+    return run
+
+
+def _step_batches(
+    n_batches: int, batch: int, dtype: torch.dtype, repeat_first: bool = False
+) -> list[tuple[Tensor, Tensor]]:
+    generator = case_generator(5)
+    batches = []
+    for _ in range(n_batches):
+        images = torch.rand(batch, 1, 16, 16, generator=generator, dtype=torch.float64).to(dtype)
+        labels = torch.randint(0, 10, (batch,), generator=generator)
+        batches.append((images, labels))
+    return [batches[0]] * n_batches if repeat_first else batches
+
+
+def _step_cases() -> list[Case]:
+    f64 = torch.float64
+    return [
+        Case(
+            "SGD, lr 0.1, localization at x0.1, three batches of 8",
+            (torch.float32, "sgd", 0.1, 0.1, _step_batches(3, 8, torch.float32)),
+        ),
+        Case(
+            "SGD, lr 0.05, localization at x3, two batches of 5",
+            (torch.float32, "sgd", 0.05, 3.0, _step_batches(2, 5, torch.float32)),
+        ),
+        Case(
+            "AdamW, lr 3e-3, localization at x1, three batches of 8",
+            (torch.float32, "adamw", 3e-3, 1.0, _step_batches(3, 8, torch.float32)),
+        ),
+        Case(
+            "float64, SGD, lr 0.2, localization at x0.5, two batches of 4",
+            (f64, "sgd", 0.2, 0.5, _step_batches(2, 4, f64)),
+        ),
+        Case(
+            "twelve steps on one fixed batch of 16 (the loss must fall)",
+            (torch.float32, "adamw", 1e-2, 1.0, _step_batches(12, 16, torch.float32, repeat_first=True)),
+        ),
+    ]
+
+
+def _compare_step(actual: Any, expected: _StepProbe) -> Comparison:
+    if not isinstance(actual, _StepProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    for name, got, want in [
+        ("the returned losses", actual.losses, expected.losses),
+        ("the localization network's parameters after the steps", actual.localization, expected.localization),
+        ("the classifier's parameters after the steps", actual.rest, expected.rest),
+    ]:
+        comparison = compare_tensors(got, want, name=name, atol=1e-5, rtol=1e-4)
+        if not comparison.ok:
+            return comparison
+    return Comparison(Status.PASSED, max_error=0.0)
+
+
+def _step_without_zero_grad(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor
+) -> float:
+    loss = F.cross_entropy(model(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def _step_ignoring_groups(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor
+) -> float:
+    for (
+        group
+    ) in optimizer.param_groups:  # every group at the base rate, as a fresh optimiser over model.parameters()
+        group["lr"] = optimizer.defaults["lr"]
+    return training_step(model, optimizer, images, labels)
+
+
+def _loss_after_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor
+) -> float:
+    training_step(model, optimizer, images, labels)
+    with torch.no_grad():
+        return F.cross_entropy(model(images), labels).item()
+
+
+def _diagnose_step(case: Case, actual: Any, expected: _StepProbe) -> str | None:
+    if not isinstance(actual, _StepProbe) or actual.problem or expected.losses is None:
+        return None
+    start = _split_parameters(_step_model(case.args[0]))
+    if tensors_close(actual.rest, start[1], atol=0, rtol=0) and tensors_close(
+        actual.localization, start[0], atol=0, rtol=0
+    ):
+        return "no parameter moved: call loss.backward() and then optimizer.step()."
+    if tensors_close(actual.localization, start[0], atol=0, rtol=0):
+        return (
+            "the classifier learned, the localization network did not move: use the optimizer you are given "
+            "(its groups hold the localization network), and keep the transformer's output connected to the loss."
+        )
+    probe = {
+        "no zero_grad": _step_runner(_step_without_zero_grad)(*case.args),
+        "groups ignored": _step_runner(_step_ignoring_groups)(*case.args),
+        "loss after step": _step_runner(_loss_after_step)(*case.args),
+    }
+    if tensors_close(actual.localization, probe["no zero_grad"].localization) and tensors_close(
+        actual.rest, probe["no zero_grad"].rest
+    ):
+        return (
+            "the gradients pile up from step to step: call optimizer.zero_grad() before loss.backward() (PyTorch "
+            "adds each backward's gradients to .grad)."
+        )
+    if tensors_close(actual.localization, probe["groups ignored"].localization):
+        return (
+            "the localization network moved at the base learning rate: step the optimizer you are given, whose "
+            "parameter groups give it its own rate, rather than a new one over model.parameters()."
+        )
+    if tensors_close(actual.losses, probe["loss after step"].losses):
+        return "the step is right, but return the loss computed before optimizer.step() (the one you trained on)."
+    if not tensors_close(actual.losses, expected.losses) and tensors_close(actual.rest, expected.rest):
+        return (
+            "the parameters are right, but the returned loss is not: return loss.item() of that batch's loss."
+        )
+    if not tensors_close(actual.losses[:1], expected.losses[:1]):
+        return "the first loss differs: use F.cross_entropy(model(images), labels), the mean over the batch."
+    return None
+
+
+def check_training_step(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``training_step(model, optimizer, images, labels) -> float``.
+
+    A small ST classifier (θ depends on the image) is trained for a few steps with SGD or AdamW built from
+    :func:`parameter_groups` — localization network at 0.1x, 0.5x, 1x and 3x the base rate — and the returned
+    losses and every parameter afterwards are compared with :func:`training_step`'s. The last case takes twelve
+    steps on one batch, where the loss must fall. Diagnoses: nothing moved, the localization network did not
+    move, gradients accumulated (no ``zero_grad``), the groups' rates ignored, the loss returned after the step.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "training_step",
+            _wrapped(student_fn, _step_runner),
+            _step_runner(training_step),
+            _step_cases(),
+            compare=_compare_step,
+            diagnose=_diagnose_step,
+            hint=(
+                "four lines: optimizer.zero_grad(); loss = F.cross_entropy(model(images), labels); "
+                "loss.backward(); optimizer.step() — then return loss.item()."
+            ),
+            timeout=30.0,
+            quiet=quiet,
+        )
+
+    return run_and_record(run, student_fn)
+
+
+# ------------------------------------------------------------------------ exercise 6: the training loop
+
+
+def train_and_watch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data: Iterable[tuple[Tensor, Tensor]],
+    epochs: int,
+    watch: Callable[[nn.Module], dict[str, float]],
+) -> list[dict[str, float]]:
+    """Train for ``epochs`` epochs with :func:`training_step`, and watch the transformer after each.
+
+    Each epoch trains in ``model.train()`` mode on every batch of ``data``, stepping ``scheduler`` after every
+    batch (one-cycle schedules count batches); then, in ``model.eval()`` mode and without gradients, calls
+    ``watch(model)`` and logs one row: ``{"epoch": e (from 1), "train_loss": mean of the epoch's losses, **watch}``.
+
+    Returns:
+        The rows, one per epoch.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        >>> scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        >>> data = [(torch.randn(8, 1, 2, 2), torch.randint(0, 3, (8,))) for _ in range(3)]
+        >>> rows = train_and_watch(model, optimizer, scheduler, data, 2, lambda m: {"bias": m[1].bias.sum().item()})
+        >>> [sorted(row) for row in rows][0], rows[1]["train_loss"] < rows[0]["train_loss"]
+        (['bias', 'epoch', 'train_loss'], True)
+    """
+    log = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        losses = []
+        for images, labels in data:
+            losses.append(training_step(model, optimizer, images, labels))
+            scheduler.step()
+        model.eval()
+        with torch.no_grad():
+            log.append({"epoch": epoch, "train_loss": sum(losses) / len(losses), **watch(model)})
+    return log
+
+
+class _ModeRecorder(nn.Module):
+    """Wraps a model and records ``self.training`` at every forward call."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.modes: list[bool] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.modes.append(self.training)
+        return self.model(x)
+
+
+class _LoopProbe(NamedTuple):
+    epochs: Tensor | None
+    train_loss: Tensor | None
+    watched: Tensor | None
+    parameters: Tensor | None
+    problem: str | None = None
+
+
+def _decaying(step: int) -> float:
+    return 1.0 / (1.0 + step)
+
+
+def _loop_runner(fn: Callable[..., Any]) -> Callable[..., _LoopProbe]:
+    def run(dtype: torch.dtype, epochs: int, batches: list[tuple[Tensor, Tensor]]) -> _LoopProbe:
+        recorder = _ModeRecorder(_step_model(dtype))
+        optimizer = _make_optimizer(recorder, "sgd", 0.1, 1.0)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _decaying)
+        watch_modes: list[bool] = []
+        trained_modes: list[bool] = []
+
+        def watch(model: nn.Module) -> dict[str, float]:
+            watch_modes.append(model.training)
+            trained_modes.extend(recorder.modes)
+            recorder.modes.clear()
+            head = (
+                recorder.model.transformer.localization.head.bias
+            )  # stands in for "the share of the turn undone"
+            return {"turn_undone": head.sum().item()}
+
+        log = fn(recorder, optimizer, scheduler, batches, epochs, watch)
+        if log is None:
+            return _LoopProbe(None, None, None, None, "the function returned None: return the list of rows.")
+        if not isinstance(log, (list, tuple)) or not all(isinstance(row, dict) for row in log):
+            return _LoopProbe(None, None, None, None, "return a list with one dict per epoch.")
+        if len(log) != epochs:
+            return _LoopProbe(
+                None,
+                None,
+                None,
+                None,
+                f"the log has {len(log)} rows for {epochs} epochs; log one row per epoch.",
+            )
+        for key in ("epoch", "train_loss", "turn_undone"):
+            if any(key not in row for row in log):
+                return _LoopProbe(
+                    None,
+                    None,
+                    None,
+                    None,
+                    f"a row has no '{key}': each row holds 'epoch', 'train_loss' and what watch(model) returned.",
+                )
+        if len(watch_modes) != epochs:
+            return _LoopProbe(
+                None,
+                None,
+                None,
+                None,
+                f"watch was called {len(watch_modes)} times in {epochs} epochs: call it once after each epoch.",
+            )
+        if any(watch_modes):
+            return _LoopProbe(
+                None,
+                None,
+                None,
+                None,
+                "watch saw the model in training mode: call model.eval() before watching it.",
+            )
+        if not all(trained_modes):
+            return _LoopProbe(
+                None,
+                None,
+                None,
+                None,
+                "some batches trained in eval mode: call model.train() at the start of every epoch (watching switched it to eval).",
+            )
+
+        def column(key: str) -> Tensor:
+            return torch.tensor([float(row[key]) for row in log], dtype=torch.float64)
+
+        parameters = torch.cat([p.detach().reshape(-1) for p in recorder.parameters()])
+        return _LoopProbe(column("epoch"), column("train_loss"), column("turn_undone"), parameters)
+
+    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "train_and_watch")
+    run.__module__ = getattr(fn, "__module__", "")
+    return run
+
+
+def _loop_cases() -> list[Case]:
+    return [
+        Case("2 epochs of 3 batches", (torch.float32, 2, _step_batches(3, 8, torch.float32))),
+        Case("3 epochs of 2 batches, float64", (torch.float64, 3, _step_batches(2, 6, torch.float64))),
+        Case("1 epoch of 4 batches", (torch.float32, 1, _step_batches(4, 5, torch.float32))),
+        Case("4 epochs of 1 batch", (torch.float32, 4, _step_batches(1, 8, torch.float32))),
+        Case("2 epochs of 2 batches of 3", (torch.float32, 2, _step_batches(2, 3, torch.float32))),
+    ]
+
+
+def _compare_loop(actual: Any, expected: _LoopProbe) -> Comparison:
+    if not isinstance(actual, _LoopProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    for name, field in [
+        ("the epoch numbers", "epochs"),
+        ("the parameters after training", "parameters"),
+        ("the logged train_loss", "train_loss"),
+        ("the logged numbers from watch", "watched"),
+    ]:
+        comparison = compare_tensors(
+            getattr(actual, field), getattr(expected, field), name=name, atol=1e-5, rtol=1e-4
+        )
+        if not comparison.ok:
+            return comparison
+    return Comparison(Status.PASSED, max_error=0.0)
+
+
+def _diagnose_loop(case: Case, actual: Any, expected: _LoopProbe) -> str | None:
+    if not isinstance(actual, _LoopProbe) or actual.problem or expected.epochs is None:
+        return None
+    if tensors_close(actual.epochs, expected.epochs - 1):
+        return "number the epochs from 1, as fit does: range(1, epochs + 1)."
+    if not tensors_close(actual.parameters, expected.parameters):
+        return (
+            "the parameters after training differ: train on every batch with training_step, and call "
+            "scheduler.step() once after every batch (not once per epoch)."
+        )
+    if not tensors_close(actual.train_loss, expected.train_loss):
+        return "log the mean of all the epoch's batch losses as train_loss, not the last one."
+    return None
+
+
+def check_train_and_watch(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``train_and_watch(model, optimizer, scheduler, data, epochs, watch) -> rows``.
+
+    A small ST classifier trains for one to three epochs with SGD and a decaying schedule; the parameters after
+    training, the logged rows (epoch from 1, the mean training loss, what ``watch`` returned) and the modes
+    (training while stepping, eval while watching) are compared with :func:`train_and_watch`'s.
+    """
+
+    def run() -> CheckResult:
+        return check_function(
+            "train_and_watch",
+            _wrapped(student_fn, _loop_runner),
+            _loop_runner(train_and_watch),
+            _loop_cases(),
+            compare=_compare_loop,
+            diagnose=_diagnose_loop,
+            hint=(
+                "for epoch in range(1, epochs + 1): model.train(); a training_step and a scheduler.step() per batch; "
+                "then model.eval() and, under torch.no_grad(), append {'epoch': epoch, 'train_loss': mean loss, "
+                "**watch(model)}."
+            ),
+            timeout=30.0,
             quiet=quiet,
         )
 
