@@ -13,7 +13,7 @@ Six exercises, six checkers, and the reference each is compared with:
 * :func:`check_st_cnn` — the class ``STCNN(transformer, classifier)``: the classifier must see the
   transformer's output, not the input (the classic bug has its own diagnosis), and the
   classification loss must reach the localization network.
-* :func:`check_parameter_groups` — ``parameter_groups(model, lr, localization_lr_multiplier=0.1)``: optimiser
+* :func:`check_parameter_groups` — ``parameter_groups(model, lr, localization_lr_multiplier=1.0)``: optimiser
   parameter groups in which every localization network trains at ``lr * multiplier`` and everything else at
   ``lr``; checked parameter by parameter, every one in exactly one group.
 * :func:`check_training_step` — ``training_step(model, optimizer, images, labels) -> float``: zero the gradients,
@@ -67,7 +67,7 @@ from stnlib.checks._core import (
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
-from stnlib.models import CNN, LocalizationNet
+from stnlib.models import CNN, LocalizationNet, localization_parameter_names, parameter_groups
 from stnlib.models import SpatialTransformer as LibrarySpatialTransformer
 
 __all__ = [
@@ -79,7 +79,6 @@ __all__ = [
     "check_st_cnn",
     "check_train_and_watch",
     "check_training_step",
-    "is_localization_parameter",
     "parameter_groups",
     "region_corners",
     "train_and_watch",
@@ -752,57 +751,6 @@ def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:
 # -------------------------------------------------------------------------- exercise 4: parameter groups
 
 
-def is_localization_parameter(name: str) -> bool:
-    """Whether the parameter called ``name`` (as ``model.named_parameters()`` spells it) belongs to a
-    localization network: one of the dot-separated parts of its name is ``localization``.
-
-    Example:
-        >>> is_localization_parameter("transformer.localization.head.bias"), is_localization_parameter("classifier.1.weight")
-        (True, False)
-    """
-    return "localization" in name.split(".")
-
-
-def parameter_groups(
-    model: nn.Module, lr: float, localization_lr_multiplier: float = 0.1
-) -> list[dict[str, Any]]:
-    """Optimiser parameter groups: localization networks at ``lr * localization_lr_multiplier``, the rest at ``lr``.
-
-    A localization network that learns as fast as the classifier tends to swing θ to extremes; the
-    paper trains it at a tenth of the base rate on SVHN. A parameter belongs to a localization
-    network when one of the parts of its name is ``localization`` (:func:`is_localization_parameter`), which
-    covers every transformer of stnlib and of this lesson, also several in one model. Parameters that do not
-    require gradients are left out.
-
-    Args:
-        model: any module.
-        lr: the base learning rate.
-        localization_lr_multiplier: the localization networks' factor.
-
-    Returns:
-        ``[{"name": "main", "params": [...], "lr": lr}, {"name": "localization", "params": [...], "lr": ...}]``;
-        a group without parameters is left out. Pass it to any torch optimiser.
-
-    Example:
-        >>> from stnlib.models import build_model
-        >>> groups = parameter_groups(build_model("ST-CNN-Aff", (1, 42, 42)), lr=0.01)
-        >>> [(g["name"], len(g["params"]), g["lr"]) for g in groups]
-        [('main', 6, 0.01), ('localization', 8, 0.001)]
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    main: list[nn.Parameter] = []
-    localization: list[nn.Parameter] = []
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            (localization if is_localization_parameter(name) else main).append(parameter)
-    groups = [
-        {"name": "main", "params": main, "lr": lr},
-        {"name": "localization", "params": localization, "lr": lr * localization_lr_multiplier},
-    ]
-    return [g for g in groups if g["params"]]
-
-
 class _GroupsProbe(NamedTuple):
     """The learning rate the groups give each parameter, by the parameter's name (or what is wrong with them)."""
 
@@ -931,8 +879,9 @@ def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | N
     if not isinstance(actual, _GroupsProbe) or actual.lrs is None or expected.lrs is None:
         return None
     _, lr, multiplier = case.args
-    localization = [n for n in expected.lrs if is_localization_parameter(n)]
-    rest = [n for n in expected.lrs if not is_localization_parameter(n)]
+    names = localization_parameter_names(case.args[0])
+    localization = [n for n in expected.lrs if n in names]
+    rest = [n for n in expected.lrs if n not in names]
 
     def all_at(names: list[str], value: float) -> bool:
         return bool(names) and all(math.isclose(actual.lrs[n], value, rel_tol=1e-9) for n in names)  # type: ignore[index]
@@ -962,7 +911,7 @@ def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | N
 
 
 def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``parameter_groups(model, lr, localization_lr_multiplier=0.1)``.
+    """Check ``parameter_groups(model, lr, localization_lr_multiplier=1.0)``.
 
     The learning rate the groups give each parameter (a group may leave out ``"lr"`` and take the optimiser's
     default, ``lr``: build the optimiser as ``torch.optim.SGD(groups, lr=lr)``) is compared
@@ -1060,10 +1009,9 @@ def _returned_loss(loss: Any) -> tuple[float | None, str | None]:
 
 
 def _split_parameters(model: nn.Module) -> tuple[Tensor, Tensor]:
-    localization = [
-        p.detach().reshape(-1) for n, p in model.named_parameters() if is_localization_parameter(n)
-    ]
-    rest = [p.detach().reshape(-1) for n, p in model.named_parameters() if not is_localization_parameter(n)]
+    names = localization_parameter_names(model)
+    localization = [p.detach().reshape(-1) for n, p in model.named_parameters() if n in names]
+    rest = [p.detach().reshape(-1) for n, p in model.named_parameters() if n not in names]
     return torch.cat(localization).clone(), torch.cat(rest).clone()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,7 @@ __all__ = [
     "SAMPLERS",
     "SpatialTransformer",
     "border_background",
+    "localization_parameter_names",
     "param_shape",
     "parameter_groups",
     "transform_grid",
@@ -291,27 +293,45 @@ class SpatialTransformer(nn.Module):
         )
 
 
-def _localization_modules(model: nn.Module) -> list[nn.Module]:
-    found: list[nn.Module] = []
-    for module in model.modules():
-        if isinstance(module, SpatialTransformer):
-            found.append(module.localization)
-        elif isinstance(module, LocalizationNet):
-            found.append(module)
-    return found
+def localization_parameter_names(model: nn.Module) -> set[str]:
+    """Names (as ``model.named_parameters()`` spells them) of the parameters that belong to a localization network.
+
+    The rule, the one every part of stnlib uses: a parameter belongs to a localization network when it lies inside
+    a submodule called ``localization`` — where every :class:`SpatialTransformer`, stnlib's or a lesson's, keeps
+    its network, so one of the dot-separated parts of the name is ``localization`` — or inside a
+    :class:`LocalizationNet` under any name.
+
+    Example:
+        >>> model = nn.Sequential(SpatialTransformer((1, 28, 28), loc_kind="fc", loc_hidden=(8,)), nn.Flatten())
+        >>> sorted(localization_parameter_names(model))  # doctest: +NORMALIZE_WHITESPACE
+        ['0.localization.features.1.bias', '0.localization.features.1.weight', '0.localization.head.bias',
+         '0.localization.head.weight']
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    inside = {
+        id(p)
+        for name, module in model.named_modules()
+        if isinstance(module, LocalizationNet) or name.rsplit(".", 1)[-1] == "localization"
+        for p in module.parameters()
+    }
+    return {name for name, p in model.named_parameters() if id(p) in inside}
 
 
-def parameter_groups(model: nn.Module, lr: float, localization_lr_multiplier: float = 0.1) -> list[dict]:
-    """Optimiser parameter groups with a smaller learning rate for every localization network.
+def parameter_groups(
+    model: nn.Module, lr: float, localization_lr_multiplier: float = 1.0
+) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: every localization network at ``lr * localization_lr_multiplier``.
 
-    A localization net that learns as fast as the classifier tends to swing the transformer to extreme θ;
-    the paper trains it at one tenth of the base rate on SVHN.
+    A localization net that learns as fast as the classifier can swing the transformer to extreme θ; the paper
+    trains it at one tenth of the base rate on SVHN. Which parameters belong to a localization network:
+    :func:`localization_parameter_names`. Parameters that do not require gradients are left out.
 
     Args:
-        model: any module; localization networks are found inside every :class:`SpatialTransformer` (including
-            custom ``localization`` modules) and every :class:`LocalizationNet`.
+        model: any module.
         lr: the base learning rate.
-        localization_lr_multiplier: the localization networks' learning rate is ``lr * multiplier``.
+        localization_lr_multiplier: the localization networks' learning rate is ``lr * multiplier`` (default 1:
+            the same rate; the course's recipes choose it per experiment).
 
     Returns:
         ``[{"name": "main", "params": [...], "lr": lr}, {"name": "localization", "params": [...], "lr": ...}]``,
@@ -319,23 +339,22 @@ def parameter_groups(model: nn.Module, lr: float, localization_lr_multiplier: fl
 
     Example:
         >>> model = SpatialTransformer((1, 28, 28))
-        >>> opt = torch.optim.SGD(parameter_groups(model, lr=0.01), lr=0.01)
+        >>> opt = torch.optim.SGD(parameter_groups(model, lr=0.01, localization_lr_multiplier=0.1), lr=0.01)
         >>> [round(g["lr"], 6) for g in opt.param_groups]
         [0.001]
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number; got {lr!r}")
     if not (isinstance(localization_lr_multiplier, (int, float)) and localization_lr_multiplier >= 0):
         raise ValueError(
             f"localization_lr_multiplier must be a number >= 0; got {localization_lr_multiplier!r}"
         )
-    localization_ids = {id(p) for m in _localization_modules(model) for p in m.parameters()}
+    localization_names = localization_parameter_names(model)
     main: list[nn.Parameter] = []
     localization: list[nn.Parameter] = []
-    for p in model.parameters():  # model.parameters() yields each shared parameter once
-        (localization if id(p) in localization_ids else main).append(p)
+    for name, p in model.named_parameters():  # each shared parameter once
+        if p.requires_grad:
+            (localization if name in localization_names else main).append(p)
     groups = [
         {"name": "main", "params": main, "lr": float(lr)},
         {"name": "localization", "params": localization, "lr": float(lr) * localization_lr_multiplier},

@@ -16,7 +16,7 @@ Recipes (``schedule``):
 * ``"none"`` — a constant learning rate.
 
 The localization networks inside the model train at ``lr * localization_lr_multiplier`` (the paper used 1/10 for
-SVHN); they are found by :func:`stnlib.models.parameter_groups` and by the name ``localization`` of any submodule.
+SVHN); which parameters those are, :func:`stnlib.models.localization_parameter_names` decides.
 Biases and other one-dimensional parameters get no weight decay: decay would pull the localization net's
 identity bias towards θ = 0, a transform that samples every output pixel from the centre of the input.
 """
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stnlib._validation import Dims
+from stnlib.models import localization_parameter_names
 from stnlib.train import checkpoint as ckpt
 from stnlib.train.device import (
     Precision,
@@ -100,23 +101,6 @@ def _check_positive(value: object, name: str, *, integer: bool = False, allow_ze
 # Optimiser and schedule
 
 
-def _localization_parameter_ids(model: nn.Module) -> set[int]:
-    ids = {
-        id(p)
-        for name, module in model.named_modules()
-        if name.rsplit(".", 1)[-1] == "localization"
-        for p in module.parameters()
-    }
-    try:
-        from stnlib.models import parameter_groups
-    except ImportError:  # stnlib.models is optional for training a plain classifier
-        return ids
-    for group in parameter_groups(model, lr=1.0, localization_lr_multiplier=0.5):
-        if group.get("name") == "localization":
-            ids |= {id(p) for p in group["params"]}
-    return ids
-
-
 def optimizer_param_groups(
     model: nn.Module, lr: float, *, weight_decay: float = 0.0, localization_lr_multiplier: float = 1.0
 ) -> list[dict[str, Any]]:
@@ -137,12 +121,12 @@ def optimizer_param_groups(
     _check_positive(lr, "lr")
     _check_positive(weight_decay, "weight_decay", allow_zero=True)
     _check_positive(localization_lr_multiplier, "localization_lr_multiplier", allow_zero=True)
-    localization = _localization_parameter_ids(model)
+    localization = localization_parameter_names(model)
     groups: dict[str, dict[str, Any]] = {}
-    for p in model.parameters():
+    for parameter_name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        part = "localization" if id(p) in localization else "main"
+        part = "localization" if parameter_name in localization else "main"
         decay = p.ndim >= 2  # weights of linear and conv layers; biases and norm scales are 1-D
         name = part if decay else f"{part}/no_decay"
         group = groups.setdefault(
