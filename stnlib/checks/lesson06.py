@@ -2,464 +2,679 @@
 
 Three exercises, three checkers, and the reference each is compared with:
 
-* :func:`check_test_error` — ``test_error(model, data)``: the percentage of misclassified digits over every batch
-  of ``data``, the number in every cell of Table 1; compared with :func:`test_error` and with
-  :func:`stnlib.train.evaluate` (``100 * evaluate(model, data)["error"]``). Diagnoses a fraction instead of a
-  percent, the accuracy instead of the error, an average of per-batch errors (uneven batches), a model left in
-  training mode (batch norm) and counting only the first batch.
-* :func:`check_mean_and_std` — ``mean_and_std(errors)``: the mean and the sample standard deviation (divide by
-  ``n - 1``) of the test errors of several seeds; ``nan`` for the spread of a single seed. Compared with
-  :func:`mean_and_std` (:mod:`statistics`) and with ``torch.std_mean(..., correction=1)``.
-* :func:`check_table1_row` — ``table1_row(model, errors, datasets=("R", "RTS", "P", "E"))``: one Markdown row of
-  Table 1, each trained cell as ``"ours (paper)"``, untrained cells ``"—"``; compared cell by cell with
-  :func:`table1_row`.
+* :func:`check_ordering_verdicts` — ``ordering_verdicts(errors, claims, datasets)``: does a table of test errors
+  ``{model: {dataset: error}}`` show the paper's orderings? For every dataset and claim (a list of pairs
+  ``(lower, higher)``) the verdict is ``True`` when every pair is strictly ordered, ``False`` when one is not (a
+  tie is not ordered), ``None`` when a cell the claim needs is missing — the rule of
+  :mod:`stnlib.pretrained.targets`. Compared with :func:`ordering_verdicts`. Diagnoses ``<=`` for ``<``, the
+  comparison the wrong way round, a missing cell counted as a failure or skipped, only the first pair checked,
+  the result keyed by claim first and datasets nobody trained left out.
+* :func:`check_theta_stats` — ``theta_stats(theta)``: what a batch of affine θ ``(N, 2, 3)`` does, per sample:
+  the scale ``sqrt(|det A|)`` (the side of the sampled region as a fraction of the input's), the angle of the
+  closest rotation in degrees, ``atan2(a21 - a12, a11 + a22)``, and the shift ``t`` (where the output's centre
+  samples the input). Compared with :func:`theta_stats` and with :func:`stnlib.probes.window_side` and
+  :func:`stnlib.probes.rotation_degrees`. Diagnoses the area for the scale, ``det`` without ``abs`` (mirrored θ),
+  the zoom ``1 / scale``, radians, ``a12`` and ``a21`` swapped, ``atan2(a21, a11)``, the arguments of ``atan2``
+  swapped, a row for the shift and ``(t_y, t_x)``.
+* :func:`check_ink_kept` — ``ink_kept(theta, images)``: the share of each image's ink inside the region its θ
+  samples (the output's square ``[-1, 1]²`` mapped through θ; ``align_corners=False`` pixel centres). Compared
+  with :func:`ink_kept` and with :func:`stnlib.probes.window_contains` pixel by pixel. Diagnoses θ applied to the
+  pixels instead of inverted, the translation forgotten or subtracted after ``A⁻¹``, ``align_corners=True`` pixel
+  centres, ``x`` and ``y`` swapped, pixels counted instead of weighed by their ink, and one channel only.
 
 Example (in the lesson)::
 
-    checks.lesson06.check_test_error(test_error)
-    test_error = checks.use_or_fallback(test_error, checks.lesson06.test_error)
+    checks.lesson06.check_theta_stats(theta_stats)
+    theta_stats = checks.use_or_fallback(theta_stats, checks.lesson06.theta_stats)
 """
 
 from __future__ import annotations
 
-import copy
-import math
-import statistics
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from stnlib import geometry
 from stnlib.checks._core import (
-    CASE_SEED,
+    Candidate,
     Case,
     CheckResult,
     Comparison,
     Status,
     case_generator,
     check_function,
+    close_for_dtype,
     compare_tensors,
+    first_matching_message,
 )
-from stnlib.experiments import paper_error
-from stnlib.models import build_model
-from stnlib.train import evaluate
+from stnlib.experiments import paper_results
+from stnlib.probes import rotation_degrees, window_contains, window_side
 
 __all__ = [
+    "PAPER_CLAIMS",
     "TABLE1_DATASETS",
-    "check_mean_and_std",
-    "check_table1_row",
-    "check_test_error",
-    "mean_and_std",
-    "table1_row",
-    "test_error",
+    "check_ink_kept",
+    "check_ordering_verdicts",
+    "check_theta_stats",
+    "ink_kept",
+    "ordering_verdicts",
+    "theta_stats",
 ]
 
 TABLE1_DATASETS: tuple[str, ...] = ("R", "RTS", "P", "E")
 """The columns of Table 1, in the paper's order."""
 
+PAPER_CLAIMS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ST-CNN-Aff < CNN < FCN": (("ST-CNN-Aff", "CNN"), ("CNN", "FCN")),
+    "every ST-FCN < FCN": (("ST-FCN-Aff", "FCN"), ("ST-FCN-Proj", "FCN"), ("ST-FCN-TPS", "FCN")),
+}
+"""The orderings Table 1 shows in every column, as pairs ``(lower error, higher error)`` (the claims of
+:func:`stnlib.pretrained.targets.table1_targets`)."""
 
-# --------------------------------------------------------------------------- exercise 1: the test error
-
-
-def test_error(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> float:
-    """The test error in percent: misclassified samples over all batches of ``data``, as in Table 1.
-
-    The model runs in eval mode (batch norm uses its running statistics, dropout is off) without gradients;
-    its previous mode is restored. Wrong predictions are *counted* over all batches and divided by the number
-    of samples, so a smaller last batch weighs no more than its samples.
-
-    Args:
-        model: a classifier mapping ``x: (N, ...)`` to logits ``(N, classes)``.
-        data: an iterable of ``(x, y)`` batches with ``y: (N,)`` class indices (e.g. a ``DistortedMNIST``).
-
-    Returns:
-        ``100 * wrong / total`` as a Python float.
-
-    Example:
-        >>> model = nn.Linear(2, 2)
-        >>> with torch.no_grad():
-        ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
-        >>> batches = [(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])), (torch.tensor([[2.0, 1.0]]), torch.tensor([0]))]
-        >>> round(test_error(model, batches), 4)
-        33.3333
-    """
-    was_training = model.training
-    model.eval()
-    wrong = total = 0
-    try:
-        with torch.no_grad():
-            for x, y in data:
-                predictions = model(x).argmax(dim=1)
-                wrong += int((predictions != y).sum())
-                total += y.numel()
-    finally:
-        model.train(was_training)
-    return 100.0 * wrong / total
+Table = Mapping[str, Mapping[str, float]]
+Claims = Mapping[str, Sequence[tuple[str, str]]]
 
 
-def _evaluate_percent(model: nn.Module, data: Iterable[tuple[Tensor, Tensor]]) -> float:
-    return 100.0 * evaluate(model, data)["error"]
+# ----------------------------------------------------------------------- exercise 1: the paper's ordering
 
 
-# How reports name it ("compared with ... and 100 * stnlib.train.evaluate(model, data)['error']").
-_evaluate_percent.__module__ = ""
-_evaluate_percent.__qualname__ = "100 * stnlib.train.evaluate(model, data)['error']"
+def ordering_verdicts(
+    errors: Table, claims: Claims, datasets: Sequence[str] = TABLE1_DATASETS
+) -> dict[str, dict[str, bool | None]]:
+    """Which claims of the paper a table of test errors shows, per dataset.
 
-
-def _mistakes(model: nn.Module, data: list[tuple[Tensor, Tensor]], training: bool = False) -> list[Tensor]:
-    """Per batch, a bool tensor marking the wrong predictions (on a copy of the model, in the chosen mode)."""
-    probe = copy.deepcopy(model).train(training)
-    with torch.no_grad():
-        return [probe(x).argmax(dim=1) != y for x, y in data]
-
-
-def _labels_with_errors(model: nn.Module, x: Tensor, every: int, classes: int) -> Tensor:
-    """Labels that agree with the model's eval-mode prediction except for every ``every``-th sample."""
-    with torch.no_grad():
-        predictions = model.eval()(x).argmax(dim=1)
-    labels = predictions.clone()
-    labels[::every] = (labels[::every] + 1) % classes
-    return labels
-
-
-def _batches(x: Tensor, y: Tensor, sizes: Sequence[int]) -> list[tuple[Tensor, Tensor]]:
-    return list(zip(x.split(list(sizes)), y.split(list(sizes)), strict=True))
-
-
-def _batch_norm_model(features: int, classes: int) -> nn.Module:
-    """A linear classifier with batch norm whose running statistics differ from any batch's: its predictions
-    in training mode (batch statistics) differ from those in eval mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        model = nn.Sequential(nn.Flatten(), nn.Linear(features, classes), nn.BatchNorm1d(classes))
-    norm = model[2]
-    assert isinstance(norm, nn.BatchNorm1d)
-    norm.running_mean.copy_(torch.linspace(-1.0, 1.0, classes))
-    norm.running_var.copy_(torch.linspace(0.2, 3.0, classes))
-    return model.eval()
-
-
-def _test_error_cases() -> list[Case]:
-    generator = case_generator()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
-        st_fcn = build_model("ST-FCN-Aff", (1, 28, 20))
-        linear64 = nn.Sequential(nn.Flatten(), nn.Linear(12, 4)).double()
-    x = torch.rand(24, 1, 4, 4, generator=generator)
-    y = _labels_with_errors(linear, x, 4, 3)
-    x_uneven = torch.rand(23, 1, 4, 4, generator=generator)
-    y_uneven = _labels_with_errors(linear, x_uneven, 3, 3)
-    y_uneven[-3:] = _labels_with_errors(linear, x_uneven[-3:], 1, 3)  # the small last batch is all wrong
-    bn = _batch_norm_model(16, 5)
-    x_bn = torch.randn(20, 1, 4, 4, generator=generator)
-    y_bn = _labels_with_errors(bn, x_bn, 5, 5)
-    x_st = torch.rand(17, 1, 28, 20, generator=generator)
-    y_st = _labels_with_errors(st_fcn, x_st, 4, 10)
-    x64 = torch.rand(9, 1, 3, 4, generator=generator, dtype=torch.float64)
-    y64 = _labels_with_errors(linear64, x64, 2, 4)
-    for model in (linear, st_fcn, linear64, bn):
-        model.train()  # as after training: test_error must switch to eval mode itself
-    return [
-        Case("a linear classifier, 3 batches of 8", (linear, _batches(x, y, (8, 8, 8)))),
-        Case("uneven batches of 10, 10 and 3 (the last all wrong)", (linear, _batches(x_uneven, y_uneven, (10, 10, 3)))),
-        Case("a model with batch norm (eval mode matters), batches of 8, 8, 4", (bn, _batches(x_bn, y_bn, (8, 8, 4)))),
-        Case("stnlib's ST-FCN-Aff on 28x20 inputs, batches of 12 and 5", (st_fcn, _batches(x_st, y_st, (12, 5)))),
-        Case("float64 model and data, one batch of 9", (linear64, _batches(x64, y64, (9,)))),
-    ]  # fmt: skip
-
-
-def _close_to(actual: Any, value: float) -> bool:
-    if isinstance(actual, Tensor) and actual.numel() == 1:
-        actual = actual.item()
-    return (
-        isinstance(actual, (int, float))
-        and not isinstance(actual, bool)
-        and math.isclose(float(actual), value, rel_tol=1e-6, abs_tol=1e-9)
-    )
-
-
-def _diagnose_test_error(case: Case, actual: Any, expected: Any) -> str | None:
-    model, data = case.args
-    mistakes = _mistakes(model, data)
-    total = sum(m.numel() for m in mistakes)
-    per_batch = statistics.fmean(100.0 * float(m.float().mean()) for m in mistakes)
-    candidates: list[tuple[Callable[[], float], str]] = [
-        (lambda: expected / 100, "this is a fraction; Table 1 reports the error in percent: multiply by 100."),
-        (lambda: 100 - expected, "this is the accuracy; the error is the share of *wrong* predictions."),
-        (lambda: 1 - expected / 100, "this is the accuracy as a fraction; return the error in percent."),
-        (
-            lambda: per_batch,
-            "you averaged the error of each batch; the last batch is smaller, so it weighs too much. Count the "
-            "wrong predictions over all batches and divide by the number of samples.",
-        ),
-        (
-            lambda: 100.0 * sum(int(m.sum()) for m in _mistakes(model, data, training=True)) / total,
-            "the model ran in training mode (here batch norm used each batch's statistics): call model.eval() "
-            "before predicting, and model.train(was_training) afterwards.",
-        ),
-        (lambda: 100.0 * float(mistakes[0].float().mean()), "only the first batch was counted: loop over all of data."),
-    ]  # fmt: skip
-    for value, message in candidates:
-        if _close_to(actual, value()) and not _close_to(actual, expected):
-            return message
-    return None
-
-
-def check_test_error(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``test_error(model, data)``: the test error in percent over all batches of ``data``.
-
-    Compared with :func:`test_error` and with ``100 * stnlib.train.evaluate(model, data)["error"]`` on a linear
-    classifier, uneven batches, a batch-norm model (eval mode matters), stnlib's ST-FCN-Aff on non-square inputs
-    and a float64 model.
-    """
-    return check_function(
-        "test_error",
-        student_fn,
-        test_error,
-        _test_error_cases(),
-        torch_fn=_evaluate_percent,
-        diagnose=_diagnose_test_error,
-        hint=(
-            "switch the model to eval mode, then for every (x, y) in data count (model(x).argmax(dim=1) != y).sum() "
-            "and y.numel(); return 100 * wrong / total as a float."
-        ),
-        quiet=quiet,
-    )
-
-
-# ------------------------------------------------------------------------- exercise 2: mean ± std over seeds
-
-
-def mean_and_std(errors: Sequence[float]) -> tuple[float, float]:
-    """The mean and the sample standard deviation of the test errors of several seeds.
-
-    The paper reports the mean of three runs; the spread says how much of a difference between two models is
-    luck. The sample standard deviation divides by ``n - 1`` (Bessel's correction), like :func:`statistics.stdev`
-    and ``torch.std``'s default; with one seed there is no spread to measure and it is ``nan``.
+    A claim is a list of pairs ``(lower, higher)`` of models; on a dataset it holds when, for every pair,
+    ``errors[lower][dataset] < errors[higher][dataset]`` — strictly: a tie is not an ordering. If a cell that
+    one of its pairs needs is missing (the model is not in ``errors``, or has no error for the dataset), the
+    table cannot tell: the verdict is ``None``, "not measured", which is neither a success nor a failure. This is
+    the rule :mod:`stnlib.pretrained.targets` applies to the model zoo.
 
     Args:
-        errors: test errors (%) of one model on one dataset, one per seed; at least one.
+        errors: ``{model: {dataset: test error %}}``; any subset of the cells.
+        claims: ``{name: [(lower, higher), ...]}``, e.g. :data:`PAPER_CLAIMS`.
+        datasets: the columns to judge; every one gets an entry, trained or not.
 
     Returns:
-        ``(mean, std)`` as Python floats.
+        ``{dataset: {claim name: True | False | None}}``.
 
     Example:
-        >>> mean, std = mean_and_std([0.5, 0.7, 0.6])
-        >>> round(mean, 6), round(std, 6)
-        (0.6, 0.1)
-        >>> mean_and_std([0.8])
-        (0.8, nan)
+        >>> table = {"FCN": {"R": 2.1}, "CNN": {"R": 1.2}, "ST-CNN-Aff": {"R": 0.7}}
+        >>> ordering_verdicts(table, {"ST-CNN-Aff < CNN < FCN": [("ST-CNN-Aff", "CNN"), ("CNN", "FCN")]}, ("R", "E"))
+        {'R': {'ST-CNN-Aff < CNN < FCN': True}, 'E': {'ST-CNN-Aff < CNN < FCN': None}}
     """
-    values = [float(e) for e in errors]
-    if not values:
-        raise ValueError("errors is empty: pass the test error of at least one seed")
-    mean = statistics.fmean(values)
-    return mean, (statistics.stdev(values) if len(values) > 1 else math.nan)
-
-
-def _torch_mean_and_std(errors: Sequence[float]) -> tuple[float, float]:
-    with warnings.catch_warnings():  # one value: torch warns that there are no degrees of freedom, gives nan
-        warnings.simplefilter("ignore")
-        std, mean = torch.std_mean(torch.tensor(list(errors), dtype=torch.float64), correction=1)
-    return float(mean), float(std)
-
-
-_torch_mean_and_std.__module__ = ""
-_torch_mean_and_std.__qualname__ = "torch.std_mean(..., correction=1)"
-
-
-def _mean_std_cases() -> list[Case]:
-    return [
-        Case("three seeds, like the paper", ([0.52, 0.61, 0.47],)),
-        Case("two seeds", ([9.34, 8.1],)),
-        Case("five seeds, as a tuple", ((28.0, 26.4, 27.1, 29.9, 25.5),)),
-        Case("identical errors: no spread", ([1.2, 1.2, 1.2],)),
-        Case("integers", ([1, 2, 4],)),
-        Case("one seed: the spread is unknown (nan)", ([0.8],)),
-    ]
-
-
-def _compare_pair(actual: Any, expected: tuple[float, float]) -> Comparison:
-    if isinstance(actual, (tuple, list)) and len(actual) == 2:
-        actual = tuple(a.item() if isinstance(a, Tensor) and a.numel() == 1 else a for a in actual)
-    return compare_tensors(actual, expected, name="(mean, std)")
-
-
-def _diagnose_mean_std(case: Case, actual: Any, expected: Any) -> str | None:
-    values = [float(e) for e in case.args[0]]
-    mean = statistics.fmean(values)
-    if not (isinstance(actual, (tuple, list)) and len(actual) == 2):
-        return None
-    got_mean, got_std = (a.item() if isinstance(a, Tensor) and a.numel() == 1 else a for a in actual)
-    if not all(isinstance(v, (int, float)) for v in (got_mean, got_std)):
-        return None
-    if len(values) == 1:
-        if got_std == 0:
-            return "with one seed the spread is unknown, not zero: return nan (torch.std does the same)."
-        return "with one seed there is no spread to measure: return (the value, float('nan'))."
-    if _close_to(got_mean, expected[1]) and _close_to(got_std, mean):
-        return "mean and std are swapped (torch.std_mean returns (std, mean)!); return (mean, std)."
-    if _close_to(got_std, statistics.pstdev(values)):
-        return (
-            "this is the population standard deviation (divided by n); the spread of a few seeds is estimated "
-            "with n - 1 (Bessel's correction), like statistics.stdev and torch.std's default."
-        )
-    if _close_to(got_std, statistics.variance(values)):
-        return "this is the variance: take its square root."
-    return None
-
-
-def check_mean_and_std(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``mean_and_std(errors)``: ``(mean, sample std)`` of the errors of several seeds, ``nan`` std for one.
-
-    Compared with :func:`mean_and_std` and with ``torch.std_mean(..., correction=1)`` on three, two and five
-    seeds, identical values, integers and a single seed.
-    """
-    return check_function(
-        "mean_and_std",
-        student_fn,
-        mean_and_std,
-        _mean_std_cases(),
-        torch_fn=_torch_mean_and_std,
-        compare=_compare_pair,
-        diagnose=_diagnose_mean_std,
-        hint=(
-            "mean = sum / n; std = sqrt(sum((e - mean)**2) / (n - 1)), and float('nan') when n == 1. "
-            "statistics.fmean and statistics.stdev do it for you. Return the pair (mean, std)."
-        ),
-        quiet=quiet,
-    )
-
-
-# ---------------------------------------------------------------------------- exercise 3: a row of Table 1
-
-
-def _format_cell(model: str, dataset: str, errors: Sequence[float]) -> str:
-    mean, std = mean_and_std(errors)
-    ours = f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
-    return f"{ours} ({paper_error(model, dataset):g})"
-
-
-def table1_row(
-    model: str, errors: Mapping[str, Sequence[float]], datasets: Sequence[str] = TABLE1_DATASETS
-) -> str:
-    """One row of Table 1 in Markdown: our error (mean ± std over seeds) beside the paper's, per dataset.
-
-    A trained cell reads ``"0.62 ± 0.05 (0.5)"``: our mean and sample standard deviation (:func:`mean_and_std`)
-    with two decimals, then the paper's error (:func:`stnlib.experiments.paper_error`, printed with ``:g``) in
-    brackets; with one seed only the mean is shown (``"9.34 (1.2)"``). A dataset not in ``errors`` was not
-    trained and reads ``"—"``. The columns follow ``datasets``, whatever the order of ``errors``.
-
-    Args:
-        model: a model of Table 1, e.g. ``"ST-CNN-Aff"``.
-        errors: ``{dataset: [test error % of each seed]}`` for the datasets that were trained.
-        datasets: the table's columns.
-
-    Returns:
-        ``"| model | cell | cell | ... |"``.
-
-    Example:
-        >>> table1_row("ST-CNN-Aff", {"RTS": [0.7, 0.5], "R": [1.1]})
-        '| ST-CNN-Aff | 1.10 (0.7) | 0.60 ± 0.14 (0.5) | — | — |'
-    """
-    cells = [model]
+    verdicts: dict[str, dict[str, bool | None]] = {}
     for dataset in datasets:
-        cells.append(_format_cell(model, dataset, errors[dataset]) if dataset in errors else "—")
-    return "| " + " | ".join(cells) + " |"
+        verdicts[dataset] = {}
+        for name, pairs in claims.items():
+            needed = {model for pair in pairs for model in pair}
+            if any(dataset not in errors.get(model, {}) for model in needed):
+                verdicts[dataset][name] = None
+                continue
+            verdicts[dataset][name] = all(
+                errors[lower][dataset] < errors[higher][dataset] for lower, higher in pairs
+            )
+    return verdicts
 
 
-def _cells(row: str) -> list[str]:
-    text = row.strip()
-    if text.startswith("|"):
-        text = text[1:]
-    if text.endswith("|"):
-        text = text[:-1]
-    return [" ".join(cell.split()) for cell in text.split("|")]
+def _judge(
+    errors: Table,
+    claims: Claims,
+    datasets: Sequence[str],
+    *,
+    lower_than: Callable[[float, float], bool] = operator.lt,
+    missing: str = "none",
+    first_pair_only: bool = False,
+) -> dict[str, dict[str, bool | None]]:
+    """:func:`ordering_verdicts` with one of the usual mistakes (``missing``: "none", "false" or "skip")."""
+    verdicts: dict[str, dict[str, bool | None]] = {}
+    for dataset in datasets:
+        verdicts[dataset] = {}
+        for name, pairs in claims.items():
+            checked = list(pairs)[:1] if first_pair_only else list(pairs)
+            known = [
+                (lo, hi)
+                for lo, hi in checked
+                if dataset in errors.get(lo, {}) and dataset in errors.get(hi, {})
+            ]
+            if len(known) < len(checked) and missing != "skip":
+                verdicts[dataset][name] = None if missing == "none" else False
+                continue
+            verdicts[dataset][name] = all(
+                lower_than(errors[lo][dataset], errors[hi][dataset]) for lo, hi in known
+            )
+    return verdicts
 
 
-def _compare_rows(actual: Any, expected: str) -> Comparison:
-    if not isinstance(actual, str):
+def _table1_errors() -> dict[str, dict[str, float]]:
+    """The paper's Table 1 as ``{model: {dataset: error}}``."""
+    table: dict[str, dict[str, float]] = {}
+    for dataset, row in paper_results().items():
+        if dataset in TABLE1_DATASETS:
+            for model, error in row.items():
+                table.setdefault(model, {})[dataset] = error
+    return table
+
+
+def _changed(table: Table, cells: Mapping[tuple[str, str], float]) -> dict[str, dict[str, float]]:
+    """A copy of ``table`` with the cells ``{(model, dataset): error}`` changed."""
+    copy = {model: dict(row) for model, row in table.items()}
+    for (model, dataset), error in cells.items():
+        copy[model][dataset] = error
+    return copy
+
+
+def _ordering_cases() -> list[Case]:
+    paper = _table1_errors()
+    ties = _changed(
+        paper, {("ST-CNN-Aff", "RTS"): paper["CNN"]["RTS"], ("ST-FCN-Aff", "P"): paper["FCN"]["P"]}
+    )
+    fails = _changed(paper, {("ST-CNN-Aff", "R"): 1.5, ("ST-FCN-TPS", "E"): 3.5})
+    short_run = {  # a cpu-budget run: R only, the four models it trains
+        "FCN": {"R": 26.09},
+        "CNN": {"R": 9.34},
+        "ST-FCN-Aff": {"R": 21.07},
+        "ST-CNN-Aff": {"R": 8.02},
+    }
+    zoo_like = {model: {d: e for d, e in row.items() if d != "P"} for model, row in paper.items()}
+    del zoo_like["ST-CNN-Proj"]["E"]
+    own_claims = {
+        "TPS best of the ST-CNNs": [("ST-CNN-TPS", "ST-CNN-Aff"), ("ST-CNN-TPS", "ST-CNN-Proj")],
+        "ST-CNN-Aff < ST-FCN-Aff": [("ST-CNN-Aff", "ST-FCN-Aff")],
+    }
+    claims = {name: list(pairs) for name, pairs in PAPER_CLAIMS.items()}
+    return [
+        Case("the paper's Table 1: every claim holds", (paper, claims, TABLE1_DATASETS)),
+        Case("ties: ST-CNN-Aff = CNN on RTS, ST-FCN-Aff = FCN on P", (ties, claims, TABLE1_DATASETS)),
+        Case("orderings that fail: ST-CNN-Aff above the CNN on R, ST-FCN-TPS above the FCN on E", (fails, claims, TABLE1_DATASETS)),
+        Case("a short run's table: R only, four models (missing cells)", (short_run, claims, TABLE1_DATASETS)),
+        Case("claims of our own on columns E, P and R; P not trained, ST-CNN-Proj missing on E", (zoo_like, own_claims, ("E", "P", "R"))),
+    ]  # fmt: skip
+
+
+def _as_verdict(value: Any) -> tuple[bool, bool | None]:
+    """``(valid, verdict)``: ``None``, a bool, a NumPy bool or a one-element bool tensor."""
+    if value is None or isinstance(value, bool):
+        return True, value
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype == torch.bool:
+        return True, bool(value)
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):  # NumPy's bools
+        return True, bool(value)
+    return False, None
+
+
+def _same_verdicts(actual: Any, expected: Mapping[str, Mapping[str, bool | None]]) -> bool:
+    return _compare_verdicts(actual, expected).ok
+
+
+def _compare_verdicts(actual: Any, expected: Mapping[str, Mapping[str, bool | None]]) -> Comparison:
+    if not isinstance(actual, Mapping):
         return Comparison(
             Status.WRONG_TYPE,
-            f"the row should be a str such as {expected!r}; got {type(actual).__name__}"
+            f"the result should be a dict {{dataset: {{claim: verdict}}}}; got {type(actual).__name__}"
             + (": did your function forget to `return` it?" if actual is None else "."),
         )
-    text = actual.strip()
-    if "\n" in text:
-        return Comparison(Status.FAILED, "the row spans several lines; a Markdown table row is one line.")
-    if not (text.startswith("|") and text.endswith("|")):
-        return Comparison(Status.FAILED, f"a Markdown row starts and ends with '|'; got {actual!r}.")
-    got, want = _cells(text), _cells(expected)
-    if len(got) != len(want):
-        return Comparison(
-            Status.FAILED,
-            f"the row has {len(got)} cells; expected {len(want)} (the model, then one per dataset).",
+    absent = [d for d in expected if d not in actual]
+    extra = [d for d in actual if d not in expected]
+    if absent or extra:
+        parts = ([f"no entry for dataset(s) {', '.join(map(repr, absent))}"] if absent else []) + (
+            [f"unexpected key(s) {', '.join(map(repr, extra))}"] if extra else []
         )
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        if g != w:
-            return Comparison(Status.FAILED, f"cell {i + 1} is {g!r}; expected {w!r}. Yours: {actual!r}")
+        return Comparison(
+            Status.FAILED, f"{'; '.join(parts)}. The keys are the datasets of `datasets`: {list(expected)}."
+        )
+    for dataset, row in expected.items():
+        got = actual[dataset]
+        if not isinstance(got, Mapping):
+            return Comparison(
+                Status.WRONG_TYPE,
+                f"result[{dataset!r}] should be a dict {{claim: verdict}}; got {type(got).__name__}.",
+            )
+        if set(got) != set(row):
+            return Comparison(
+                Status.FAILED, f"result[{dataset!r}] has the claims {sorted(got)}; expected {sorted(row)}."
+            )
+        for claim, verdict in row.items():
+            valid, value = _as_verdict(got[claim])
+            if not valid:
+                return Comparison(
+                    Status.WRONG_TYPE,
+                    f"a verdict is True, False or None; result[{dataset!r}][{claim!r}] is {got[claim]!r}.",
+                )
+            if value is not verdict:
+                return Comparison(
+                    Status.FAILED, f"result[{dataset!r}][{claim!r}] is {value}; expected {verdict}."
+                )
     return Comparison(Status.PASSED)
 
 
-def _diagnose_row(case: Case, actual: Any, expected: Any) -> str | None:
-    if not isinstance(actual, str):
-        return None
-    model, errors = case.args[:2]
-    datasets = case.args[2] if len(case.args) > 2 else TABLE1_DATASETS
-    got = _cells(actual.strip())
-    in_dict_order = ["| " + " | ".join([model, *(_format_cell(model, d, errors[d]) for d in errors)]) + " |"]
-    if got == _cells(in_dict_order[0]):
-        return "the cells follow the order of `errors`; loop over `datasets` instead (the table's columns)."
-    if any("nan" in cell for cell in got):
-        return "a single seed has no standard deviation (nan): print only the mean for it."
-    if any(cell in ("", "-", "–", "nan", "None", "NaN") for cell in got[1:]):
-        return "an untrained dataset (not in `errors`) reads '—' (an em dash)."
-    if any("(" not in cell for cell in got[1:] if cell != "—"):
-        return "every trained cell ends with the paper's number in brackets: paper_error(model, dataset)."
-    population = []
-    for d in datasets:
-        values = errors.get(d)
-        if values is None:
-            population.append("—")
-            continue
-        mean, std = statistics.fmean(values), statistics.pstdev(values)
-        ours = f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
-        population.append(f"{ours} ({paper_error(model, d):g})")
-    if got == [model, *population]:
-        return "the ± uses the population std (n); use mean_and_std's sample std (n - 1)."
-    return None
+def _diagnose_ordering(case: Case, actual: Any, expected: Any) -> str | None:
+    errors, claims, datasets = case.args
+    if isinstance(actual, Mapping) and set(actual) == set(claims) and set(claims) != set(datasets):
+        return "the result is keyed by dataset first, {dataset: {claim: verdict}}; yours is keyed by claim."
+    trained = {d for d in datasets if any(d in row for row in errors.values())}
+    if isinstance(actual, Mapping) and set(actual) == trained != set(datasets):
+        return (
+            "every dataset of `datasets` gets an entry, also a column nobody trained (its verdicts are None)."
+        )
+    candidates: list[Candidate] = [
+        (
+            lambda: _judge(errors, claims, datasets, lower_than=operator.le),
+            "a tie counts as not ordered: the paper's claim is a *lower* error, so compare with <, not <=.",
+        ),
+        (
+            lambda: _judge(errors, claims, datasets, lower_than=operator.gt),
+            "the comparison runs the wrong way: a pair (lower, higher) holds when errors[lower][dataset] < "
+            "errors[higher][dataset] — a lower error is better.",
+        ),
+        (
+            lambda: _judge(errors, claims, datasets, missing="false"),
+            "a missing cell is not a failure: when a model the claim needs has no error for the dataset, the "
+            "table cannot tell, and the verdict is None.",
+        ),
+        (
+            lambda: _judge(errors, claims, datasets, missing="skip"),
+            "you skipped the pairs with a missing cell and judged the rest; a claim with a missing cell is not "
+            "measured: its verdict is None.",
+        ),
+        (
+            lambda: _judge(errors, claims, datasets, first_pair_only=True),
+            "only the first pair of each claim was checked: a claim holds when every one of its pairs is ordered.",
+        ),
+    ]
+    return first_matching_message(actual, candidates, _same_verdicts, expected=expected)
 
 
-def _row_cases() -> list[Case]:
+def check_ordering_verdicts(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``ordering_verdicts(errors, claims, datasets)``: ``{dataset: {claim: True | False | None}}``.
+
+    Compared with :func:`ordering_verdicts` on the paper's Table 1 (every claim holds), ties, orderings that
+    fail, a short run's table with missing cells, and claims of our own on a column nobody trained.
+    """
+    return check_function(
+        "ordering_verdicts",
+        student_fn,
+        ordering_verdicts,
+        _ordering_cases(),
+        compare=_compare_verdicts,
+        diagnose=_diagnose_ordering,
+        hint=(
+            "for each dataset in `datasets` and each (name, pairs) in claims: None if any model of the pairs "
+            "lacks a cell for the dataset (`dataset not in errors.get(model, {})`), else "
+            "all(errors[lower][dataset] < errors[higher][dataset] for lower, higher in pairs)."
+        ),
+        quiet=quiet,
+    )
+
+
+# -------------------------------------------------------------------------- exercise 2: θ statistics
+
+
+def theta_stats(theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """What each affine θ does: its scale, the angle of its closest rotation, and its shift.
+
+    ``θ = [A | t]`` maps output coordinates to input coordinates (eq. 1), so the output's square ``[-1, 1]²``
+    samples a parallelogram of the input, of area ``|det A|`` times the input's: its side, the **scale**
+    ``sqrt(|det A|)``, is below 1 when the transformer zooms in. The **angle** of the rotation closest to ``A``
+    is ``atan2(a21 - a12, a11 + a22)`` — for ``A = s R(φ)`` it is ``φ``; it uses both columns of ``A``, where
+    ``atan2(a21, a11)`` follows only the first, which a shear or a mirror tilts. The **shift** ``t`` is where
+    the output's centre samples the input (normalised coordinates, ``(0, 0)`` the input's centre).
+
+    Args:
+        theta: ``(N, 2, 3)``.
+
+    Returns:
+        ``(scale, degrees, shift)``: ``(N,)``, ``(N,)`` in (-180, 180], ``(N, 2)`` as ``(t_x, t_y)``, in θ's dtype.
+
+    Example:
+        >>> import math
+        >>> theta = geometry.affine_theta(rotation=math.radians(30), scale=0.5, translation=(0.2, -0.1))
+        >>> scale, degrees, shift = theta_stats(theta)
+        >>> round(scale.item(), 4), round(degrees.item(), 4), shift
+        (0.5, 30.0, tensor([[ 0.2000, -0.1000]]))
+    """
+    a11, a12, a21, a22 = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+    scale = (a11 * a22 - a12 * a21).abs().sqrt()
+    degrees = torch.rad2deg(torch.atan2(a21 - a12, a11 + a22))
+    return scale, degrees, theta[:, :, 2]
+
+
+def _probes_theta_stats(theta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    return window_side(theta), rotation_degrees(theta), theta[:, :, 2]
+
+
+# How reports name it ("compared with ... and stnlib.probes.window_side, rotation_degrees").
+_probes_theta_stats.__module__ = ""
+_probes_theta_stats.__qualname__ = "stnlib.probes.window_side, rotation_degrees"
+
+
+def _thetas(
+    degrees: Sequence[float],
+    scale: Sequence[tuple[float, float]],
+    shear: Sequence[float],
+    shift: Sequence[tuple[float, float]],
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    return geometry.affine_theta(
+        rotation=torch.deg2rad(torch.tensor(degrees, dtype=dtype)),
+        scale=torch.tensor(scale, dtype=dtype),
+        shear=torch.tensor(shear, dtype=dtype),
+        translation=torch.tensor(shift, dtype=dtype),
+    )
+
+
+def _theta_cases() -> list[Case]:
+    generator = case_generator(6)
+    near_identity = torch.eye(2, 3) + 0.15 * torch.randn(7, 2, 3, generator=generator)
     return [
-        Case("ST-CNN-Aff: R with three seeds, RTS with one", ("ST-CNN-Aff", {"R": [0.61, 0.74, 0.69], "RTS": [0.55]})),
-        Case("FCN on all four datasets, one seed each", ("FCN", {"R": [28.0], "RTS": [31.56], "P": [12.5], "E": [14.25]})),
-        Case("`errors` in another order than the columns", ("ST-FCN-TPS", {"E": [2.5, 2.9], "R": [1.05, 1.15]})),
-        Case("CNN on P only, two seeds", ("CNN", {"P": [1.6, 1.4]})),
-        Case("columns RTS, R (a custom order)", ("ST-CNN-Proj", {"R": [0.9, 0.8, 0.85], "RTS": [0.6]}, ("RTS", "R"))),
+        Case("pure turns by 0°, 30°, -75° and 150°", (_thetas([0, 30, -75, 150], [(1, 1)] * 4, [0] * 4, [(0, 0)] * 4),)),
+        Case("zooms 0.5, 0.8 and 1.25 with turns and shifts", (_thetas([10, -40, 95], [(0.5, 0.5), (0.8, 0.8), (1.25, 1.25)], [0] * 3, [(0.3, -0.2), (-0.5, 0.1), (0.0, 0.4)]),)),
+        Case("uneven scales and shears", (_thetas([20, -60, 5], [(0.6, 0.9), (1.1, 0.7), (0.8, 0.8)], [0.3, -0.4, 0.6], [(0.1, 0.1), (-0.2, 0.3), (0.25, -0.35)]),)),
+        Case("mirrored θ (det A < 0)", (_thetas([35, -110], [(-0.5, 0.9), (0.7, -1.2)], [0.0, 0.2], [(0.2, 0.0), (-0.1, -0.3)]),)),
+        Case("7 random θ near the identity, like a trained transformer's", (near_identity,)),
+        Case("float64", (_thetas([-25, 170], [(0.75, 0.7), (1.0, 0.9)], [0.1, 0.0], [(0.05, -0.4), (0.6, 0.2)], torch.float64),)),
     ]  # fmt: skip
 
 
-def check_table1_row(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``table1_row(model, errors, datasets=("R", "RTS", "P", "E"))``: one Markdown row of Table 1.
+_STAT_NAMES = ("the scale", "the angle (degrees)", "the shift")
 
-    Compared cell by cell (spaces inside a cell do not matter) with :func:`table1_row`: several seeds and one
-    seed, all four datasets, ``errors`` in another order than the columns, and a custom column order.
+
+def _compare_stats(actual: Any, expected: tuple[Tensor, Tensor, Tensor]) -> Comparison:
+    if not isinstance(actual, (tuple, list)) or len(actual) != 3:
+        return Comparison(
+            Status.WRONG_TYPE,
+            "return the three results as a tuple (scale, degrees, shift); got "
+            + (
+                "None: did your function forget to `return` them?"
+                if actual is None
+                else f"a {type(actual).__name__}"
+            )
+            + (f" of {len(actual)} items." if isinstance(actual, (tuple, list)) else "."),
+        )
+    worst = Comparison(Status.PASSED, max_error=0.0)
+    for got, want, name in zip(actual, expected, _STAT_NAMES, strict=True):
+        comparison = compare_tensors(got, want, name=name)
+        if not comparison.ok:
+            return comparison
+        if (comparison.max_error or 0.0) > (worst.max_error or 0.0):
+            worst = comparison
+    return worst
+
+
+def _nan_where_mirrored(actual: Any, expected: Tensor, det: Tensor) -> bool:
+    if not isinstance(actual, Tensor) or actual.shape != expected.shape:
+        return False
+    mirrored = det < 0
+    return (
+        bool(mirrored.any())
+        and bool(torch.isnan(actual[mirrored]).all())
+        and close_for_dtype(actual[~mirrored], expected[~mirrored])
+    )
+
+
+def _diagnose_theta_stats(case: Case, actual: Any, expected: Any) -> str | None:
+    if not isinstance(actual, (tuple, list)) or len(actual) != 3:
+        return None
+    (theta,) = case.args
+    a11, a12, a21, a22 = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+    det = a11 * a22 - a12 * a21
+    scale, degrees, shift = actual
+    if not close_for_dtype(scale, expected[0]):
+        if _nan_where_mirrored(scale, expected[0], det):
+            return "a mirrored θ has det A < 0, and its square root is nan: take the square root of |det A|."
+        return first_matching_message(
+            scale,
+            [
+                (lambda: det.abs(), "you returned the area, not the scale: take the square root of |det A|."),
+                (
+                    lambda: 1 / det.abs().sqrt(),
+                    "this is the zoom, 1 / scale; return the side of the sampled region, sqrt(|det A|) (the "
+                    "lesson prints the zoom itself).",
+                ),
+                (
+                    lambda: torch.sqrt(a11**2 + a21**2),
+                    "the length of A's first column is the scale only without shear and with equal scales on "
+                    "both axes: use sqrt(|det A|).",
+                ),
+                (lambda: a11, "a11 is the scale only without a turn (it is s·cos φ): use sqrt(|det A|)."),
+            ],
+            close_for_dtype,
+        )
+    if not close_for_dtype(degrees, expected[1]):
+        radians = torch.atan2(a21 - a12, a11 + a22)
+        return first_matching_message(
+            degrees,
+            [
+                (lambda: radians, "angle in radians; the lesson prints degrees: convert with torch.rad2deg."),
+                (
+                    lambda: -expected[1],
+                    "rows swapped: a12 and a21. θ[:, 0, 1] is a12 (row 0, column 1) and θ[:, 1, 0] is a21; the "
+                    "angle is atan2(a21 - a12, a11 + a22).",
+                ),
+                (
+                    lambda: torch.rad2deg(torch.atan2(a21, a11)),
+                    "atan2(a21, a11) reads only A's first column, the direction of the region's x-axis, which a "
+                    "shear or a mirror tilts away from its y-axis: use both columns, atan2(a21 - a12, a11 + a22).",
+                ),
+                (
+                    lambda: torch.rad2deg(torch.atan2(a11 + a22, a21 - a12)),
+                    "torch.atan2 takes (y, x): atan2(a21 - a12, a11 + a22), the sine-like part first.",
+                ),
+            ],
+            close_for_dtype,
+        )
+    return first_matching_message(
+        shift,
+        [
+            (lambda: theta[:, :, 2].flip(-1), "the shift is (t_x, t_y) = (θ[:, 0, 2], θ[:, 1, 2]); yours is (t_y, t_x)."),
+            (lambda: theta[:, 0, 1:], "that is row 0 of θ; the shift is its last column, θ[:, :, 2]."),
+            (
+                lambda: -torch.linalg.solve(theta[:, :, :2], theta[:, :, 2:]).squeeze(-1),
+                "this is where the input's centre lands in the output (-A⁻¹t); the shift is θ's last column t, "
+                "where the output's centre samples the input.",
+            ),
+        ],
+        close_for_dtype,
+    )  # fmt: skip
+
+
+def check_theta_stats(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``theta_stats(theta)``: ``(scale, degrees, shift)`` of each affine θ.
+
+    Compared with :func:`theta_stats` and with :func:`stnlib.probes.window_side` and
+    :func:`stnlib.probes.rotation_degrees` on pure turns, zooms with shifts, uneven scales and shears, mirrored θ,
+    random θ near the identity and float64.
     """
     return check_function(
-        "table1_row",
+        "theta_stats",
         student_fn,
-        table1_row,
-        _row_cases(),
-        compare=_compare_rows,
-        diagnose=_diagnose_row,
+        theta_stats,
+        _theta_cases(),
+        torch_fn=_probes_theta_stats,
+        compare=_compare_stats,
+        diagnose=_diagnose_theta_stats,
         hint=(
-            "for each dataset in `datasets`: '—' if it is not in errors, else mean_and_std(errors[dataset]) as "
-            "f'{mean:.2f} ± {std:.2f}' (only f'{mean:.2f}' when std is nan) followed by "
-            "f' ({paper_error(model, dataset):g})'. Join model and cells with ' | ' between '| ' and ' |'."
+            "with a11, a12, a21, a22 = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]: scale = "
+            "(a11 * a22 - a12 * a21).abs().sqrt(); degrees = torch.rad2deg(torch.atan2(a21 - a12, a11 + a22)); "
+            "shift = theta[:, :, 2]."
+        ),
+        quiet=quiet,
+    )
+
+
+# ------------------------------------------------------------------------------ exercise 3: the ink kept
+
+
+def _pixel_centres(size: tuple[int, int], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``(H*W, 2)`` normalised ``(x, y)`` of every pixel centre, row by row (``align_corners=False``)."""
+    h, w = size
+    rows, columns = torch.meshgrid(
+        torch.arange(h, dtype=dtype, device=device),
+        torch.arange(w, dtype=dtype, device=device),
+        indexing="ij",
+    )
+    return torch.stack([(2 * columns + 1) / w - 1, (2 * rows + 1) / h - 1], dim=-1).reshape(-1, 2)
+
+
+def ink_kept(theta: Tensor, images: Tensor) -> Tensor:
+    """The share of each image's ink inside the region that its θ samples.
+
+    The transformer's output covers ``[-1, 1]²``; θ maps it onto a parallelogram of the input. An input pixel
+    with centre ``p`` (normalised, ``align_corners=False``: ``x = (2j + 1) / W - 1`` for column ``j``) is inside
+    when the output point that samples it, ``u = A⁻¹ (p - t)``, lies in ``[-1, 1]²``. Each pixel weighs as much
+    as its ink (its value, summed over channels); the result is the ink inside over all the ink.
+
+    Args:
+        theta: ``(N, 2, 3)``, invertible.
+        images: ``(N, C, H, W)``, non-negative, each with some ink.
+
+    Returns:
+        ``(N,)`` in [0, 1], in the images' dtype.
+
+    Example:
+        >>> images = torch.zeros(2, 1, 4, 4)
+        >>> images[:, :, 1, 1] = 1.0  # ink in the top left quarter
+        >>> images[:, :, 2, 2] = 3.0  # three times as much in the bottom right quarter
+        >>> quarters = geometry.affine_theta(scale=0.5, translation=torch.tensor([[-0.5, -0.5], [0.5, 0.5]]))
+        >>> ink_kept(quarters, images)
+        tensor([0.2500, 0.7500])
+    """
+    n, _, h, w = images.shape
+    centres = _pixel_centres((h, w), images.dtype, images.device)  # (H*W, 2)
+    a, t = theta[:, :, :2].to(images.dtype), theta[:, :, 2].to(images.dtype)
+    # u = A⁻¹ (p - t) for every pixel p of every sample: (N, H*W, 2)
+    u = (centres.unsqueeze(0) - t.unsqueeze(1)) @ torch.linalg.inv(a).transpose(1, 2)
+    inside = (u.abs() <= 1).all(dim=-1)
+    ink = images.sum(dim=1).reshape(n, -1)
+    return (ink * inside).sum(dim=1) / ink.sum(dim=1)
+
+
+def _ink_kept_by_window_contains(theta: Tensor, images: Tensor) -> Tensor:
+    n, _, h, w = images.shape
+    ink = images.sum(dim=1)
+    kept = torch.zeros(n, dtype=images.dtype)
+    for row in range(h):
+        for column in range(w):
+            point = torch.tensor([[column, row]], dtype=theta.dtype).expand(n, 2)
+            kept += ink[:, row, column] * window_contains(theta, point, (h, w))
+    return kept / ink.sum(dim=(1, 2))
+
+
+_ink_kept_by_window_contains.__module__ = ""
+_ink_kept_by_window_contains.__qualname__ = "stnlib.probes.window_contains (pixel by pixel)"
+
+
+def _blobs(
+    n: int, channels: int, size: tuple[int, int], generator: torch.Generator, dtype: torch.dtype
+) -> Tensor:
+    """Non-negative images with ink on about half their pixels."""
+    values = torch.rand(n, channels, *size, generator=generator, dtype=dtype)
+    return values * (torch.rand(n, channels, *size, generator=generator, dtype=dtype) > 0.5)
+
+
+def _ink_cases() -> list[Case]:
+    generator = case_generator(7)
+    return [
+        Case("identity and a zoom ×2 on the centre, 8x8 images", (_thetas([0, 0], [(1, 1), (0.5, 0.5)], [0, 0], [(0, 0), (0, 0)]), _blobs(2, 1, (8, 8), generator, torch.float32))),
+        Case("regions moved and turned, 10x14 images (H != W)", (_thetas([20, -35, 60], [(0.6, 0.6), (0.7, 0.5), (0.55, 0.8)], [0, 0.2, 0], [(0.35, -0.3), (-0.4, 0.25), (0.2, 0.45)]), _blobs(3, 1, (10, 14), generator, torch.float32))),
+        Case("mirrored and sheared θ, 13x9 images", (_thetas([-15, 110], [(-0.6, 0.7), (0.8, 0.45)], [0.3, -0.25], [(-0.2, 0.3), (0.3, -0.15)]), _blobs(2, 1, (13, 9), generator, torch.float32))),
+        Case("two channels: the ink of both counts", (_thetas([45, -10], [(0.5, 0.6), (0.65, 0.65)], [0, 0.1], [(0.3, 0.2), (-0.35, -0.1)]), _blobs(2, 2, (12, 11), generator, torch.float32))),
+        Case("float64, 9x12 images", (_thetas([5, -70], [(0.45, 0.55), (0.9, 0.6)], [0.15, 0], [(-0.3, -0.45), (0.1, 0.3)], torch.float64), _blobs(2, 1, (9, 12), generator, torch.float64))),
+    ]  # fmt: skip
+
+
+def _inside_share(
+    theta: Tensor,
+    images: Tensor,
+    *,
+    forward: bool = False,
+    translation: str = "before",
+    align_corners: bool = False,
+    swap_xy: bool = False,
+    weights: str = "ink",
+    first_channel: bool = False,
+) -> Tensor:
+    """:func:`ink_kept` with one of the usual mistakes."""
+    n, _, h, w = images.shape
+    if align_corners:
+        rows, columns = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        centres = torch.stack([2 * columns / (w - 1) - 1, 2 * rows / (h - 1) - 1], -1).reshape(-1, 2)
+    else:
+        centres = _pixel_centres((h, w), torch.float64, torch.device("cpu"))
+    if swap_xy:
+        centres = centres.flip(-1)
+    a, t = theta[:, :, :2].double(), theta[:, :, 2].double()
+    p = centres.double().unsqueeze(0)
+    if forward:
+        u = p @ a.transpose(1, 2) + t.unsqueeze(1)
+    elif translation == "none":
+        u = p @ torch.linalg.inv(a).transpose(1, 2).expand(n, 2, 2)
+    elif translation == "after":
+        u = p @ torch.linalg.inv(a).transpose(1, 2) - t.unsqueeze(1)
+    else:
+        u = (p - t.unsqueeze(1)) @ torch.linalg.inv(a).transpose(1, 2)
+    inside = (u.abs() <= 1).all(dim=-1).double()
+    ink = (images[:, :1] if first_channel else images).sum(dim=1).reshape(n, -1).double()
+    if weights == "pixels with ink":
+        ink = (ink > 0).double()
+    elif weights == "canvas":
+        ink = torch.ones_like(ink)
+    return ((ink * inside).sum(dim=1) / ink.sum(dim=1)).to(images.dtype)
+
+
+def _diagnose_ink_kept(case: Case, actual: Any, expected: Any) -> str | None:
+    theta, images = case.args
+    return first_matching_message(
+        actual,
+        [
+            (
+                lambda: _inside_share(theta, images, forward=True),
+                "θ maps output coordinates to input coordinates: to ask whether an input pixel p is sampled, "
+                "solve A u + t = p for the output point, u = A⁻¹ (p - t), and test u; do not apply θ to p.",
+            ),
+            (lambda: _inside_share(theta, images, translation="none"), "subtract the translation t before undoing A: u = A⁻¹ (p - t)."),
+            (lambda: _inside_share(theta, images, translation="after"), "subtract t first, then apply A⁻¹: u = A⁻¹ (p - t), not A⁻¹ p - t."),
+            (
+                lambda: _inside_share(theta, images, align_corners=True),
+                "these are align_corners=True pixel centres; the course's transformers use align_corners=False: "
+                "x = (2j + 1) / W - 1 for column j (and y likewise with H).",
+            ),
+            (lambda: _inside_share(theta, images, swap_xy=True), "x runs along the width (the column index), y along the height (the row index): yours are swapped."),
+            (
+                lambda: _inside_share(theta, images, weights="pixels with ink"),
+                "you counted the pixels with ink; weigh each pixel by its ink (its value): the ink inside over all the ink.",
+            ),
+            (
+                lambda: _inside_share(theta, images, weights="canvas"),
+                "this is the share of the canvas the region covers; weigh each pixel by its ink: the ink inside over all the ink.",
+            ),
+            (lambda: _inside_share(theta, images, first_channel=True), "only the first channel counted: sum the ink over the channels."),
+        ],
+        close_for_dtype,
+        expected=expected,
+    )  # fmt: skip
+
+
+def check_ink_kept(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``ink_kept(theta, images)``: the share of each image's ink inside the region its θ samples.
+
+    Compared with :func:`ink_kept` and with :func:`stnlib.probes.window_contains` pixel by pixel, on the identity
+    and a centred zoom, moved and turned regions on non-square images, mirrored and sheared θ, two channels and
+    float64.
+    """
+    return check_function(
+        "ink_kept",
+        student_fn,
+        ink_kept,
+        _ink_cases(),
+        torch_fn=_ink_kept_by_window_contains,
+        diagnose=_diagnose_ink_kept,
+        hint=(
+            "pixel centres p = ((2 * column + 1) / W - 1, (2 * row + 1) / H - 1) for every pixel; u = A⁻¹ (p - t) "
+            "with torch.linalg.inv(theta[:, :, :2]); inside = (u.abs() <= 1).all(-1); ink = images.sum(1); return "
+            "(ink * inside).sum over pixels / ink.sum over pixels."
         ),
         quiet=quiet,
     )
