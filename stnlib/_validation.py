@@ -220,3 +220,19 @@ def check_same_device(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
             f"{a_name} has dtype {a.dtype} but {b_name} has dtype {b.dtype}; convert one of them, "
             f"e.g. {b_name} = {b_name}.to({a_name}.dtype)."
         )
+
+
+def check_choice(
+    value: object, name: str, choices: Sequence[str], hint: str = "", *, ignore_case: bool = False
+) -> str:
+    """Return ``value`` if it is one of ``choices`` (lower-cased first with ``ignore_case``), else raise a
+    ``ValueError`` listing them, followed by ``hint``.
+
+    Example:
+        >>> check_choice("AdamW", "optimizer", ("adamw", "sgd"), ignore_case=True)
+        'adamw'
+    """
+    chosen = value.lower() if ignore_case and isinstance(value, str) else value
+    if not isinstance(chosen, str) or chosen not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}")
+    return chosen

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from stnlib._validation import check_same_device, check_tensor
+from stnlib._validation import check_choice, check_same_device, check_tensor
 from stnlib.geometry.coords import normalized_to_pixel
 
 __all__ = ["MODES", "PADDING_MODES", "BilinearSampler", "bilinear_sample", "grid_sample", "nearest_sample"]
@@ -43,13 +43,8 @@ PADDING_MODES = ("zeros", "border", "reflection")
 # Checks
 
 
-def _check_choice(value: object, name: str, choices: tuple[str, ...], hint: str = "") -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}")
-
-
 def _check_inputs(input: Tensor, grid: Tensor, padding_mode: str) -> None:
-    _check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    check_choice(padding_mode, "padding_mode", PADDING_MODES)
     dims = check_tensor(input, "input", "N C H W")
     if dims["H"] == 0 or dims["W"] == 0:
         raise ValueError(
@@ -409,7 +404,7 @@ def grid_sample(
         >>> torch.allclose(grid_sample(image, identity), image, atol=1e-6)
         True
     """
-    _check_choice(mode, "mode", MODES, " For bicubic use torch.nn.functional.grid_sample.")
+    check_choice(mode, "mode", MODES, " For bicubic use torch.nn.functional.grid_sample.")
     if mode == "nearest":
         return nearest_sample(input, grid, padding_mode, align_corners)
     return BilinearSampler.apply(input, grid, padding_mode, align_corners)

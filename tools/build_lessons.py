@@ -60,6 +60,11 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 sys.path.insert(
     0, str(Path(__file__).resolve().parent)
 )  # for notebook_templates, also when imported by tests
@@ -72,10 +77,10 @@ NOTEBOOK_NAME = re.compile(r"\d{2}_[A-Za-z0-9_]+\.ipynb")
 
 BEGIN_MARKER = "### BEGIN SOLUTION"
 END_MARKER = "### END SOLUTION"
-STUB_COMMENT = "# YOUR CODE HERE"
+STUB_COMMENT = templates.STUB_COMMENT
 STUB_RAISE = "raise NotImplementedError()"
 MARKDOWN_STUB = "*Write your answer here.*"
-STUB_TAG = "raises-exception"
+STUB_TAG = templates.STUB_TAG
 SETUP_TAG = "setup"
 CHECK_TAG = "check"
 
@@ -102,31 +107,10 @@ class CourseSettings:
 # ------------------------------------------------------------------------------------------- settings
 
 
-def _parse_toml_table(text: str, table: str) -> dict[str, str]:
-    """Read ``key = "value"`` lines of one table; enough for ``[tool.stn-course]`` where tomllib is missing
-    (Python 3.10)."""
-    values: dict[str, str] = {}
-    inside = False
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip() if not raw.strip().startswith("#") else ""
-        if line.startswith("["):
-            inside = line == f"[{table}]"
-            continue
-        match = re.fullmatch(r'([A-Za-z0-9_-]+)\s*=\s*"([^"]*)"', line) if inside else None
-        if match:
-            values[match.group(1)] = match.group(2)
-    return values
-
-
 def read_settings(pyproject: Path = ROOT / "pyproject.toml") -> CourseSettings:
     """Read the repository and branch of the course from ``[tool.stn-course]``."""
     text = pyproject.read_text(encoding="utf-8")
-    try:
-        import tomllib
-
-        table = tomllib.loads(text).get("tool", {}).get("stn-course", {})
-    except ModuleNotFoundError:  # Python 3.10
-        table = _parse_toml_table(text, "tool.stn-course")
+    table = tomllib.loads(text).get("tool", {}).get("stn-course", {})
     missing = [k for k in ("repository", "branch") if not table.get(k)]
     if missing:
         raise BuildError(

@@ -19,6 +19,12 @@ COLAB_EXTRA_REQUIREMENTS: tuple[str, ...] = ()
 #: Notebook metadata that makes Colab open the notebook with a GPU runtime.
 COLAB_METADATA = {"accelerator": "GPU", "colab": {"gpuType": "T4", "provenance": []}}
 
+STUB_COMMENT = "# YOUR CODE HERE"
+"""First line of every stub the builder writes in place of a solution (conftest.py recognises stub cells by it)."""
+
+STUB_TAG = "raises-exception"
+"""Tag of a lesson cell that must raise (nbval lets it; conftest.py insists the error is NotImplementedError)."""
+
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 

@@ -23,8 +23,8 @@ from stnlib.models.localization import (
     num_params,
 )
 from stnlib.models.transformer import (
-    PADDING_MODES,
     SAMPLERS,
+    TRANSFORMER_PADDING_MODES,
     SpatialTransformer,
     border_background,
     localization_parameter_names,
@@ -38,8 +38,8 @@ __all__ = [
     "FCN",
     "LOCALIZATION_KINDS",
     "MODEL_NAMES",
-    "PADDING_MODES",
     "SAMPLERS",
+    "TRANSFORMER_PADDING_MODES",
     "TRANSFORMS",
     "FeatureMapSTClassifier",
     "LocalizationNet",

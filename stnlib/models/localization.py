@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from stnlib import geometry
-from stnlib._validation import Dims, check_tensor
+from stnlib._validation import Dims, check_choice, check_tensor
 
 __all__ = ["LOCALIZATION_KINDS", "TRANSFORMS", "LocalizationNet", "identity_params", "num_params"]
 
@@ -41,13 +41,6 @@ LOCALIZATION_KINDS: tuple[str, ...] = ("conv", "fc")
 
 _KERNEL = 5  # the paper's ST-CNN localization net uses 5x5 filters
 _MIN_VALID_SIDE = 4  # below this, a further unpadded 5x5 convolution would leave almost nothing
-
-
-def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise a ``ValueError`` listing them."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
 
 
 def check_in_shape(in_shape: object, name: str = "in_shape") -> tuple[int, int, int]:

@@ -22,19 +22,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from stnlib import geometry, sampling
-from stnlib._validation import check_tensor
+from stnlib._validation import check_choice, check_tensor
 from stnlib.models.localization import (
     LOCALIZATION_KINDS,
     TRANSFORMS,
     LocalizationNet,
-    check_choice,
     check_in_shape,
     check_input,
 )
 
 __all__ = [
-    "PADDING_MODES",
     "SAMPLERS",
+    "TRANSFORMER_PADDING_MODES",
     "SpatialTransformer",
     "border_background",
     "localization_parameter_names",
@@ -46,8 +45,9 @@ __all__ = [
 SAMPLERS: tuple[str, ...] = ("torch", "stnlib")
 """``torch``: ``F.grid_sample``; ``stnlib``: :func:`stnlib.sampling.grid_sample` (the course's reference)."""
 
-PADDING_MODES: tuple[str, ...] = ("zeros", "border", "reflection", "background")
-"""What the sampler returns for positions outside the input (see the module docstring for ``background``)."""
+TRANSFORMER_PADDING_MODES: tuple[str, ...] = (*sampling.PADDING_MODES, "background")
+"""What a :class:`SpatialTransformer` returns for positions outside the input: the samplers' padding modes
+(:data:`stnlib.sampling.PADDING_MODES`) and ``background`` (see the module docstring)."""
 
 
 def param_shape(transform: str, tps_grid_size: int = 4) -> str:
@@ -211,7 +211,7 @@ class SpatialTransformer(nn.Module):
         self.in_shape = check_in_shape(in_shape)
         self.transform = check_choice(transform, "transform", TRANSFORMS)
         self.sampler = check_choice(sampler, "sampler", SAMPLERS)
-        self.padding_mode = check_choice(padding_mode, "padding_mode", PADDING_MODES)
+        self.padding_mode = check_choice(padding_mode, "padding_mode", TRANSFORMER_PADDING_MODES)
         self.mode = check_choice(mode, "mode", ("bilinear", "nearest"))
         if not isinstance(align_corners, bool):
             raise TypeError(f"align_corners must be True or False; got {align_corners!r}")

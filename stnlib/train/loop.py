@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib._validation import Dims
+from stnlib._validation import Dims, check_choice
 from stnlib.models import localization_parameter_names
 from stnlib.train import checkpoint as ckpt
 from stnlib.train.device import (
@@ -79,12 +79,6 @@ _DEFAULT_WEIGHT_DECAY = {"adamw": 1e-2, "sgd": 0.0}
 _SGD_MOMENTUM = 0.9
 _PAPER_DECAY_FRACTIONS = (1 / 3, 2 / 3)  # the paper: x0.1 after 50k and 100k of 150k iterations
 _POSTFIX_INTERVAL_S = 0.5  # how often the progress bar reads the running loss (each read syncs a GPU)
-
-
-def _check_choice(value: object, name: str, choices: Sequence[str], hint: str = "") -> str:
-    if not isinstance(value, str) or value.lower() not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}{hint}")
-    return value.lower()
 
 
 def _check_positive(value: object, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:
@@ -155,7 +149,7 @@ def make_optimizer(
 
     ``weight_decay=None`` means 0.01 for AdamW (PyTorch's default) and 0 for SGD.
     """
-    name = _check_choice(name, "optimizer", OPTIMIZERS)  # type: ignore[assignment]
+    name = check_choice(name, "optimizer", OPTIMIZERS, ignore_case=True)  # type: ignore[assignment]
     decay = _DEFAULT_WEIGHT_DECAY[name] if weight_decay is None else weight_decay
     groups = optimizer_param_groups(
         model, lr, weight_decay=decay, localization_lr_multiplier=localization_lr_multiplier
@@ -176,7 +170,7 @@ def make_scheduler(
     ``"paper"``: :class:`~torch.optim.lr_scheduler.MultiStepLR` dividing by 10 after 1/3 and 2/3 of the steps
     (the paper's 50k and 100k of 150k iterations, scaled to this run). ``"none"``: ``None``.
     """
-    schedule = _check_choice(schedule, "schedule", SCHEDULES)  # type: ignore[assignment]
+    schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)  # type: ignore[assignment]
     _check_positive(total_steps, "total_steps", integer=True)
     if schedule == "onecycle":
         defaults = optimizer.defaults
@@ -597,7 +591,7 @@ def _build_run(
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     _check_positive(epochs, "epochs", integer=True)
     precision = check_precision(precision)
-    schedule = _check_choice(schedule, "schedule", SCHEDULES)
+    schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)
     if isinstance(optimizer, torch.optim.Optimizer):
         clash = [k for k, v in (("lr", lr), ("weight_decay", weight_decay)) if v is not None]
         clash += ["localization_lr_multiplier"] if localization_lr_multiplier != 1.0 else []
@@ -609,8 +603,8 @@ def _build_run(
         optimizer_name = type(optimizer).__name__
     else:
         default = "sgd" if schedule == "paper" else "adamw"
-        optimizer_name = _check_choice(
-            optimizer if optimizer is not None else default, "optimizer", OPTIMIZERS
+        optimizer_name = check_choice(
+            optimizer if optimizer is not None else default, "optimizer", OPTIMIZERS, ignore_case=True
         )
         if lr is None:
             lr = _DEFAULT_LR.get((optimizer_name, schedule)) or _DEFAULT_LR[(optimizer_name, "")]
