@@ -5,7 +5,7 @@
 #   2. the sampler benchmark on CUDA (benchmarks/bench_sampler.py --devices cuda);
 #   3. a timed `paper`-budget ST-CNN-Aff run on RTS in fp16 and in bf16, with its test error;
 # then a summary with the measured minutes per `paper` experiment on this GPU, the figure that replaces the Colab
-# T4 estimate in stnlib/experiments/recipes.py. Record what it prints in benchmarks/README.md ("GPU check").
+# T4 estimate in benchmarks/README.md ("The `paper` budget on RTS"). Record what it prints there ("GPU check").
 #
 # Run from the repository root with the Python that has PyTorch (on the course's lent GPU machine: python3):
 #
