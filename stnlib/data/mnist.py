@@ -330,7 +330,7 @@ def load_mnist(
         MNISTUnavailableError: no source worked; the message lists each failure and the remedies.
 
     Example:
-        >>> train = load_mnist("train")  # doctest: +SKIP
+        >>> train = load_mnist("train")
         >>> train.images.shape, train.images.dtype
         (torch.Size([50000, 1, 28, 28]), torch.uint8)
     """
