@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -227,3 +229,400 @@ def test_outline_of_a_thin_plate_spline_follows_its_bent_sides() -> None:
         torch.rand(1, 1, 28, 28), torch.rand(1, 1, 28, 28), 0.5 * control[None], "tps", n=1
     )
     assert len(fig.axes[0].get_lines()[0].get_xdata()) == 4 * 8 + 1  # a smooth outline, not 4 corners
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# show_image_rows and the lesson figures
+
+
+def test_show_image_rows_draws_one_labelled_row_per_batch() -> None:
+    rows = [torch.rand(3, 1, 8, 8), torch.rand(3, 1, 4, 4)]
+    fig = viz.show_image_rows(
+        rows, ["input", "output"], titles=[["a", "b", "c"], None], colors=[viz.INPUT_COLOR, viz.OUTPUT_COLOR],
+        suptitle="rows",
+    )  # fmt: skip
+    assert len(fig.axes) == 6 and fig.get_suptitle() == "rows"
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    assert fig.axes[3].get_ylabel() == "output"
+    assert to_hex(fig.axes[3].yaxis.label.get_color()) == viz.OUTPUT_COLOR
+    assert to_hex(fig.axes[4].spines["left"].get_edgecolor()) == viz.OUTPUT_COLOR
+    assert fig.axes[4].images[0].get_array().shape == (4, 4)
+
+
+def test_show_image_rows_rejects_ragged_rows_and_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="same N"):
+        viz.show_image_rows([torch.rand(3, 1, 8, 8), torch.rand(2, 1, 8, 8)])
+    with pytest.raises(ValueError, match="labels must have one entry per row"):
+        viz.show_image_rows([torch.rand(2, 1, 8, 8)], ["a", "b"])
+    with pytest.raises(TypeError, match="rows must be a non-empty list"):
+        viz.show_image_rows(torch.rand(2, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"rows\[0\] must have shape"):
+        viz.show_image_rows([torch.rand(8, 8)])
+
+
+def test_plot_test_set_accuracy_labels_each_bar_with_its_percentage() -> None:
+    examples = {"upright": torch.rand(4, 1, 8, 8), "R": torch.rand(4, 1, 8, 8)}
+    fig = viz.plot_test_set_accuracy(
+        {"upright": 0.957, "rotated": 0.511},
+        examples,
+        colors=[viz.OUTPUT_COLOR, viz.WRONG_COLOR],
+        suptitle="s",
+    )
+    bars_ax, *image_axes = fig.axes
+    assert len(image_axes) == 8
+    assert [t.get_text() for t in bars_ax.texts] == ["95.7 %", "51.1 %"]
+    assert [to_hex(p.get_facecolor()) for p in bars_ax.patches] == [viz.OUTPUT_COLOR, viz.WRONG_COLOR]
+    assert image_axes[4].get_ylabel() == "R"
+    with pytest.raises(ValueError, match="examples must have one entry per test set"):
+        viz.plot_test_set_accuracy({"a": 0.5}, examples)
+    with pytest.raises(TypeError, match="accuracies must be a non-empty mapping"):
+        viz.plot_test_set_accuracy([0.5, 0.4], examples)
+
+
+def test_plot_accuracy_sweeps_draws_a_curve_and_examples_per_distortion() -> None:
+    sweeps = {"rotation": ([-90, 0, 90], [0.2, 0.9, 0.2]), "scale": ([0.5, 1.0], [0.4, 0.9])}
+    examples = {name: (torch.rand(2, 1, 8, 8), ["x", "y"]) for name in sweeps}
+    fig = viz.plot_accuracy_sweeps(sweeps, examples, baseline=0.95, highlight={"rotation": (-45, 45)})
+    assert len(fig.axes) == 2 * (1 + 2)
+    rotation = fig.axes[0]
+    curve = rotation.get_lines()[-1]
+    assert list(curve.get_ydata()) == [20.0, 90.0, 20.0] and rotation.get_xlabel() == "rotation"
+    assert rotation.get_legend() is not None and fig.axes[3].get_legend() is None
+    assert fig.axes[1].get_title() == "x"
+    with pytest.raises(ValueError, match="same keys as sweeps"):
+        viz.plot_accuracy_sweeps(sweeps, {"rotation": examples["rotation"]})
+    with pytest.raises(ValueError, match=r"sweeps\['scale'\] accuracies must have 2 entries"):
+        viz.plot_accuracy_sweeps({**sweeps, "scale": ([0.5, 1.0], [0.4])}, examples)
+
+
+def test_plot_shift_similarity_draws_every_curve_and_the_floor() -> None:
+    shifts = [0, 1, 2]
+    pooled = {"pool 1": [1.0, 0.8, 0.6], "pool 2": [1.0, 0.9, 0.7]}
+    fig = viz.plot_shift_similarity(shifts, pooled, [1.0, 0.95, 0.9], 0.5)
+    (ax,) = fig.axes
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels[:2] == ["pool 1", "pool 2"] and len(labels) == 4
+    assert ax.get_lines()[-1].get_ydata()[0] == 0.5
+    with pytest.raises(ValueError, match="whole_stack must have 3 entries"):
+        viz.plot_shift_similarity(shifts, pooled, [1.0], 0.5)
+    with pytest.raises(TypeError, match="pooled must be a non-empty mapping"):
+        viz.plot_shift_similarity(shifts, [[1.0, 0.8, 0.6]], [1.0, 0.95, 0.9], 0.5)
+
+
+def test_plot_pixel_centres_labels_every_centre_and_outlines_the_unit_square() -> None:
+    centres = {
+        False: torch.tensor([-0.75, -0.25, 0.25, 0.75]),
+        True: torch.tensor([-1.0, -1 / 3, 1 / 3, 1.0]),
+    }
+    fig = viz.plot_pixel_centres(centres, suptitle="two conventions")
+    assert len(fig.axes) == 2
+    edges, corners = fig.axes
+    assert len(edges.texts) == 16 and edges.texts[0].get_text() == "(-0.75, -0.75)"
+    (square,) = edges.patches
+    assert square.get_xy() == (-0.5, -0.5) and square.get_width() == 4.0  # the outer edges of the image
+    assert corners.patches[0].get_xy() == (0.0, 0.0) and corners.patches[0].get_width() == 3.0
+    assert "CENTRES" in corners.get_title() and fig.get_suptitle() == "two conventions"
+    with pytest.raises(TypeError, match="keyed by align_corners"):
+        viz.plot_pixel_centres({"no": torch.zeros(4)})
+    with pytest.raises(ValueError, match=r"centres\[False\] must have shape \(N\)"):
+        viz.plot_pixel_centres({False: torch.zeros(4, 2)})
+
+
+def test_plot_warps_draws_grids_over_inputs_above_their_outputs() -> None:
+    thetas = theta(scale=0.5, n=3)
+    images = torch.rand(3, 1, 12, 12)
+    grids = F.affine_grid(thetas, [3, 1, 12, 12], align_corners=False)
+    outputs = F.grid_sample(images, grids, align_corners=False)
+    fig = viz.plot_warps(images, grids, outputs, ["a", "b", "c"], step=1, suptitle="warps")
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
+    assert len(fig.axes[0].get_lines()) == 24  # 12 rows + 12 columns of the grid
+    assert fig.axes[3].get_ylabel() == "output"
+    torch.testing.assert_close(torch.as_tensor(fig.axes[4].images[0].get_array().data), outputs[1, 0])
+
+
+def test_plot_warps_adds_a_row_above_outlines_and_plain_axes() -> None:
+    params = theta(scale=0.5, n=2)
+    images = torch.rand(2, 1, 10, 10)
+    grids = F.affine_grid(params, [2, 1, 10, 10], align_corners=False)
+    outlines = viz.sampled_region_outline(params, (10, 10))
+    fig = viz.plot_warps(images, grids, images, above=images, outlines=outlines, pixel_axes=False,
+                         grid_alpha=0.5, labels=["upright", "grid", "out"])  # fmt: skip
+    assert len(fig.axes) == 6
+    grid_ax = fig.axes[2]
+    assert grid_ax.get_title() == "" and not grid_ax.get_xticks().size and grid_ax.get_ylabel() == "grid"
+    *grid_lines, outline = grid_ax.get_lines()
+    assert {line.get_alpha() for line in grid_lines} == {0.5}
+    assert to_hex(outline.get_color()) == viz.GRID_COLOR and len(outline.get_xdata()) == 5
+    with pytest.raises(ValueError, match="outputs and grids disagree on N"):
+        viz.plot_warps(images, grids, images[:1])
+    with pytest.raises(ValueError, match="labels must have one entry per row"):
+        viz.plot_warps(images, grids, images, labels=["only one"])
+    with pytest.raises(ValueError, match="grid_alpha"):
+        viz.plot_warps(images, grids, images, grid_alpha=2.0)
+
+
+def test_plot_grid_generator_steps_marks_the_first_pixel_in_every_panel() -> None:
+    grid = F.affine_grid(theta(scale=0.7, angle=0.3), [1, 1, 6, 6], align_corners=False)[0]
+    targets = geometry.base_grid(6, 6)[..., :2].reshape(-1, 2)
+    image = torch.rand(1, 12, 12)
+    output = F.grid_sample(image[None], grid[None], align_corners=False)[0]
+    fig = viz.plot_grid_generator_steps(targets, grid.reshape(-1, 2), image, output, suptitle="steps")
+    assert len(fig.axes) == 3 and fig.get_suptitle() == "steps"
+    stars = [ax.get_lines()[-1] for ax in fig.axes]
+    assert all(line.get_marker() == "*" and to_hex(line.get_color()) == viz.WRONG_COLOR for line in stars)
+    expected = normalized_to_pixel(grid[0, 0], (12, 12), False)
+    torch.testing.assert_close(torch.tensor([stars[1].get_xdata()[0], stars[1].get_ydata()[0]]), expected)
+    assert "6×6 output" in fig.axes[2].get_title()
+    with pytest.raises(ValueError, match="one pixel per target point"):
+        viz.plot_grid_generator_steps(targets, grid.reshape(-1, 2), image, output[:, :3])
+    with pytest.raises(ValueError, match="sources and targets disagree on P"):
+        viz.plot_grid_generator_steps(targets, grid.reshape(-1, 2)[:5], image, output)
+
+
+def test_plot_base_grids_draws_centres_outlines_and_spacing() -> None:
+    grids = {False: geometry.base_grid(3, 5, False), True: geometry.base_grid(3, 5, True)}
+    fig = viz.plot_base_grids(grids, suptitle="base grids")
+    assert len(fig.axes) == 2
+    edges, corners = fig.axes
+    assert len(edges.collections[-1].get_offsets()) == 15  # one dot per output pixel
+    assert edges.get_title() == "align_corners=False: centres 0.40 apart in x, 0.67 in y"
+    assert corners.get_title() == "align_corners=True: centres 0.50 apart in x, 1.00 in y"
+    with pytest.raises(ValueError, match=r"must hold \(x, y\) or \(x, y, 1\) points"):
+        viz.plot_base_grids({False: torch.zeros(3, 5, 4)})
+    with pytest.raises(TypeError, match="keyed by align_corners"):
+        viz.plot_base_grids({0: geometry.base_grid(3, 5)})
+
+
+def test_draw_sampled_regions_into_one_axes_or_one_per_outline() -> None:
+    params = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.2, 0.2], [1.5, 0.0, 0.0]])
+    outlines = viz.sampled_region_outline(params, (20, 20), transform="attention")
+    fig = viz.show_images(torch.rand(3, 1, 20, 20))
+    viz.draw_sampled_regions(fig.axes[0], outlines, numbered=True)
+    assert len(fig.axes[0].get_lines()) == 3 and [t.get_text() for t in fig.axes[0].texts] == ["1", "2", "3"]
+    assert fig.axes[0].get_xlim() == (-1.5 - 5, 19.5 + 5 + 1)  # widened to the zoomed-out window (s = 1.5)
+    viz.draw_sampled_regions(fig.axes, outlines, limits=(-4.0, 24.0))
+    assert [len(ax.get_lines()) for ax in fig.axes] == [4, 1, 1]
+    assert fig.axes[1].get_ylim() == (24.0, -4.0)
+    with pytest.raises(ValueError, match="one Axes per outline"):
+        viz.draw_sampled_regions(fig.axes[:2], outlines)
+    with pytest.raises(ValueError, match=r"outlines must have shape \(N, P, 2\)"):
+        viz.draw_sampled_regions(fig.axes[0], outlines[0])
+
+
+def test_plot_sampled_regions_shows_the_input_and_one_output_per_region() -> None:
+    params = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.2, 0.2]])
+    outlines = viz.sampled_region_outline(params, (20, 20), transform="attention")
+    fig = viz.plot_sampled_regions(torch.rand(1, 20, 20), outlines, torch.rand(2, 1, 10, 10), ["a", "b"],
+                                   input_title="input", suptitle="windows")  # fmt: skip
+    assert len(fig.axes) == 3 and fig.axes[0].get_title() == "input"
+    assert [ax.get_title() for ax in fig.axes[1:]] == ["a", "b"]
+    assert {to_hex(line.get_color()) for line in fig.axes[0].get_lines()} == {viz.GRID_COLOR}
+    with pytest.raises(ValueError, match="outputs and outlines disagree on N"):
+        viz.plot_sampled_regions(torch.rand(1, 20, 20), outlines, torch.rand(3, 1, 10, 10))
+
+
+def test_show_images_on_scale_uses_one_value_range_and_coloured_titles() -> None:
+    images = torch.rand(3, 1, 8, 8) - 0.5
+    fig = viz.show_images_on_scale(images, ["a", "b", "c"], [viz.WRONG_COLOR, None, viz.OUTPUT_COLOR],
+                                   value_range=(-0.5, 0.5))  # fmt: skip
+    assert len(fig.axes) == 3
+    assert all(ax.images[0].get_clim() == (-0.5, 0.5) for ax in fig.axes)
+    assert to_hex(fig.axes[0].title.get_color()) == viz.WRONG_COLOR
+    _, axes = plt.subplots(1, 4)
+    viz.show_images_on_scale(images[:2], ax=axes[2:])
+    assert not axes[0].images and axes[3].images[0].get_clim() == (0.0, 1.0)
+    with pytest.raises(ValueError, match="value_range"):
+        viz.show_images_on_scale(images, value_range=(1.0, 0.0))
+    with pytest.raises(ValueError, match="colors must have one entry per row"):
+        viz.show_images_on_scale(images, colors=["red"])
+
+
+def test_show_signed_map_is_symmetric_around_zero_with_a_colour_bar() -> None:
+    values = torch.tensor([[0.2, -0.5], [0.1, 0.0]])
+    fig = viz.show_signed_map(values, "difference")
+    ax, _colorbar = fig.axes
+    assert ax.images[0].get_clim() == (-0.5, 0.5) and ax.get_title() == "difference"
+    fig = viz.show_signed_map(values[None], limit=2.0, pixel_axes=True)
+    assert fig.axes[0].images[0].get_clim() == (-2.0, 2.0) and fig.axes[0].get_xlabel() == "x (pixels)"
+    with pytest.raises(ValueError, match=r"values must have shape \(H, W\) or \(C, H, W\)"):
+        viz.show_signed_map(torch.zeros(4))
+    with pytest.raises(TypeError, match="ax must be one matplotlib Axes"):
+        viz.show_signed_map(values, ax=plt.subplots(1, 2)[1])
+
+
+def test_plot_kernel_profiles_draws_weights_and_slopes_per_kernel() -> None:
+    d = torch.linspace(-2, 2, 9)
+    profiles = {"tent": ((1 - d.abs()).clamp(min=0), -d.sign()), "box": ((d.abs() < 0.5).float(), 0 * d)}
+    fig = viz.plot_kernel_profiles(d, profiles, {"tent": viz.OUTPUT_COLOR, "box": viz.WRONG_COLOR})
+    kernels, slopes = fig.axes
+    assert [line.get_label() for line in kernels.get_lines()] == ["tent", "box"]
+    assert to_hex(slopes.get_lines()[1].get_color()) == viz.WRONG_COLOR
+    with pytest.raises(ValueError, match="no colour for the kernel 'box'"):
+        viz.plot_kernel_profiles(d, profiles, {"tent": viz.OUTPUT_COLOR})
+    with pytest.raises(ValueError, match=r"profiles\['tent'\] slopes and distances disagree on D"):
+        viz.plot_kernel_profiles(d, {"tent": (d, d[:3])}, {"tent": "red"})
+
+
+def test_plot_bilinear_weights_draws_four_areas_and_the_sampled_value() -> None:
+    fx, fy = 0.3, 0.65
+    weights = {(n, m): (fx if m else 1 - fx) * (fy if n else 1 - fy) for n in (0, 1) for m in (0, 1)}
+    patch = torch.tensor([[0.15, 0.9], [0.55, 0.3]])
+    fig = viz.plot_bilinear_weights(fx, fy, weights, patch)
+    (ax,) = fig.axes
+    areas = sorted(round(p.get_width() * p.get_height(), 4) for p in ax.patches)
+    assert areas == sorted(round(w, 4) for w in weights.values())  # each weight is a rectangle's area
+    assert ax.get_title().endswith("V = sum of weight x U = 0.440")
+    with pytest.raises(ValueError, match="keys"):
+        viz.plot_bilinear_weights(fx, fy, {(0, 0): 1.0}, patch)
+    with pytest.raises(ValueError, match=r"fx and fy must lie in \[0, 1\]"):
+        viz.plot_bilinear_weights(1.5, fy, weights, patch)
+
+
+def test_plot_translation_descent_draws_loss_slope_and_one_path_per_start() -> None:
+    t = torch.linspace(-1, 1, 11)
+    curves = {"nearest": (t.abs().round(), 0 * t), "bilinear": (t**2, 2 * t)}
+    paths = {"nearest": torch.ones(5, 2), "bilinear": torch.linspace(1, 0, 5)[:, None].repeat(1, 2)}
+    colors = {"nearest": viz.WRONG_COLOR, "bilinear": viz.OUTPUT_COLOR}
+    fig = viz.plot_translation_descent(t, curves, paths, (1.5, 3.5), 0.0, colors, best_label="best")
+    loss, slope, descent = fig.axes
+    assert slope.get_ylabel() == "dL/dt_x"
+    assert [line.get_label() for line in loss.get_lines()] == ["nearest", "bilinear", "best"]
+    assert [line.get_label() for line in descent.get_lines()][-1] == "bilinear, from 3.5 px"
+    assert len(descent.get_lines()) == 4
+    with pytest.raises(ValueError, match="one column per start"):
+        viz.plot_translation_descent(t, curves, {"nearest": torch.ones(5, 3)}, (1.5, 3.5), 0.0, colors)
+    with pytest.raises(ValueError, match="no colour"):
+        viz.plot_translation_descent(t, curves, paths, (1.5, 3.5), 0.0, {"nearest": "red"})
+
+
+def test_plot_grid_gradients_draws_the_gradient_map_and_the_strong_arrows() -> None:
+    downhill = torch.zeros(6, 6, 2)
+    downhill[2, 3] = torch.tensor([-1.0, 0.0])
+    downhill[4, 1] = torch.tensor([0.001, 0.0])  # below 2 % of the longest: left out
+    fig = viz.plot_grid_gradients(torch.randn(6, 6), torch.rand(6, 6), torch.rand(6, 6), downhill)
+    gradient, arrows, _colorbar = fig.axes
+    (quiver,) = [c for c in arrows.collections if c.__class__.__name__ == "Quiver"]
+    assert quiver.N == 1 and list(quiver.get_offsets()[0]) == [3.0, 2.0]
+    assert "eq. (6)" in gradient.get_title() and "eq. (7)" in arrows.get_title()
+    with pytest.raises(ValueError, match="downhill and output disagree"):
+        viz.plot_grid_gradients(torch.randn(6, 6), torch.rand(6, 6), torch.rand(6, 6), downhill[:3])
+
+
+def test_plot_theta_pipeline_writes_the_six_numbers_between_input_grid_and_output() -> None:
+    params = theta(scale=0.7, angle=0.5)
+    image = torch.rand(1, 12, 12)
+    grid = F.affine_grid(params, [1, 1, 12, 12], align_corners=False)[0]
+    fig = viz.plot_theta_pipeline(image, params[0], grid, image, suptitle="pipeline")
+    assert len(fig.axes) == 4 and fig.get_suptitle() == "pipeline"
+    numbers = [t.get_text() for t in fig.axes[1].texts][:6]
+    assert numbers == [f"{float(v):+.2f}" for v in params[0].flatten()]
+    assert {to_hex(line.get_color()) for line in fig.axes[2].get_lines()} == {viz.GRID_COLOR}
+    with pytest.raises(ValueError, match=r"theta must have shape \(2, 3\)"):
+        viz.plot_theta_pipeline(image, params, grid, image)
+    with pytest.raises(ValueError, match="output and grid disagree on H_out"):
+        viz.plot_theta_pipeline(image, params[0], grid, torch.rand(1, 6, 12))
+
+
+def test_plot_weight_counts_marks_the_chosen_sides() -> None:
+    sides = [20, 30, 40]
+    fig = viz.plot_weight_counts(sides, [100, 400, 900], 50, marked=(30,))
+    (ax,) = fig.axes
+    curve, constant, dot = ax.get_lines()
+    assert list(curve.get_ydata()) == [100.0, 400.0, 900.0] and constant.get_ydata()[0] == 50
+    assert (dot.get_xdata()[0], dot.get_ydata()[0]) == (30, 400.0)
+    assert [t.get_text() for t in ax.texts] == ["30×30"]
+    with pytest.raises(ValueError, match="marked sides must be among sides"):
+        viz.plot_weight_counts(sides, [100, 400, 900], 50, marked=(28,))
+    with pytest.raises(ValueError, match="fc_weights must have 3 entries"):
+        viz.plot_weight_counts(sides, [100, 400], 50)
+
+
+def test_plot_step_curves_smooths_each_run_and_draws_references() -> None:
+    histories = {
+        "a": {"loss": [float(k) for k in range(10)], "err": [1.0] * 10},
+        "b": {"loss": [0.0] * 10, "err": [2.0] * 10},
+    }
+    fig = viz.plot_step_curves(histories, ["loss", "err"], colors={"a": viz.OUTPUT_COLOR, "b": viz.WRONG_COLOR},
+                               references={"loss": {"blank": 5.0, "input": 6.0}}, log_scale=["err"], window=3)  # fmt: skip
+    loss, err = fig.axes
+    a, b, blank, other = loss.get_lines()
+    assert list(a.get_xdata()) == list(range(3, 11)) and list(a.get_ydata()) == [
+        float(k) for k in range(1, 9)
+    ]
+    assert to_hex(b.get_color()) == viz.WRONG_COLOR
+    assert blank.get_label() == "blank" and blank.get_linestyle() == "--" and other.get_linestyle() == ":"
+    assert err.get_yscale() == "log" and loss.get_xlabel() == "training step"
+    with pytest.raises(ValueError, match="has no metric 'acc'"):
+        viz.plot_step_curves(histories, ["acc"])
+    with pytest.raises(ValueError, match="window must be a positive int"):
+        viz.plot_step_curves(histories, ["loss"], window=0)
+
+
+def test_scatter_against_truth_reports_the_correlation_of_every_value() -> None:
+    true = {"angle": torch.arange(10.0), "scale": torch.ones(10) + torch.arange(10.0) / 10}
+    predicted = {"angle": torch.arange(10.0) * 2, "scale": -true["scale"]}
+    fig = viz.scatter_against_truth(
+        true, predicted, xlabel="true", ylabel="learned", max_points=4, suptitle="s"
+    )
+    angle, scale = fig.axes
+    assert angle.get_title() == "angle: correlation 1.00" and scale.get_title() == "scale: correlation -1.00"
+    assert len(angle.collections[0].get_offsets()) == 4  # only the first max_points are drawn
+    _, ax = plt.subplots()
+    viz.scatter_against_truth({"x": true["angle"]}, {"x": predicted["angle"]}, ax=ax, limits=(-5, 5),
+                              diagonal_label="perfect")  # fmt: skip
+    assert ax.get_xlim() == (-5, 5) and ax.get_legend() is not None
+    with pytest.raises(ValueError, match="same quantities"):
+        viz.scatter_against_truth(true, {"angle": predicted["angle"]})
+    with pytest.raises(ValueError, match=r"predicted\['angle'\] and true\['angle'\] disagree on M"):
+        viz.scatter_against_truth({"angle": true["angle"]}, {"angle": predicted["angle"][:3]})
+
+
+def test_draw_control_points_draws_dots_and_arrows_to_the_targets() -> None:
+    control = geometry.tps_control_points(2)  # the 4 corners
+    targets = control + 0.1
+    fig = viz.show_images(torch.rand(2, 1, 28, 28))
+    viz.draw_control_points(fig.axes[0], control, targets, scale=2.0)
+    dots, arrows = fig.axes[0].collections
+    torch.testing.assert_close(torch.as_tensor(dots.get_offsets(), dtype=torch.float32),
+                               normalized_to_pixel(control, (28, 28), False))  # fmt: skip
+    assert float(arrows.U[0]) == pytest.approx(2 * 0.1 * 14)  # 0.1 normalised units = 1.4 px, doubled
+    viz.draw_control_points(fig.axes, control, torch.stack([targets, control]), color="0.55")
+    assert len(fig.axes[1].collections) == 2 and float(fig.axes[1].collections[1].U[0]) == 0.0
+    with pytest.raises(ValueError, match="one Axes per set of targets"):
+        viz.draw_control_points(fig.axes[0], control, torch.stack([targets, control]))
+    with pytest.raises(ValueError, match="targets and control_points disagree on P"):
+        viz.draw_control_points(fig.axes[0], control, targets[:3])
+
+
+def test_plot_tps_kernel_marks_the_minimum_and_shows_one_term() -> None:
+    r = torch.linspace(0, 1.8, 19)
+    field = geometry.radial_basis((geometry.base_grid(11, 11, True)[..., :2] ** 2).sum(-1))
+    fig = viz.plot_tps_kernel(r, geometry.radial_basis(r**2), field)
+    curve_ax, field_ax, _colorbar = fig.axes
+    minimum = curve_ax.get_lines()[-1]
+    assert minimum.get_ydata()[0] == pytest.approx(-1 / math.e)
+    assert field_ax.images[0].get_clim() == (-2.1, 2.1)
+    with pytest.raises(ValueError, match="values and distances disagree on R"):
+        viz.plot_tps_kernel(r, r[:5], field)
+    with pytest.raises(ValueError, match=r"field must have shape \(K, K\)"):
+        viz.plot_tps_kernel(r, r, field[None])
+
+
+def test_plot_grouped_errors_groups_bars_and_marks_the_paper() -> None:
+    errors = {("P", "Aff"): 3.5, ("P", "TPS"): 3.4, ("E", "Aff"): 5.6, ("E", "TPS"): 5.5}
+    colors = {"Aff": viz.INPUT_COLOR, "TPS": viz.OUTPUT_COLOR}
+    fig = viz.plot_grouped_errors(errors, colors, n_test=5000, paper={("P", "Aff"): 0.8, ("E", "TPS"): 1.1},
+                                  group_labels={"P": "P: projective"}, title="errors")  # fmt: skip
+    (ax,) = fig.axes
+    bars = [p for p in ax.patches]
+    assert [round(b.get_height(), 1) for b in bars] == [3.5, 3.4, 5.6, 5.5]
+    assert [to_hex(b.get_facecolor()) for b in bars[:2]] == [viz.INPUT_COLOR, viz.OUTPUT_COLOR]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["P: projective", "E"]
+    marks = [line for line in ax.get_lines() if line.get_color() == "black"]
+    assert len(marks) == 2 and marks[0].get_ydata()[0] == 0.8
+    assert ax.get_title() == "errors"
+    with pytest.raises(ValueError, match="no colour for the models"):
+        viz.plot_grouped_errors(errors, {"Aff": viz.INPUT_COLOR})
+    with pytest.raises(ValueError, match="percentages"):
+        viz.plot_grouped_errors({("P", "Aff"): 350.0}, colors)
