@@ -38,21 +38,26 @@ __all__ = [
     "GRID_COLOR",
     "INPUT_COLOR",
     "OUTPUT_COLOR",
+    "SECOND_COLOR",
     "WRONG_COLOR",
     "animate_transformer",
     "animation_html",
+    "draw_boxes",
     "draw_control_points",
     "draw_sampled_regions",
     "figure1_panels",
     "plot_accuracy_sweeps",
     "plot_base_grids",
     "plot_bilinear_weights",
+    "plot_convention_mismatch",
     "plot_grid",
     "plot_grid_generator_steps",
     "plot_grid_gradients",
     "plot_grouped_errors",
     "plot_history",
     "plot_kernel_profiles",
+    "plot_label_sums",
+    "plot_parallel_regions",
     "plot_pixel_centres",
     "plot_sampled_regions",
     "plot_shift_similarity",
@@ -61,8 +66,11 @@ __all__ = [
     "plot_theta_pipeline",
     "plot_tps_kernel",
     "plot_translation_descent",
+    "plot_vitals",
     "plot_warps",
     "plot_weight_counts",
+    "plot_window_beside_output",
+    "plot_windows",
     "sampled_region_outline",
     "scatter_against_truth",
     "show_image_rows",
@@ -79,6 +87,8 @@ OUTPUT_COLOR = "#2ca02c"
 """The transformer's output, and correct predictions (green)."""
 WRONG_COLOR = "#d62728"
 """Wrong predictions (red)."""
+SECOND_COLOR = "#9467bd"
+"""A second transformer's region and output (purple), beside the first in :data:`GRID_COLOR`."""
 
 _PANEL_INCHES = 1.8
 
@@ -1630,6 +1640,366 @@ def plot_grouped_errors(
         ax.set_title(title)
     ax.set_ylim(0, 1.3 * max(highest, 1.3))
     ax.legend(fontsize=9, ncol=len(models) + 1, loc="upper left")
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Lesson 08: attention windows and transformers in parallel
+
+
+def _boxes(boxes: object, name: str, n: int | None = None) -> Tensor:
+    """``(N, 4)`` pixel boxes ``(x_left, y_top, x_right, y_bottom)`` on the CPU."""
+    dims = check_tensor(boxes, name, "N 4")
+    if n is not None and dims["N"] != n:
+        raise ValueError(f"{name} must hold one box per image ({n}); got {dims['N']}")
+    return boxes.detach().cpu()  # type: ignore[union-attr]
+
+
+def draw_boxes(
+    ax: Axes | Sequence[Axes] | np.ndarray,
+    boxes: Tensor,
+    color: str = GRID_COLOR,
+    *,
+    label: str | None = None,
+    style: str = "-",
+    lw: float = 2.0,
+) -> None:
+    """Draw pixel boxes (an attention window, :func:`stnlib.checks.lesson08.window_box`) over image panels.
+
+    Args:
+        ax: one Axes, which gets every box, or one Axes per box (e.g. a row of :func:`show_image_rows`).
+        boxes: ``(N, 4)`` boxes ``(x_left, y_top, x_right, y_bottom)`` in the pixel coordinates of the images.
+        color: the boxes' colour.
+        label: a legend label for the boxes.
+        style: the line style (``"-"``, ``"--"``, ...).
+        lw: the line width.
+    """
+    from matplotlib.patches import Rectangle
+
+    boxes = _boxes(boxes, "boxes")
+    axes = [ax] * boxes.shape[0] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).flat)
+    if len(axes) != boxes.shape[0]:
+        raise ValueError(f"ax must be one Axes or hold one Axes per box ({boxes.shape[0]}); got {len(axes)}")
+    for axis, (x0, y0, x1, y1) in zip(axes, boxes.tolist(), strict=True):
+        axis.add_patch(
+            Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec=color, lw=lw, ls=style, label=label)
+        )
+
+
+def _box_limits(axis: Axes, height: int, width: int) -> None:
+    # The image plus a margin, so that a window reaching the border shows whole.
+    axis.set(xlim=(-2, width + 1.5), ylim=(height + 1.5, -2))
+
+
+def plot_windows(
+    images: Tensor,
+    windows: Mapping[str, Tensor],
+    outputs: Tensor,
+    *,
+    colors: Mapping[str, str] | None = None,
+    styles: Mapping[str, str] | None = None,
+    legend: bool = True,
+    titles: Sequence[str] | None = None,
+    output_titles: Sequence[str] | None = None,
+    output_title_colors: Sequence[str] | None = None,
+    row_labels: Sequence[str] = ("input + window", "output"),
+    suptitle: str | None = None,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """Attention windows over their inputs (top row) and what the transformer makes of each (bottom row).
+
+    Args:
+        images: ``(N, C, H, W)`` the inputs.
+        windows: name -> ``(N, 4)`` pixel boxes ``(x_left, y_top, x_right, y_bottom)``, one per input; each
+            set of boxes gets its own colour and line style (e.g. a learned window beside a reference box).
+        outputs: ``(N, C_out, H_out, W_out)`` the transformer's outputs (feature maps show their channel mean).
+        colors: name -> colour; default :data:`GRID_COLOR`, then :data:`SECOND_COLOR`, then grey.
+        styles: name -> line style; default solid.
+        legend: a legend of the window names above the panels.
+        titles: one title per input panel.
+        output_titles: one title per output panel.
+        output_title_colors: one colour per output title (e.g. :data:`WRONG_COLOR` for a wrong prediction).
+        row_labels: the labels left of the input row and of the output row.
+        suptitle: a title for the whole figure.
+        figsize: the figure's size; default 1.875 inches per column, 4.6 high.
+
+    Returns:
+        The figure: ``N`` input axes, then ``N`` output axes.
+    """
+    n = check_tensor(images, "images", "N C H W")["N"]
+    check_tensor(outputs, "outputs", "N C_out H_out W_out", check_tensor(images, "images", "N C H W"))
+    windows = _mapping(windows, "windows")
+    boxes = {name: _boxes(value, f"windows[{name!r}]", n) for name, value in windows.items()}
+    defaults = [GRID_COLOR, SECOND_COLOR, "#aaaaaa"]
+    colors = {name: (colors or {}).get(name, defaults[min(k, 2)]) for k, name in enumerate(boxes)}
+    titles = _check_titles(titles, n)
+    output_titles = _check_titles(output_titles, n)
+    title_colors = _per_row(output_title_colors, "output_title_colors", n)
+    if isinstance(row_labels, str) or len(row_labels) != 2:
+        raise ValueError(f"row_labels must be two labels (input row, output row); got {row_labels!r}")
+    fig, axes = plt.subplots(2, n, figsize=figsize or (1.875 * n, 4.6), squeeze=False)
+    height, width = images.shape[-2:]
+    for k in range(n):
+        _draw_image(axes[0, k], images[k], INPUT_COLOR)
+        for name, name_boxes in boxes.items():
+            draw_boxes(
+                axes[0, k],
+                name_boxes[k : k + 1],
+                colors[name],
+                label=name,
+                style=(styles or {}).get(name, "-"),
+            )
+        _box_limits(axes[0, k], height, width)
+        if titles[k]:
+            axes[0, k].set_title(titles[k], fontsize=10)
+        _draw_image(axes[1, k], outputs[k], OUTPUT_COLOR)
+        if output_titles[k]:
+            axes[1, k].set_title(output_titles[k], fontsize=9, color=title_colors[k] or "black")
+    axes[0, 0].set_ylabel(row_labels[0], color=INPUT_COLOR)
+    axes[1, 0].set_ylabel(row_labels[1], color=OUTPUT_COLOR)
+    if suptitle:
+        fig.suptitle(suptitle)
+    if legend:
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.legend(
+            *axes[0, 0].get_legend_handles_labels(), loc="upper right", ncol=2, fontsize=9, frameon=False
+        )
+    else:
+        fig.tight_layout()
+    return fig
+
+
+def plot_window_beside_output(
+    image: Tensor,
+    box: Tensor,
+    output: Tensor,
+    *,
+    input_title: str | None = None,
+    output_title: str | None = None,
+) -> Figure:
+    """One input with its attention window, beside the transformer's output (e.g. for a slider).
+
+    Args:
+        image: ``(C, H, W)`` the input.
+        box: ``(4,)`` the window ``(x_left, y_top, x_right, y_bottom)`` in input pixels.
+        output: ``(C_out, H_out, W_out)`` the transformer's output.
+        input_title: the input panel's title.
+        output_title: the output panel's title.
+
+    Returns:
+        The figure: the input's axes, then the output's.
+    """
+    check_tensor(image, "image", "C H W")
+    check_tensor(box, "box", "4")
+    check_tensor(output, "output", "C H W")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(7, 3.4))
+    _draw_image(left, image, INPUT_COLOR)
+    draw_boxes(left, box[None])
+    _box_limits(left, *image.shape[-2:])
+    _draw_image(right, output, OUTPUT_COLOR)
+    left.set_title(input_title or "")
+    right.set_title(output_title or "")
+    return fig
+
+
+def plot_label_sums(sums: Tensor, pairs: Tensor, pair_sums: Tensor) -> Figure:
+    """MNIST addition: how often each sum of two labels occurs, beside a few two-channel input pairs.
+
+    Args:
+        sums: ``(M,)`` integer sums (0 … 18) of many random pairs of digits.
+        pairs: ``(N, 2, H, W)`` example inputs, one digit per channel (drawn red and green).
+        pair_sums: ``(N,)`` their sums, written over them.
+
+    Returns:
+        The figure: the histogram's axes, then ``N`` image axes.
+    """
+    if not isinstance(sums, Tensor) or sums.ndim != 1 or sums.is_floating_point():
+        raise TypeError("sums must be a 1-D integer tensor of label sums (0 … 18)")
+    if len(sums) == 0 or int(sums.min()) < 0 or int(sums.max()) > 18:
+        raise ValueError("sums must be non-empty, with every sum between 0 and 18")
+    n = check_tensor(pairs, "pairs", "N 2 H W")["N"]
+    labels = _labels(pair_sums, "pair_sums", n)
+    fig = plt.figure(figsize=(15, 3.6))
+    hist_ax = fig.add_axes((0.04, 0.15, 0.28, 0.7))
+    counts = torch.bincount(sums.cpu(), minlength=19)
+    hist_ax.bar(
+        range(19), (100 * counts / counts.sum()).numpy(), color=INPUT_COLOR, label="random test pairs"
+    )
+    ideal = [10 - abs(s - 9) for s in range(19)]  # two uniform digits: (10 - |sum - 9|) of 100 pairs
+    hist_ax.plot(range(19), ideal, "k--", lw=1, label="ideal: (10 − |sum − 9|) %")
+    hist_ax.legend(fontsize=8, loc="upper left")
+    hist_ax.set(xlabel="sum of the two labels", ylabel="share of pairs (%)", xticks=range(0, 19, 3))
+    hist_ax.set_title("Sums near 9 are common, 0 and 18 rare", fontsize=10)
+    image_axes = [fig.add_axes((0.36 + 0.64 / n * k, 0.15, 0.6 / n, 0.7)) for k in range(n)]
+    show_images(pairs, titles=[f"sum {y}" for y in labels or []], ax=image_axes, color=INPUT_COLOR)
+    image_axes[0].set_ylabel("red: channel 0\ngreen: channel 1", fontsize=9)
+    return fig
+
+
+def plot_parallel_regions(
+    images: Tensor,
+    outlines: Sequence[Tensor],
+    outputs: Sequence[Tensor],
+    *,
+    titles: Sequence[str] | None = None,
+    title_colors: Sequence[str] | None = None,
+    limits: tuple[float, float] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
+    """Transformers in parallel: each one's region over the inputs, in its own colour, and each one's output.
+
+    Transformer 1 is drawn in :data:`GRID_COLOR` (solid), transformer 2 in :data:`SECOND_COLOR` (dashed), then
+    grey (dotted).
+
+    Args:
+        images: ``(N, C, H, W)`` the inputs.
+        outlines: per transformer, ``(N, P, 2)`` outlines in input pixels (:func:`sampled_region_outline`).
+        outputs: per transformer, ``(N, C_out, H_out, W_out)`` its outputs, one row each.
+        titles: one title per input panel.
+        title_colors: one colour per input title (e.g. :data:`WRONG_COLOR` for a wrong prediction).
+        limits: ``(low, high)`` pixel range shown along both axes of the inputs; default the image plus a pixel.
+        suptitle: a title for the whole figure.
+
+    Returns:
+        The figure, ``1 + T`` rows of ``N`` axes in row-major order.
+    """
+    dims = check_tensor(images, "images", "N C H W")
+    n = dims["N"]
+    if isinstance(outlines, Tensor) or isinstance(outputs, Tensor):
+        raise TypeError("outlines and outputs must be lists with one tensor per transformer")
+    if not outlines or len(outlines) != len(outputs) or len(outlines) > 3:
+        raise ValueError(
+            f"outlines and outputs must have one entry per transformer (1 to 3); got {len(outlines)} and "
+            f"{len(outputs)}"
+        )
+    for t, (outline, output) in enumerate(zip(outlines, outputs, strict=True)):
+        check_tensor(outline, f"outlines[{t}]", "N P 2", dims)
+        check_tensor(output, f"outputs[{t}]", "N C_out H_out W_out", dims)
+    titles = _check_titles(titles, n)
+    title_colors = _per_row(title_colors, "title_colors", n)
+    low, high = limits if limits is not None else (-1.5, max(images.shape[-2:]) + 0.5)
+    colors, styles = [GRID_COLOR, SECOND_COLOR, "grey"], ["-", "--", ":"]
+    fig, axes = plt.subplots(1 + len(outputs), n, figsize=(15 / 8 * n, 2.6 + 2 * len(outputs)), squeeze=False)
+    for k in range(n):
+        _draw_image(axes[0, k], images[k], INPUT_COLOR)
+        for t, outline in enumerate(outlines):
+            line = outline[k].detach().cpu()
+            axes[0, k].plot(
+                line[:, 0], line[:, 1], color=colors[t], ls=styles[t], lw=2, label=f"transformer {t + 1}"
+            )
+        axes[0, k].set(xlim=(low, high), ylim=(high, low))
+        if titles[k]:
+            axes[0, k].set_title(titles[k], fontsize=9, color=title_colors[k] or "black")
+        for t, output in enumerate(outputs):
+            _draw_image(axes[1 + t, k], output[k], colors[t])
+    axes[0, 0].set_ylabel("input + regions", color=INPUT_COLOR)
+    for t in range(len(outputs)):
+        axes[1 + t, 0].set_ylabel(f"transformer {t + 1}", color=colors[t])
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper right", ncol=2, fontsize=9, frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Lesson 09: when spatial transformers fail
+
+_VITALS = (
+    ("error", "validation error (%)"),
+    ("det", "det A (median)"),
+    ("shift", "|t| (mean)"),
+    ("outside", "share of output from outside"),
+)
+
+
+def plot_vitals(
+    histories: Mapping[str, Mapping[str, Sequence[float]] | Any],
+    colors: Mapping[str, str] | None = None,
+    *,
+    suptitle: str | None = None,
+) -> Figure:
+    """The vital signs of several training runs of a transformer, per epoch, one panel per sign.
+
+    The panels: validation error (from ``val_acc``), the median det A of θ (a grey line marks the identity's
+    1), the mean shift |t| and the share of output pixels sampled from outside the input.
+
+    Args:
+        histories: run name -> its per-epoch metrics ``val_acc``, ``det``, ``shift`` and ``outside`` (a
+            mapping of lists, with an optional ``epoch`` list, or a :class:`~stnlib.train.History`).
+        colors: run name -> its colour.
+        suptitle: a title for the whole figure.
+
+    Returns:
+        The figure, four axes.
+    """
+    runs = _mapping(histories, "histories")
+    fig, axes = plt.subplots(1, len(_VITALS), figsize=(15, 3.3))
+    for name, history in runs.items():
+        columns = history.as_dict() if hasattr(history, "as_dict") else history
+        if not isinstance(columns, Mapping):
+            raise TypeError(
+                f"histories[{name!r}] must be a mapping of metric -> per-epoch values or a History"
+            )
+        missing = [m for m in ("val_acc", "det", "shift", "outside") if m not in columns]
+        if missing:
+            raise ValueError(f"histories[{name!r}] lacks the metrics {missing}; it has {list(columns)}")
+        accuracy = _series(columns["val_acc"], f"histories[{name!r}]['val_acc']")
+        epochs = columns.get("epoch") or list(range(1, len(accuracy) + 1))
+        curves = {**columns, "error": [100 * (1 - a) for a in accuracy]}
+        for axis, (key, ylabel) in zip(axes, _VITALS, strict=True):
+            values = _series(curves[key], f"histories[{name!r}][{key!r}]", len(epochs))
+            axis.plot(
+                epochs, values, "o-", ms=3, color=None if colors is None else colors.get(name), label=name
+            )
+            axis.set(xlabel="epoch", ylabel=ylabel)
+    axes[1].axhline(1.0, color="grey", ls="--", lw=1)  # the identity
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    axes[0].legend(fontsize=8, loc="upper right")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_convention_mismatch(
+    image: Tensor, warped: Tensor, offsets: Mapping[str, Tensor], colors: Mapping[str, str] | None = None
+) -> Figure:
+    """An identity warp gone wrong through mismatched ``align_corners``: input, output, their difference, and
+    where each output column is read.
+
+    Args:
+        image: ``(C, H, W)`` the input U.
+        warped: ``(C, H, W)`` the output V of the identity θ.
+        offsets: name -> ``(W,)`` for each output column j, the input column read minus j (pixels), one curve
+            per pair of conventions.
+        colors: name -> its curve's colour.
+
+    Returns:
+        The figure: input, output, difference (with its colour bar) and offsets.
+    """
+    dims = check_tensor(image, "image", "C H W")
+    check_tensor(warped, "warped", "C H W", dims)
+    for name, offset in _mapping(offsets, "offsets").items():
+        check_tensor(offset, f"offsets[{name!r}]", "W", dims)
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    _draw_image(axes[0], image, INPUT_COLOR, "input U")
+    _draw_image(axes[1], warped, WRONG_COLOR, "identity θ, mismatched conventions")
+    show_signed_map(warped - image, ax=axes[2])
+    axes[2].set_title("V − U (red: too bright, blue: too dark)")
+    columns = np.arange(dims["W"])
+    for name, offset in offsets.items():
+        axes[3].plot(
+            columns, offset.detach().cpu(), color=None if colors is None else colors.get(name), label=name
+        )
+    axes[3].set(
+        xlabel="output column j", ylabel="column read − j (pixels)", title="Where each column is read"
+    )
+    axes[3].legend(fontsize=8)
+    axes[3].grid(alpha=0.3)
+    fig.tight_layout()
     return fig
 
 

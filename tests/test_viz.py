@@ -626,3 +626,150 @@ def test_plot_grouped_errors_groups_bars_and_marks_the_paper() -> None:
         viz.plot_grouped_errors(errors, {"Aff": viz.INPUT_COLOR})
     with pytest.raises(ValueError, match="percentages"):
         viz.plot_grouped_errors({("P", "Aff"): 350.0}, colors)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lesson 08: attention windows and transformers in parallel
+
+
+def test_draw_boxes_draws_one_rectangle_per_box_with_its_style() -> None:
+    boxes = torch.tensor([[0.0, 1.0, 10.0, 21.0], [5.0, 5.0, 15.0, 15.0]])
+    fig = viz.show_images(torch.rand(2, 1, 20, 20))
+    viz.draw_boxes(fig.axes[0], boxes, "#aaaaaa", label="ink", style="--")
+    first, second = fig.axes[0].patches
+    assert (first.get_x(), first.get_y(), first.get_width(), first.get_height()) == (0.0, 1.0, 10.0, 20.0)
+    assert to_hex(second.get_edgecolor()) == "#aaaaaa" and second.get_linestyle() == "--"
+    assert second.get_label() == "ink" and not second.get_fill()
+    viz.draw_boxes(fig.axes, boxes)  # one box per panel
+    assert [len(ax.patches) for ax in fig.axes] == [3, 1]
+    assert to_hex(fig.axes[1].patches[0].get_edgecolor()) == viz.GRID_COLOR
+    with pytest.raises(ValueError, match="one Axes per box"):
+        viz.draw_boxes(fig.axes[:1], boxes)
+    with pytest.raises(ValueError, match=r"boxes must have shape \(N, 4\)"):
+        viz.draw_boxes(fig.axes[0], boxes[0])
+
+
+def test_plot_windows_draws_each_set_of_boxes_over_the_inputs_above_the_outputs() -> None:
+    images, outputs = torch.rand(3, 1, 60, 60), torch.rand(3, 1, 30, 30)
+    windows = {"reference": torch.tensor([[0.0, 0.0, 28.0, 28.0]] * 3), "learned": torch.rand(3, 4) * 60}
+    fig = viz.plot_windows(images, windows, outputs, styles={"reference": "--"}, titles=["a", "b", "c"],
+                           output_titles=["1", "2", "3"], output_title_colors=[None, viz.WRONG_COLOR, None],
+                           suptitle="windows")  # fmt: skip
+    assert len(fig.axes) == 6 and [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "1", "2", "3"]
+    reference, learned = fig.axes[0].patches
+    assert to_hex(reference.get_edgecolor()) == viz.GRID_COLOR and reference.get_linestyle() == "--"
+    assert to_hex(learned.get_edgecolor()) == viz.SECOND_COLOR
+    assert to_hex(fig.axes[4].title.get_color()) == viz.WRONG_COLOR
+    assert fig.axes[0].get_xlim() == (-2, 61.5) and fig.axes[0].get_ylim() == (61.5, -2)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["reference", "learned"]
+    assert fig.axes[0].get_ylabel() == "input + window" and fig.axes[3].get_ylabel() == "output"
+    alone = viz.plot_windows(images[:1], {"w": windows["learned"][:1]}, outputs[:1], legend=False,
+                             colors={"w": "#000000"}, figsize=(3, 5))  # fmt: skip
+    assert not alone.legends and tuple(alone.get_size_inches()) == (3, 5)
+    assert to_hex(alone.axes[0].patches[0].get_edgecolor()) == "#000000"
+    with pytest.raises(ValueError, match=r"windows\['learned'\] must hold one box per image \(3\)"):
+        viz.plot_windows(images, {"learned": windows["learned"][:2]}, outputs)
+    with pytest.raises(ValueError, match="outputs and images disagree on N"):
+        viz.plot_windows(images, windows, outputs[:2])
+    with pytest.raises(TypeError, match="windows must be a non-empty mapping"):
+        viz.plot_windows(images, [], outputs)
+    with pytest.raises(ValueError, match="row_labels must be two labels"):
+        viz.plot_windows(images, windows, outputs, row_labels="input")
+
+
+def test_plot_window_beside_output_shows_the_window_and_the_output() -> None:
+    fig = viz.plot_window_beside_output(torch.rand(1, 60, 60), torch.tensor([15.0, 15.0, 45.0, 45.0]),
+                                        torch.rand(1, 30, 30), input_title="in", output_title="out")  # fmt: skip
+    left, right = fig.axes
+    assert len(left.patches) == 1 and left.patches[0].get_width() == 30.0
+    assert left.get_title() == "in" and right.get_title() == "out"
+    assert right.images[0].get_array().shape == (30, 30)
+    with pytest.raises(ValueError, match=r"box must have shape \(4\)"):
+        viz.plot_window_beside_output(torch.rand(1, 60, 60), torch.zeros(1, 4), torch.rand(1, 30, 30))
+
+
+def test_plot_label_sums_shows_the_shares_of_sums_and_the_pairs() -> None:
+    sums = torch.tensor([9, 9, 0, 18])
+    fig = viz.plot_label_sums(sums, torch.rand(4, 2, 42, 42), torch.tensor([3, 9, 12, 18]))
+    histogram, *images = fig.axes
+    heights = [bar.get_height() for bar in histogram.patches]
+    assert len(heights) == 19 and heights[9] == 50.0 and heights[0] == heights[18] == 25.0
+    assert max(histogram.get_lines()[0].get_ydata()) == 10  # the ideal: 10 % of pairs sum to 9
+    assert [ax.get_title() for ax in images] == ["sum 3", "sum 9", "sum 12", "sum 18"]
+    assert images[0].images[0].get_array().shape == (42, 42, 3)  # two channels drawn as red and green
+    with pytest.raises(ValueError, match="between 0 and 18"):
+        viz.plot_label_sums(torch.tensor([19]), torch.rand(1, 2, 8, 8), torch.tensor([1]))
+    with pytest.raises(TypeError, match="1-D integer tensor"):
+        viz.plot_label_sums(torch.tensor([1.0]), torch.rand(1, 2, 8, 8), torch.tensor([1]))
+    with pytest.raises(ValueError, match=r"pairs must have shape \(N, 2, H, W\)"):
+        viz.plot_label_sums(sums, torch.rand(4, 1, 8, 8), torch.tensor([1, 2, 3, 4]))
+
+
+def test_plot_parallel_regions_gives_each_transformer_its_colour_and_row() -> None:
+    thetas = [theta(1.0, n=2), theta(0.5, tx=0.3, n=2)]
+    outlines = [viz.sampled_region_outline(t, (42, 42)) for t in thetas]
+    outputs = [torch.rand(2, 2, 42, 42), torch.rand(2, 2, 42, 42)]
+    fig = viz.plot_parallel_regions(torch.rand(2, 2, 42, 42), outlines, outputs, titles=["sum 3", "sum 4"],
+                                    title_colors=[viz.OUTPUT_COLOR, viz.WRONG_COLOR], limits=(-12, 53))  # fmt: skip
+    assert len(fig.axes) == 6
+    first, second = fig.axes[0].get_lines()
+    assert to_hex(first.get_color()) == viz.GRID_COLOR and to_hex(second.get_color()) == viz.SECOND_COLOR
+    assert second.get_linestyle() == "--" and list(first.get_xdata()) == [-0.5, 41.5, 41.5, -0.5, -0.5]
+    assert fig.axes[0].get_xlim() == (-12, 53) and to_hex(fig.axes[1].title.get_color()) == viz.WRONG_COLOR
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["input + regions", "transformer 1", "transformer 2"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["transformer 1", "transformer 2"]
+    with pytest.raises(ValueError, match="one entry per transformer"):
+        viz.plot_parallel_regions(torch.rand(2, 2, 42, 42), outlines, outputs[:1])
+    with pytest.raises(TypeError, match="lists with one tensor per transformer"):
+        viz.plot_parallel_regions(torch.rand(2, 2, 42, 42), outlines[0], outputs)
+    with pytest.raises(ValueError, match=r"outlines\[1\] and images disagree on N"):
+        viz.plot_parallel_regions(torch.rand(2, 2, 42, 42), [outlines[0], outlines[1][:1]], outputs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Lesson 09: when spatial transformers fail
+
+
+def test_plot_vitals_draws_error_and_the_three_signs_of_every_run() -> None:
+    from stnlib.train import History
+
+    history = History()
+    for epoch, (acc, det) in enumerate([(0.5, 1.0), (0.75, 0.8)], start=1):
+        history.append(epoch, val_acc=acc, det=det, shift=0.1, outside=0.0)
+    as_lists = {"val_acc": [0.1, 0.2], "det": [0.0, 0.0], "shift": [0.0, 0.5], "outside": [0.2, 0.3]}
+    fig = viz.plot_vitals(
+        {"healthy": history, "sick": as_lists}, {"sick": viz.WRONG_COLOR}, suptitle="vitals"
+    )
+    error, det, _shift, _outside = fig.axes
+    healthy, sick = error.get_lines()
+    assert list(healthy.get_ydata()) == [50.0, 25.0] and list(healthy.get_xdata()) == [1, 2]
+    assert to_hex(sick.get_color()) == viz.WRONG_COLOR and list(sick.get_ydata()) == pytest.approx([90, 80])
+    assert list(det.get_lines()[-1].get_ydata()) == [1.0, 1.0]  # the identity's det A
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "validation error (%)", "det A (median)", "|t| (mean)", "share of output from outside"
+    ]  # fmt: skip
+    assert fig._suptitle.get_text() == "vitals" and error.get_legend() is not None
+    with pytest.raises(ValueError, match=r"histories\['bad'\] lacks the metrics \['outside'\]"):
+        viz.plot_vitals({"bad": {k: v for k, v in as_lists.items() if k != "outside"}})
+    with pytest.raises(ValueError, match=r"histories\['short'\]\['det'\] must have 2 entries"):
+        viz.plot_vitals({"short": {**as_lists, "det": [1.0]}})
+    with pytest.raises(TypeError, match="histories must be a non-empty mapping"):
+        viz.plot_vitals([history])
+
+
+def test_plot_convention_mismatch_shows_input_output_difference_and_offsets() -> None:
+    image = torch.rand(1, 8, 8)
+    offsets = {"mismatch": torch.linspace(-0.5, 0.5, 8), "match": torch.zeros(8)}
+    fig = viz.plot_convention_mismatch(image, image.flip(-1), offsets, {"match": viz.OUTPUT_COLOR})
+    inputs, warped, difference, curves, _colour_bar = fig.axes
+    assert warped.get_title() == "identity θ, mismatched conventions"
+    assert inputs.get_title() == "input U" and difference.images[0].get_clim() == pytest.approx(
+        (-float((image.flip(-1) - image).abs().max()), float((image.flip(-1) - image).abs().max()))
+    )
+    mismatch, match = curves.get_lines()
+    assert list(mismatch.get_ydata()) == pytest.approx(offsets["mismatch"].tolist())
+    assert to_hex(match.get_color()) == viz.OUTPUT_COLOR and curves.get_xlabel() == "output column j"
+    with pytest.raises(ValueError, match=r"offsets\['short'\] and image disagree on W"):
+        viz.plot_convention_mismatch(image, image, {"short": torch.zeros(5)})
+    with pytest.raises(ValueError, match="warped and image disagree on H"):
+        viz.plot_convention_mismatch(image, torch.rand(1, 7, 8), offsets)
