@@ -50,6 +50,7 @@ __all__ = [
     "plot_base_grids",
     "plot_bilinear_weights",
     "plot_convention_mismatch",
+    "plot_epoch_curves",
     "plot_grid",
     "plot_grid_generator_steps",
     "plot_grid_gradients",
@@ -1380,6 +1381,69 @@ def _running_mean(values: list[float], window: int) -> tuple[list[int], list[flo
     cumulative = np.cumsum([0.0, *values])
     means = (cumulative[window:] - cumulative[:-window]) / window
     return list(range(window, len(values) + 1)), [float(v) for v in means]
+
+
+def plot_epoch_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    metrics: Sequence[str],
+    *,
+    colors: Mapping[str, str] | None = None,
+    ylabels: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
+    suptitle: str | None = None,
+) -> Figure:
+    """Per-epoch curves of one or more runs, one panel per metric — e.g. the validation error of two models and
+    what a transformer does, logged after every epoch.
+
+    Args:
+        histories: run name -> ``{"epoch": [...], metric: [one value per epoch], ...}``; a run without a metric
+            is left out of that metric's panel (a plain CNN has no region area).
+        metrics: the metrics to plot, one panel each; every metric must be logged by at least one run.
+        colors: run name -> its colour.
+        ylabels: one y label per metric (default: the metric's name).
+        titles: one title per panel.
+        references: metric -> {label: value}: grey horizontal reference lines (dashed, then dotted, ...).
+        suptitle: a title for the whole figure.
+
+    Returns:
+        The figure, one axes per metric; y axes start at 0 (or below, for negative values).
+    """
+    runs = _mapping(histories, "histories")
+    metrics = list(metrics)
+    for name, history in runs.items():
+        if "epoch" not in history:
+            raise ValueError(f"histories[{name!r}] has no 'epoch' list; it has {list(history)}")
+    for metric in metrics:
+        if not any(metric in history for history in runs.values()):
+            raise ValueError(f"no run in histories logs {metric!r}")
+    ylabels = metrics if ylabels is None else _per_row(ylabels, "ylabels", len(metrics))
+    titles = [None] * len(metrics) if titles is None else _per_row(titles, "titles", len(metrics))
+    references = {} if references is None else references
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False, layout="constrained"
+    )
+    for ax, metric, ylabel, title in zip(axes[0], metrics, ylabels, titles, strict=True):
+        low = 0.0
+        for name, history in runs.items():
+            if metric not in history:
+                continue
+            epochs = _series(history["epoch"], f"histories[{name!r}]['epoch']")
+            values = _series(history[metric], f"histories[{name!r}][{metric!r}]", len(epochs))
+            ax.plot(epochs, values, "o-", color=None if colors is None else colors.get(name), label=name)
+            low = min(low, *values)
+        for (label, value), style in zip(references.get(metric, {}).items(), ["--", ":", "-."], strict=False):
+            ax.axhline(float(value), color="grey", ls=style, lw=1, label=label)
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.set_ylim(bottom=low)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if title:
+            ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
 
 
 def plot_step_curves(

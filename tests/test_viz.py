@@ -559,6 +559,27 @@ def test_plot_step_curves_smooths_each_run_and_draws_references() -> None:
         viz.plot_step_curves(histories, ["loss"], window=0)
 
 
+def test_plot_epoch_curves_skips_runs_without_a_metric() -> None:
+    histories = {
+        "CNN": {"epoch": [1, 2, 3], "error": [30.0, 20.0, 15.0]},
+        "ST-CNN": {"epoch": [1, 2, 3], "error": [25.0, 10.0, 5.0], "turn": [-0.1, 0.2, 0.4]},
+    }
+    fig = viz.plot_epoch_curves(histories, ["error", "turn"], colors={"ST-CNN": viz.OUTPUT_COLOR},
+                                references={"turn": {"upright": 1.0}}, titles=["a", "b"], suptitle="s")  # fmt: skip
+    error, turn = fig.axes
+    assert [line.get_label() for line in error.get_lines()] == ["CNN", "ST-CNN"]
+    st, upright = turn.get_lines()  # the CNN logs no turn
+    assert list(st.get_xdata()) == [1.0, 2.0, 3.0] and to_hex(st.get_color()) == viz.OUTPUT_COLOR
+    assert upright.get_linestyle() == "--" and turn.get_ylim()[0] == pytest.approx(-0.1)
+    assert error.get_ylim()[0] == 0 and error.get_title() == "a" and fig.get_suptitle() == "s"
+    with pytest.raises(ValueError, match="no run in histories logs 'area'"):
+        viz.plot_epoch_curves(histories, ["area"])
+    with pytest.raises(ValueError, match="has no 'epoch' list"):
+        viz.plot_epoch_curves({"x": {"error": [1.0]}}, ["error"])
+    with pytest.raises(ValueError, match="must have 3 entries"):
+        viz.plot_epoch_curves({"x": {"epoch": [1, 2, 3], "error": [1.0]}}, ["error"])
+
+
 def test_scatter_against_truth_reports_the_correlation_of_every_value() -> None:
     true = {"angle": torch.arange(10.0), "scale": torch.ones(10) + torch.arange(10.0) / 10}
     predicted = {"angle": torch.arange(10.0) * 2, "scale": -true["scale"]}
