@@ -47,7 +47,9 @@ def compose_theta(theta_a, theta_b):
 
 
 def invert_theta(theta):
-    return torch.linalg.inv(geometry.to_homogeneous(theta))[:, :2]
+    a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+    linear = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / (a * d - b * c)[:, None, None]
+    return torch.cat([linear, -linear @ theta[:, :, 2:]], dim=-1)
 
 
 CHECKERS: dict[str, tuple[Callable, Callable, Callable]] = {
@@ -60,7 +62,8 @@ CHECKERS: dict[str, tuple[Callable, Callable, Callable]] = {
     "transform_points": (lesson01.check_transform_points, lesson01.transform_points, transform_points),
     "make_theta": (lesson01.check_make_theta, geometry.affine_theta, make_theta),
     "compose_theta": (lesson01.check_compose_theta, geometry.compose_affine, compose_theta),
-    "invert_theta": (lesson01.check_invert_theta, geometry.invert_affine, invert_theta),
+    # stnlib's inverse solves a linear system, which the inversion exercise refuses: its own closed form stands in.
+    "invert_theta": (lesson01.check_invert_theta, invert_theta, invert_theta),
 }
 
 
@@ -237,21 +240,104 @@ def test_compose_adding_translations_is_diagnosed() -> None:
     assert "t = A_a t_b + t_a" in result.first_failure
 
 
+def _closed_form(adjugate: Callable, divide: bool = True, translation: str = "-A⁻¹ t") -> Callable:
+    """The closed-form inverse with one part done a wrong way, as a student might write it."""
+
+    def invert(theta):
+        a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+        det = (a * d - b * c)[:, None, None]
+        adj = torch.stack(adjugate(a, b, c, d), dim=-1).view(-1, 2, 2)
+        linear = adj / det if divide else adj * det
+        offset = theta[:, :, 2:]
+        shifts = {"-A⁻¹ t": -linear @ offset, "A⁻¹ t": linear @ offset, "-t": -offset, "t": offset}
+        return torch.cat([linear, shifts[translation]], dim=-1)
+
+    return invert
+
+
+def _right_adjugate(a, b, c, d):
+    return [d, -b, -c, a]
+
+
 @pytest.mark.parametrize(
     ("wrong", "diagnosis"),
     [
-        (lambda th: torch.cat([torch.linalg.inv(th[:, :, :2]), -th[:, :, 2:]], -1), "not just -t"),
-        (lambda th: torch.cat([torch.linalg.inv(th[:, :, :2]), th[:, :, 2:]], -1), "must be undone too"),
+        (_closed_form(_right_adjugate, translation="A⁻¹ t"), "the translation has the wrong sign"),
+        (_closed_form(_right_adjugate, translation="-t"), "not just -t"),
+        (_closed_form(_right_adjugate, translation="t"), "must be undone too"),
         (
             lambda th: torch.cat([th[:, :, :2].mT, -th[:, :, :2].mT @ th[:, :, 2:]], -1),
-            "only for pure rotations",
+            "only when A's columns are orthonormal",
         ),
+        (lambda th: torch.cat([th[:, :, :2].mT, -th[:, :, 2:]], -1), "not -t"),
+        (_closed_form(_right_adjugate, divide=False), "the determinant is in the wrong place"),
+        (_closed_form(lambda a, b, c, d: [d, b, c, a]), "the adjugate is not right"),
+        (_closed_form(lambda a, b, c, d: [-d, b, c, -a]), "the adjugate is not right"),
+        (_closed_form(lambda a, b, c, d: [d, -c, -b, a]), "the adjugate is not right"),
+        (_closed_form(lambda a, b, c, d: [a, -b, -c, d]), "the adjugate is not right"),
+        (lambda th: torch.cat([1 / th[:, :, :2], -th[:, :, 2:]], -1), "not inverted element by element"),
     ],
 )
 def test_invert_mistakes_are_diagnosed(wrong: Callable, diagnosis: str) -> None:
     result = _run_failing(lesson01.check_invert_theta, wrong)
     assert result.status is Status.FAILED
     assert diagnosis in result.first_failure
+
+
+def test_invert_with_a_determinant_that_can_be_zero_reports_inf() -> None:
+    def forgot_bc(theta):
+        a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+        linear = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / (a * d)[:, None, None]
+        return torch.cat([linear, -linear @ theta[:, :, 2:]], dim=-1)
+
+    result = _run_failing(lesson01.check_invert_theta, forgot_bc)
+    assert result.status is Status.FAILED
+    assert "(a = 0)" in result.first_failure  # so a * d = 0 there
+    assert "inf or NaN" in result.first_failure and "det(A) = a d - b c" in result.first_failure
+
+
+@pytest.mark.parametrize(
+    "library_inverse",
+    [
+        lambda th: torch.linalg.inv(geometry.to_homogeneous(th))[:, :2],
+        lambda th: torch.inverse(geometry.to_homogeneous(th))[:, :2],
+        lambda th: geometry.to_homogeneous(th).inverse()[:, :2],
+        geometry.invert_affine,  # it calls torch.linalg.solve
+    ],
+)
+def test_invert_with_a_library_inverse_asks_for_the_closed_form(library_inverse: Callable, capsys) -> None:
+    result = _run_failing(lesson01.check_invert_theta, library_inverse)
+    assert result.status is Status.ERROR and result.passed == 0
+    assert "ClosedFormExpected" in result.first_failure
+    assert "asks you to write the inverse yourself" in result.first_failure
+    assert "adj(A) / det(A)" in result.first_failure
+    # The checker puts PyTorch's functions back, and the reference (which solves) still works.
+    assert torch.linalg.inv is torch._C._linalg.linalg_inv
+    assert torch.linalg.solve is torch._C._linalg.linalg_solve
+    theta = geometry.affine_theta(scale=0.5)
+    torch.testing.assert_close(geometry.invert_affine(theta), invert_theta(theta))
+    torch.testing.assert_close(torch.inverse(torch.eye(2) * 2), torch.eye(2) / 2)
+    torch.testing.assert_close((torch.eye(2) * 2).inverse(), torch.eye(2) / 2)
+
+
+def test_invert_check_is_recorded_on_the_students_function() -> None:
+    lesson01.check_invert_theta(invert_theta)
+    assert getattr(invert_theta, "__stn_check__").status is Status.PASSED  # noqa: B009
+
+    def library(theta):
+        return torch.linalg.inv(geometry.to_homogeneous(theta))[:, :2]
+
+    with pytest.raises(CheckFailed):
+        lesson01.check_invert_theta(library)
+    assert getattr(library, "__stn_check__").status is Status.ERROR  # noqa: B009
+
+
+def test_invert_cases_cover_mirrors_and_a_nearly_singular_theta() -> None:
+    dets = torch.cat([torch.linalg.det(case.args[0][:, :, :2].double()) for case in lesson01._invert_cases()])
+    assert bool((dets < 0).any()) and bool((dets > 0).any())
+    assert float(dets.abs().min()) < 0.02
+    dtypes = {case.args[0].dtype for case in lesson01._invert_cases()}
+    assert dtypes == {torch.float32, torch.float64}
 
 
 # ------------------------------------------------------------------- references against PyTorch's own

@@ -79,7 +79,6 @@ REFERENCES = [
     (lesson04.check_conv_output_size, lesson04.conv_output_size),
     (lesson04.check_identity_head, lesson04.identity_head),
     (lesson04.check_localization_net, lesson04.SmallLocalizationNet),
-    (lesson04.check_alignment_loss, lesson04.alignment_loss),
 ]
 
 # ---------------------------------------------------------------------------------- references and stubs
@@ -99,7 +98,7 @@ def test_reference_passes_every_case(checker, reference, capsys) -> None:
         (lesson04.check_conv_output_size, not_implemented, lesson04.conv_output_size),
         (lesson04.check_identity_head, not_implemented, lesson04.identity_head),
         (lesson04.check_localization_net, NotImplementedNet, lesson04.SmallLocalizationNet),
-        (lesson04.check_alignment_loss, not_implemented, lesson04.alignment_loss),
+        (lesson04.check_train_alignment, not_implemented, lesson04.train_alignment),
     ],
 )
 def test_stub_reports_not_implemented_without_raising(checker, stub, reference, capsys) -> None:
@@ -118,7 +117,8 @@ def test_students_own_versions_pass_and_are_kept() -> None:
     assert (
         use_or_fallback(StudentNet, lesson04.SmallLocalizationNet) is StudentNet
     )  # result recorded on the class
-    assert lesson04.check_alignment_loss(F.mse_loss, quiet=True)  # PyTorch's own loss is a right answer
+    assert lesson04.check_train_alignment(student_train_alignment, quiet=True)
+    assert use_or_fallback(student_train_alignment, lesson04.train_alignment) is student_train_alignment
 
 
 # ----------------------------------------------------------------------------------- references agree
@@ -407,27 +407,128 @@ def test_checking_a_network_leaves_the_global_random_state_alone() -> None:
     assert torch.equal(torch.rand(3), expected)
 
 
-# ---------------------------------------------------------------------------------- exercise 4: the loss
+# ------------------------------------------------------------------------ exercise 4: the training loop
+
+
+def student_train_alignment(transformer, optimizer, batches):
+    """A right answer written another way: F.mse_loss, and zero_grad after the update instead of before."""
+    losses = []
+    for x, upright in batches:
+        output, _theta = transformer(x)
+        loss = F.mse_loss(output, upright)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def make_loop(*, zero_grad=True, target="upright", keep="item", sign=1.0, forwards=1, step=True):
+    """The training loop with one mistake (by default none)."""
+
+    def loop(transformer, optimizer, batches):
+        losses = []
+        for x, upright in batches:
+            for _ in range(forwards):
+                output, _theta = transformer(x)
+            loss = ((output - (upright if target == "upright" else x)) ** 2).mean()
+            if zero_grad:
+                optimizer.zero_grad()
+            (sign * loss).backward()
+            if step:
+                optimizer.step()
+            losses.append(loss.item() if keep == "item" else loss if keep == "tensor" else loss.detach())
+        return losses
+
+    return loop
+
+
+def test_train_alignment_reference_trains_the_toy_problem() -> None:
+    """On every case the reference's loss falls (on the repeated batch, step by step), every parameter of the
+    localization network moves, and the gradient reaches all of them."""
+    for case in lesson04._training_cases():
+        probe = lesson04._probe_training(lesson04.train_alignment, *case.args)
+        steps = case.args[2]
+        assert len(probe.losses) == probe.forwards == probe.batches == steps
+        assert all(type(v) is float for v in probe.losses)
+        everything = {"features.1.weight", "features.1.bias", "head.weight", "head.bias"}
+        # In the first step only the head learns: the gradient reaches the layers below through its zero weights.
+        head_only = {"head.weight", "head.bias"}
+        assert set(probe.moved) == set(probe.reached) == (everything if steps > 1 else head_only)
+        if probe.repeated:
+            assert all(b < a for a, b in zip(probe.losses[:-1], probe.losses[1:], strict=True))
+
+
+def test_train_alignment_cases_are_reproducible_and_leave_the_global_rng_alone() -> None:
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    case = lesson04._training_cases()[1]
+    first = lesson04._probe_training(lesson04.train_alignment, *case.args)
+    second = lesson04._probe_training(lesson04.train_alignment, *case.args)
+    assert first.losses == second.losses and torch.equal(first.parameters, second.parameters)
+    assert torch.equal(torch.rand(3), expected)
 
 
 @pytest.mark.parametrize(
-    ("fn", "status", "diagnosis"),
+    ("loop", "status", "message"),
     [
-        (lambda o, t: ((o - t) ** 2).sum(), Status.FAILED, "summed instead of averaging"),
-        (lambda o, t: ((o - t) ** 2).flatten(1).sum(1).mean(), Status.FAILED, "summed over the pixels"),
-        (lambda o, t: (o - t).abs().mean(), Status.FAILED, "ABSOLUTE"),
-        (lambda o, t: ((o - t) ** 2).mean().sqrt(), Status.FAILED, "square root"),
-        (lambda o, t: (o - t).mean(), Status.FAILED, "not squared"),
-        (lambda o, t: ((o - t) ** 2).mean(dim=(1, 2, 3)), Status.WRONG_SHAPE, "single number"),
+        (make_loop(zero_grad=False), Status.FAILED, "optimizer.zero_grad() is missing"),
+        (make_loop(target="input"), Status.FAILED, "the target is the upright digit"),
+        (make_loop(keep="tensor"), Status.WRONG_TYPE, "append loss.item()"),
+        (make_loop(keep="detached"), Status.WRONG_TYPE, "your list holds tensors"),
+        (make_loop(step=False), Status.FAILED, "the localization network did not change"),
+        (make_loop(sign=-1.0), Status.FAILED, "instead of falling"),
+        (make_loop(forwards=2), Status.FAILED, "run it once per batch"),
+        (lambda transformer, optimizer, batches: None, Status.WRONG_TYPE, "forget to `return losses`"),
     ],
-    ids=["sum", "per-image-sum", "l1", "rmse", "no-square", "per-image"],
+    ids=[
+        "no-zero-grad",
+        "wrong-target",
+        "tensors",
+        "detached-tensors",
+        "no-step",
+        "ascent",
+        "two-forwards",
+        "none",
+    ],
 )
-def test_alignment_loss_wrong_answers(fn, status: Status, diagnosis: str) -> None:
-    result = failed(lesson04.check_alignment_loss, fn)
+def test_train_alignment_wrong_answers(loop, status: Status, message: str) -> None:
+    result = failed(lesson04.check_train_alignment, loop)
     assert result.status is status
-    assert diagnosis in (result.first_failure or "")
+    assert message in (result.first_failure or "")
 
 
-def test_alignment_loss_that_cuts_the_gradient_fails() -> None:
-    result = failed(lesson04.check_alignment_loss, lambda o, t: torch.tensor(((o - t) ** 2).mean().item()))
-    assert result.status is Status.FAILED and "no gradient flows" in (result.first_failure or "")
+def test_train_alignment_summing_the_loss_is_diagnosed() -> None:
+    def summed(transformer, optimizer, batches):
+        losses = []
+        for x, upright in batches:
+            output, _ = transformer(x)
+            loss = ((output - upright) ** 2).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    result = failed(lesson04.check_train_alignment, summed)
+    assert "the loss is a sum over the pixels" in (result.first_failure or "")
+
+
+def test_train_alignment_without_gradient_to_the_network_is_reported() -> None:
+    def frozen_features(transformer, optimizer, batches):
+        # Trains only the head: the gradient never reaches the first layer.
+        for parameter in transformer.localization.features.parameters():
+            parameter.requires_grad_(False)
+        return make_loop()(transformer, optimizer, batches)
+
+    result = failed(lesson04.check_train_alignment, frozen_features)
+    assert result.status is Status.FAILED
+    assert "no gradient reached features.1.bias, features.1.weight" in (result.first_failure or "")
+
+
+def test_train_alignment_check_is_recorded_on_the_students_function() -> None:
+    loop = make_loop(zero_grad=False)
+    with pytest.raises(CheckFailed):
+        lesson04.check_train_alignment(loop, quiet=True)
+    assert use_or_fallback(loop, lesson04.train_alignment) is lesson04.train_alignment

@@ -9,7 +9,8 @@ usual wrong answers:
 * :func:`check_transform_points` — apply ``theta: (N, 2, 3)`` to points with homogeneous coordinates (eq. 1).
 * :func:`check_make_theta` — ``theta`` from rotation, scale, shear and translation.
 * :func:`check_compose_theta` — the ``theta`` of "first ``theta_b``, then ``theta_a``" (on points).
-* :func:`check_invert_theta` — the ``theta`` that undoes another.
+* :func:`check_invert_theta` — the ``theta`` that undoes another, in closed form (``adj(A) / det(A)``; PyTorch's
+  matrix inverters are switched off while the student's function runs).
 
 :func:`transform_points` is the reference of the second exercise (stnlib has no separate point-mapping
 function: the grid generator maps a whole lattice at once).
@@ -18,7 +19,9 @@ function: the grid generator maps a whole lattice at once).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +34,7 @@ from stnlib.checks._core import (
     check_function,
     close_for_dtype,
     first_matching_message,
+    run_and_record,
 )
 from stnlib.geometry import (
     affine_theta,
@@ -404,61 +408,192 @@ def check_compose_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
 
 # ------------------------------------------------------------------------------ exercise 5: inversion
 
+#: What the inversion exercise asks the student to do by hand: these find an inverse (or solve a system) for them.
+_MATRIX_INVERTERS: tuple[tuple[object, str, str], ...] = (
+    (torch.linalg, "inv", "torch.linalg.inv"),
+    (torch.linalg, "inv_ex", "torch.linalg.inv_ex"),
+    (torch.linalg, "solve", "torch.linalg.solve"),
+    (torch.linalg, "solve_ex", "torch.linalg.solve_ex"),
+    (torch.linalg, "pinv", "torch.linalg.pinv"),
+    (torch.linalg, "lstsq", "torch.linalg.lstsq"),
+    (torch, "inverse", "torch.inverse"),
+    (torch, "pinverse", "torch.pinverse"),
+    (torch.Tensor, "inverse", "Tensor.inverse"),
+    (torch.Tensor, "pinverse", "Tensor.pinverse"),
+)
+
+
+class ClosedFormExpected(Exception):
+    """Raised, during the inversion check only, by PyTorch's matrix inverters: the exercise asks for the closed
+    form. Its name and message are what the check's report shows, next to the student's line that called one."""
+
+
+@contextmanager
+def _closed_form_only() -> Iterator[None]:
+    """Replace PyTorch's matrix inverters and solvers by functions that raise :class:`ClosedFormExpected`, for as
+    long as the block runs (the student's function only: the reference and the diagnoses run outside it)."""
+
+    def refuse(name: str) -> Callable[..., NoReturn]:
+        def refused(*args: object, **kwargs: object) -> NoReturn:
+            raise ClosedFormExpected(
+                f"{name} inverts the matrix for you, but this exercise asks you to write the inverse yourself, "
+                "in closed form: A⁻¹ = adj(A) / det(A) with det(A) = a d - b c, and t' = -A⁻¹ t. (Outside this "
+                "exercise, torch.linalg.solve is the right tool.)"
+            )
+
+        return refused
+
+    originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in _MATRIX_INVERTERS]
+    try:
+        for owner, attribute, name in _MATRIX_INVERTERS:
+            setattr(owner, attribute, refuse(name))
+        yield
+    finally:
+        for owner, attribute, original in originals:
+            setattr(owner, attribute, original)
+
 
 def _invert_cases() -> list[Case]:
     g = torch.Generator().manual_seed(5)
+
+    def mixed(n: int, dtype: torch.dtype) -> Tensor:
+        # Rotations, shears, scales and mirrors (a negative scale flips an axis: det A < 0), all at once.
+        rotation = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * math.pi
+        sign = torch.where(torch.rand(n, 2, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+        scale = sign * (0.4 + torch.rand(n, 2, generator=g, dtype=torch.float64))
+        shear = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
+        translation = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
+        return affine_theta(rotation, scale, shear, translation).to(dtype)
+
+    # R(90°) @ shear 0.5 @ diag(0.8, 1.5), written out so that a is exactly 0. Every usual mistake changes the
+    # *values* of this first case (so the report's first failure comes with its diagnosis), and a determinant
+    # without its "- b c" is 0 here.
+    quarter_turn_sheared = torch.tensor([[[0.0, -1.5, 0.3], [0.8, 0.75, -0.2]]])
+    almost_parallel = torch.tensor([[[0.5, 0.49, 0.1], [0.5, 0.51, -0.2]]], dtype=torch.float64)
     return [
+        Case("a quarter turn after a shear and a non-uniform scale (a = 0)", (quarter_turn_sheared,)),
         Case("zoom in by 2 on the upper right", (affine_theta(scale=0.5, translation=(0.5, -0.5)),)),
-        Case("a rotation with a shift", (affine_theta(rotation=torch.tensor([0.7]), translation=(0.2, 0.1)),)),
+        Case("a quarter turn with a shift",
+             (affine_theta(rotation=torch.tensor([math.pi / 2]), translation=(0.2, 0.1)),)),
         Case("a shear with a non-uniform scale",
              (affine_theta(scale=(0.5, 2.0), shear=0.8, translation=(0.0, 0.3)),)),
-        Case("batch of 3, float32", (_random_theta(3, g, torch.float32),)),
-        Case("batch of 4, float64", (_random_theta(4, g, torch.float64),)),
+        Case("a mirror: x flipped and turned (det A < 0)",
+             (affine_theta(rotation=torch.tensor([0.4]), scale=(-0.8, 1.2), translation=(0.3, -0.1)),)),
+        Case("nearly singular: columns almost parallel, det A = 0.01, float64", (almost_parallel,)),
+        Case("batch of 4 rotations, shears and mirrors, float32", (mixed(4, torch.float32),)),
+        Case("batch of 3 rotations, shears and mirrors, float64", (mixed(3, torch.float64),)),
+        Case("batch of 3 near the identity, float64", (_random_theta(3, g, torch.float64),)),
     ]  # fmt: skip
+
+
+def _with_inverse_parts(
+    theta: Tensor, adjugate: Callable[[Tensor, Tensor, Tensor, Tensor], list[Tensor]], divide: bool = True
+) -> Tensor:
+    """``[M | -M t]`` with ``M = adjugate(a, b, c, d) / det(A)`` (``* det(A)`` if not ``divide``): the closed
+    form with a mistake in the adjugate or the determinant, for the diagnoses."""
+    a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]
+    det = (a * d - b * c)[:, None, None]
+    adj = torch.stack(adjugate(a, b, c, d), dim=-1).view(-1, 2, 2)
+    linear = adj / det if divide else adj * det
+    return torch.cat([linear, -linear @ theta[:, :, 2:]], dim=-1)
+
+
+_WRONG_ADJUGATE = (
+    "the adjugate is not right: for A = [[a, b], [c, d]] it is adj(A) = [[d, -b], [-c, a]] — swap the two "
+    "diagonal entries, put a minus sign on the two off-diagonal ones and leave them in their places. Check it: "
+    "A @ adj(A) must be det(A) times the identity."
+)
 
 
 def _diagnose_invert(case: Case, actual: object, expected: object) -> str | None:
     (theta,) = case.args
     linear, offset = theta[:, :, :2], theta[:, :, 2:]
-    return first_matching_message(
+    transposed = linear.transpose(1, 2)
+
+    def inverse() -> Tensor:  # built only when a candidate needs it (inside first_matching_message's guard)
+        return torch.linalg.inv(linear.double()).to(theta.dtype)
+
+    message = first_matching_message(
         actual,
         [
             (
-                lambda: torch.cat([torch.linalg.inv(linear), -offset], dim=-1),
-                "the linear part is right, but the translation is not just -t: undoing p' = A p + t gives "
-                "p = A⁻¹ p' - A⁻¹ t, so the new translation is -A⁻¹ t.",
+                lambda: torch.cat([inverse(), inverse() @ offset], dim=-1),
+                "the translation has the wrong sign: undoing p' = A p + t gives p = A⁻¹ (p' - t) = A⁻¹ p' - A⁻¹ t, "
+                "so the new translation is -A⁻¹ t, with a minus.",
             ),
             (
-                lambda: torch.cat([torch.linalg.inv(linear), offset], dim=-1),
+                lambda: torch.cat([inverse(), -offset], dim=-1),
+                "the linear part is right, but the translation is not just -t: undoing p' = A p + t gives "
+                "p = A⁻¹ (p' - t) = A⁻¹ p' - A⁻¹ t, so the shift must pass through A⁻¹ as well: t' = -A⁻¹ t.",
+            ),
+            (
+                lambda: torch.cat([inverse(), offset], dim=-1),
                 "the translation must be undone too: the inverse of [A | t] is [A⁻¹ | -A⁻¹ t].",
             ),
             (
-                lambda: torch.cat([linear.transpose(1, 2), -linear.transpose(1, 2) @ offset], dim=-1),
-                "Aᵀ is the inverse of A only for pure rotations; with a scale or shear use "
-                "torch.linalg.inv (or invert the 3x3 homogeneous matrix).",
+                lambda: torch.cat([transposed, -transposed @ offset], dim=-1),
+                "you transposed A instead of inverting it. Aᵀ = A⁻¹ holds only when A's columns are orthonormal "
+                "— a pure rotation (or a rotation with a mirror) — which is why it works there; with a scale or "
+                "a shear use the closed form adj(A) / det(A).",
             ),
             (
+                lambda: torch.cat([transposed, -offset], dim=-1),
+                "you transposed A instead of inverting it (Aᵀ = A⁻¹ only for pure rotations; use adj(A) / "
+                "det(A)), and the translation must pass through the inverse: t' = -A⁻¹ t, not -t.",
+            ),
+            (
+                lambda: _with_inverse_parts(theta, lambda a, b, c, d: [d, -b, -c, a], divide=False),
+                "the determinant is in the wrong place: you multiplied the adjugate by det(A); the inverse "
+                "divides by it, A⁻¹ = adj(A) / det(A).",
+            ),
+            (lambda: _with_inverse_parts(theta, lambda a, b, c, d: [d, b, c, a]), _WRONG_ADJUGATE),
+            (lambda: _with_inverse_parts(theta, lambda a, b, c, d: [-d, b, c, -a]), _WRONG_ADJUGATE),
+            (lambda: _with_inverse_parts(theta, lambda a, b, c, d: [d, -c, -b, a]), _WRONG_ADJUGATE),
+            (lambda: _with_inverse_parts(theta, lambda a, b, c, d: [a, -b, -c, d]), _WRONG_ADJUGATE),
+            (
                 lambda: torch.cat([1 / linear, -offset], dim=-1),
-                "a matrix is not inverted element by element: use torch.linalg.inv on the 2x2 part.",
+                "a matrix is not inverted element by element: 1 / A is not A⁻¹. Use adj(A) / det(A).",
             ),
         ],
         close_for_dtype,
         expected=expected,
     )
+    if message is None and isinstance(actual, Tensor) and not bool(torch.isfinite(actual).all()):
+        det = float(torch.linalg.det(linear.double()).abs().min())
+        message = (
+            "your result contains inf or NaN: that is what dividing by a determinant of 0 gives. Every θ in this "
+            f"check is invertible (here |det A| ≥ {det:.3g}), so the number you divide by is not det(A) = a d - b c "
+            "where it is 0 — check which entries you multiply (theta[:, 0, 0] is a, theta[:, 0, 1] is b, "
+            "theta[:, 1, 0] is c, theta[:, 1, 1] is d)."
+        )
+    return message
 
 
 def check_invert_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
-    """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``.
+    """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``, written in
+    closed form, ``[adj(A) / det(A) | -A⁻¹ t]``.
 
-    Compared with :func:`stnlib.geometry.invert_affine`, values and gradients.
+    Compared with :func:`stnlib.geometry.invert_affine`, values and gradients, on rotations, shears, mirrors
+    (``det A < 0``) and a nearly singular ``A``, in float32 and float64. While the student's function runs,
+    PyTorch's matrix inverters and solvers (``torch.linalg.inv``, ``torch.inverse``, ``torch.linalg.solve``, ...)
+    raise :class:`ClosedFormExpected`, whose message asks for the closed form.
     """
-    return check_function(
-        "invert_theta",
+
+    def invert_theta(theta: Tensor) -> Tensor:
+        with _closed_form_only():
+            return student_fn(theta)
+
+    return run_and_record(
+        lambda: check_function(
+            "invert_theta",
+            invert_theta if callable(student_fn) else student_fn,
+            invert_affine,
+            _invert_cases(),
+            grad_wrt=(0,),
+            diagnose=_diagnose_invert,
+            hint="name the entries a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]; "
+            "det = a * d - b * c has shape (N,); A⁻¹ = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / "
+            "det[:, None, None]; then t' = -A⁻¹ @ theta[:, :, 2:] and torch.cat([A⁻¹, t'], dim=-1).",
+        ),
         student_fn,
-        invert_affine,
-        _invert_cases(),
-        grad_wrt=(0,),
-        diagnose=_diagnose_invert,
-        hint="invert the 3x3 homogeneous matrix, torch.linalg.inv(to_homogeneous(theta)), and keep its first "
-        "two rows; or by hand: [A⁻¹ | -A⁻¹ t].",
     )

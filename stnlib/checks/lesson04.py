@@ -12,9 +12,10 @@ Four exercises, four checkers, and the reference each is compared with:
   → pool → fc → head, built for any input size; checked for the shape of θ, the identity at initialisation,
   its number of parameters, and that θ depends on the input and passes gradients to the convolutions once
   the head has non-zero weights.
-* :func:`check_alignment_loss` — ``alignment_loss(output, target)``: the mean squared pixel error between the
-  transformer's output and the upright digit; compared with :func:`alignment_loss` and ``F.mse_loss``, values
-  and gradients.
+* :func:`check_train_alignment` — ``train_alignment(transformer, optimizer, batches)``: the training loop that
+  teaches a spatial transformer to undo distortions with the alignment loss (the mean squared pixel error,
+  :func:`alignment_loss`); compared with :func:`train_alignment` on small seeded problems (losses per step and
+  final parameters), with checks that the loss falls on a fixed batch and that gradients reach the network.
 
 Example (in the lesson)::
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import torch
@@ -55,12 +56,13 @@ __all__ = [
     "LOCALIZATION_NET_TRANSFORMS",
     "SmallLocalizationNet",
     "alignment_loss",
-    "check_alignment_loss",
     "check_conv_output_size",
     "check_identity_head",
     "check_localization_net",
+    "check_train_alignment",
     "conv_output_size",
     "identity_head",
+    "train_alignment",
 ]
 
 LOCALIZATION_NET_TRANSFORMS: tuple[str, ...] = ("affine", "attention", "projective")
@@ -561,7 +563,7 @@ def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckRes
     return run_and_record(run, student_cls)
 
 
-# ---------------------------------------------------------------------------------- exercise 4: the loss
+# ------------------------------------------------------------------------------ exercise 4: the training loop
 
 
 def alignment_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -586,80 +588,328 @@ def alignment_loss(output: Tensor, target: Tensor) -> Tensor:
     return ((output - target) ** 2).mean()
 
 
-def _loss_cases() -> list[Case]:
-    generator = case_generator()
+def train_alignment(
+    transformer: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[tuple[Tensor, Tensor]]
+) -> list[float]:
+    """Train ``transformer`` to undo distortions: one optimisation step per ``(x, upright)`` batch.
 
-    def images(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:
-        return torch.rand(*shape, generator=generator, dtype=torch.float64).to(dtype)
+    Each step runs the transformer on the distorted digits ``x``, computes :func:`alignment_loss` between its
+    output and the upright digits, and updates the parameters: ``zero_grad``, ``backward``, ``step``.
 
-    digits = images(4, 1, 28, 28)
+    Args:
+        transformer: a module returning ``(output, params)`` (e.g. :class:`stnlib.models.SpatialTransformer`).
+        optimizer: an optimiser over the parameters to train (the localization network's).
+        batches: an iterable of ``(x, upright)`` pairs of ``(N, C, H, W)`` tensors.
+
+    Returns:
+        The loss of every step, as Python floats (computed before that step's update).
+
+    Example:
+        >>> from stnlib.models import SpatialTransformer
+        >>> _ = torch.manual_seed(0)
+        >>> st = SpatialTransformer((1, 16, 16), "affine", loc_kind="fc")
+        >>> optimizer = torch.optim.SGD(st.localization.parameters(), lr=0.1)
+        >>> x = torch.rand(2, 1, 16, 16)
+        >>> losses = train_alignment(st, optimizer, [(x, x.flip(-1))] * 3)
+        >>> len(losses), type(losses[0]).__name__
+        (3, 'float')
+    """
+    losses = []
+    for x, upright in batches:
+        output, _ = transformer(x)
+        loss = alignment_loss(output, upright)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+class _TinyLocalization(nn.Module):
+    """The checker's localization network: fc -> ReLU -> identity-initialised affine head (fast, and every
+    parameter is reached by the gradient from the second step on)."""
+
+    def __init__(self, in_shape: tuple[int, int, int], hidden: int = 16) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), hidden), nn.ReLU())
+        self.head = identity_head(hidden, "affine")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x)).view(-1, 2, 3)
+
+
+class _TrainingProbe(NamedTuple):
+    """What the checker measures on one run of a training loop (the student's or the reference)."""
+
+    losses: Any  # what the loop returned
+    parameters: Tensor  # every trainable parameter after training, flattened into one vector
+    moved: tuple[str, ...]  # names of the parameters that changed
+    reached: tuple[str, ...]  # names of the parameters a non-zero gradient reached at least once
+    forwards: int  # how often the transformer ran
+    batches: int  # how many batches the loop took
+    repeated: bool = False  # whether every batch was the same one
+    problem: str | None = None
+
+
+def _training_problem(
+    shape: tuple[int, int, int], n: int, steps: int, repeat: bool, seed: int
+) -> tuple[nn.Module, list[tuple[Tensor, Tensor]]]:
+    """A seeded toy version of the lesson's task: smooth random "digits", distorted by small random affine
+    maps, and a small spatial transformer at the identity."""
+    from stnlib.models import SpatialTransformer  # stnlib.models imports stnlib.checks' neighbours lazily
+
+    generator = case_generator(seed)
+    batches = []
+    for _ in range(1 if repeat else steps):
+        upright = F.avg_pool2d(torch.rand(n, *shape, generator=generator), 3, stride=1, padding=1)
+        noise = 0.15 * torch.randn(n, 2, 3, generator=generator)
+        theta_d = torch.eye(2, 3).expand(n, 2, 3) + noise
+        x = F.grid_sample(
+            upright, F.affine_grid(theta_d, upright.shape, align_corners=False), align_corners=False
+        )
+        batches.append((x, upright))
+    with torch.random.fork_rng(devices=[]):  # seed the layers without touching the lesson's RNG
+        torch.manual_seed(CASE_SEED + seed)
+        transformer = SpatialTransformer(shape, "affine", localization=_TinyLocalization(shape))
+    return transformer, batches * steps if repeat else batches
+
+
+def _make_optimizer(kind: str, parameters: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    if kind == "sgd":
+        return torch.optim.SGD(parameters, lr=2.0)
+    return torch.optim.Adam(parameters, lr=0.01)
+
+
+def _probe_training(
+    loop: Callable[..., Any],
+    shape: tuple[int, int, int],
+    n: int,
+    steps: int,
+    optimizer_kind: str,
+    repeat: bool,
+    seed: int,
+) -> _TrainingProbe:
+    """Run ``loop(transformer, optimizer, batches)`` on the toy problem and measure what it did."""
+    transformer, batches = _training_problem(shape, n, steps, repeat, seed)
+    named = list(transformer.localization.named_parameters())
+    before = [p.detach().clone() for _, p in named]
+    reached: set[str] = set()
+    for name, parameter in named:
+        parameter.register_hook(
+            lambda grad, name=name: reached.add(name) if bool(grad.abs().sum() > 0) else None
+        )
+    forwards = [0]
+    transformer.register_forward_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
+    taken = [0]
+
+    def counted() -> Iterator[tuple[Tensor, Tensor]]:
+        for batch in batches:
+            taken[0] += 1
+            yield batch
+
+    optimizer = _make_optimizer(optimizer_kind, transformer.localization.parameters())
+    losses = loop(transformer, optimizer, counted())
+    moved = tuple(n for (n, p), b in zip(named, before, strict=True) if not torch.equal(p.detach(), b))
+    parameters = torch.cat([p.detach().reshape(-1) for _, p in named])
+    return _TrainingProbe(losses, parameters, moved, tuple(sorted(reached)), forwards[0], taken[0], repeat)
+
+
+def _training_runner(loop: Any) -> Callable[..., _TrainingProbe]:
+    def run(*args: Any) -> _TrainingProbe:
+        if not callable(loop):
+            return _TrainingProbe(
+                None,
+                torch.zeros(0),
+                (),
+                (),
+                0,
+                0,
+                problem="expected your function, e.g. "
+                "check_train_alignment(train_alignment), not the result of calling it.",
+            )
+        return _probe_training(loop, *args)
+
+    run.__name__ = run.__qualname__ = getattr(loop, "__name__", "train_alignment")
+    run.__module__ = getattr(loop, "__module__", "")
+    return run
+
+
+def _training_cases() -> list[Case]:
     return [
-        Case("batch of 4 MNIST-sized images", (digits, images(4, 1, 28, 28))),
-        Case("non-square 5x7 images, batch of 2", (images(2, 1, 5, 7), images(2, 1, 5, 7))),
-        Case("two channels, batch of 3", (images(3, 2, 6, 6), images(3, 2, 6, 6))),
-        Case(
-            "42x42, float64",
-            (images(2, 1, 42, 42, dtype=torch.float64), images(2, 1, 42, 42, dtype=torch.float64)),
-        ),
-        Case("perfect alignment: output == target", (digits, digits.clone())),
+        # The fixed batch first: there a loop that does not learn shows it plainly.
+        Case("the same batch 12 times (Adam): the loss must fall", ((1, 8, 8), 4, 12, "adam", True, 3)),
+        Case("6 steps of SGD, fresh batches of 4 digits, 8x8", ((1, 8, 8), 4, 6, "sgd", False, 1)),
+        Case("5 steps of Adam, fresh batches of 3, non-square 10x12", ((1, 10, 12), 3, 5, "adam", False, 2)),
+        Case("one step of SGD, 2 channels", ((2, 8, 8), 2, 1, "sgd", False, 4)),
     ]
 
 
-def _diagnose_loss(case: Case, actual: Any, expected: Tensor) -> str | None:
-    if not isinstance(actual, Tensor) or actual.numel() != 1:
-        if isinstance(actual, Tensor) and actual.ndim >= 1:
-            return "the loss must be a single number: average over every pixel of every image with .mean()."
+def _losses_tensor(losses: Any) -> Tensor | None:
+    """The losses as a float64 tensor, if they are a list or tuple of Python numbers."""
+    if isinstance(losses, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in losses
+    ):
+        return torch.tensor([float(v) for v in losses], dtype=torch.float64)
+    return None
+
+
+def _compare_training(actual: Any, expected: _TrainingProbe) -> Comparison:
+    if not isinstance(actual, _TrainingProbe):  # pragma: no cover - the runner always returns a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(Status.WRONG_TYPE, actual.problem)
+    losses = actual.losses
+    if losses is None:
+        return Comparison(
+            Status.WRONG_TYPE, "train_alignment returned None: did it forget to `return losses`?"
+        )
+    if not isinstance(losses, (list, tuple)):
+        return Comparison(
+            Status.WRONG_TYPE,
+            f"train_alignment should return a list of floats, one per step; got a {type(losses).__name__}.",
+        )
+    if any(isinstance(v, Tensor) for v in losses):
+        return Comparison(
+            Status.WRONG_TYPE,
+            "the losses should be Python floats, but your list holds tensors: append loss.item(). A loss tensor "
+            "still carries its graph, so keeping one per step keeps every step's activations in memory (and "
+            "plots and prints want plain numbers).",
+        )
+    steps = len(expected.losses)
+    if actual.batches != steps:
+        return Comparison(
+            Status.FAILED,
+            f"the loop took {actual.batches} of the {steps} batches: train on every batch, once.",
+        )
+    if len(losses) != steps:
+        return Comparison(
+            Status.WRONG_SHAPE,
+            f"the loop returned {len(losses)} losses for {steps} batches: append one loss per step.",
+        )
+    values = _losses_tensor(losses)
+    if values is None:
+        return Comparison(Status.WRONG_TYPE, "the losses should be Python floats: append loss.item().")
+    if actual.forwards != steps:
+        return Comparison(
+            Status.FAILED,
+            f"the transformer ran {actual.forwards} times for {steps} batches: run it once per batch, and "
+            "compute the loss, the backward pass and the update from that one output.",
+        )
+    if not actual.moved:
+        return Comparison(
+            Status.FAILED,
+            "the localization network did not change: each step needs loss.backward() (to compute the "
+            "gradients) and then optimizer.step() (to apply them), with optimizer.zero_grad() before backward "
+            "— not between backward and step, where it wipes the gradients just computed.",
+        )
+    expected_values = _losses_tensor(expected.losses)
+    assert expected_values is not None  # the reference returns floats
+    if actual.repeated and not values[-1] < values[0]:
+        return Comparison(
+            Status.FAILED,
+            f"trained {steps} times on one and the same batch, the loss went from {values[0]:.4g} to "
+            f"{values[-1]:.4g} instead of falling: the update must go against the gradient of the alignment "
+            "loss (optimizer.step() after loss.backward(), on the loss itself, not its negative).",
+        )
+    missing = sorted(set(expected.reached) - set(actual.reached))
+    if missing:
+        return Comparison(
+            Status.FAILED,
+            f"no gradient reached {', '.join(missing)}: the loss must be computed from the transformer's output, "
+            "without .detach() or torch.no_grad() in between.",
+        )
+    comparison = compare_tensors(values, expected_values, name="the list of losses")
+    if not comparison.ok:
+        return comparison
+    return compare_tensors(
+        actual.parameters, expected.parameters, name="the localization network's parameters after training"
+    )
+
+
+def _wrong_loop(
+    *, zero_grad: str = "before backward", target: str = "upright", reduce: str = "mean", step: bool = True
+) -> Callable[..., list[float]]:
+    """The reference loop with one usual mistake, for the diagnoses."""
+
+    def loop(
+        transformer: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable[tuple[Tensor, Tensor]]
+    ) -> list[float]:
+        losses = []
+        for x, upright in batches:
+            output, _ = transformer(x)
+            errors = (output - (upright if target == "upright" else x)) ** 2
+            loss = errors.mean() if reduce == "mean" else errors.sum()
+            if zero_grad == "before backward":
+                optimizer.zero_grad()
+            loss.backward()
+            if zero_grad == "between backward and step":
+                optimizer.zero_grad()
+            if step:
+                optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    return loop
+
+
+_WRONG_LOOPS: tuple[tuple[dict[str, Any], str], ...] = (
+    (
+        {"zero_grad": "never"},
+        "optimizer.zero_grad() is missing: loss.backward() *adds* to the .grad of every parameter, so without "
+        "it each step follows the sum of all gradients so far. The first two losses agree with the reference, "
+        "the third does not. Call optimizer.zero_grad() before loss.backward() in every step.",
+    ),
+    (
+        {"target": "input"},
+        "the loss compares the output with the transformer's input x (the distorted digit): the target is the "
+        "upright digit, so that the transformer learns to undo the distortion. (At the identity the output "
+        "equals x, so this loss starts at 0 and teaches nothing.)",
+    ),
+    (
+        {"reduce": "sum"},
+        "the loss is a sum over the pixels: the alignment loss is their mean, ((output - upright) ** 2).mean() "
+        "(F.mse_loss), so that its size and the right learning rate do not depend on the batch or image size.",
+    ),
+)
+
+
+def _diagnose_training(case: Case, actual: Any, expected: _TrainingProbe) -> str | None:
+    if not isinstance(actual, _TrainingProbe) or actual.problem:
         return None
-    output, target = case.args
-    difference = output - target
-    return first_matching_message(
-        actual,
-        [
-            (
-                lambda: (difference**2).sum(),
-                "you summed instead of averaging: a sum grows with the batch size and the image size, so the "
-                "right learning rate would change with them. Use .mean().",
-            ),
-            (
-                lambda: (difference**2).flatten(1).sum(1).mean(),
-                "you summed over the pixels of each image: the mean over all pixels of all images is what "
-                "F.mse_loss computes.",
-            ),
-            (
-                lambda: difference.abs().mean(),
-                "this is the mean ABSOLUTE error (L1); square the differences instead.",
-            ),
-            (
-                lambda: (difference**2).mean().sqrt(),
-                "this is the root of the mean squared error; leave out the square root.",
-            ),
-            (
-                lambda: difference.mean(),
-                "the differences are not squared: positive and negative errors cancel out.",
-            ),
-            (
-                lambda: 0.5 * (difference**2).mean(),
-                "the factor 1/2 is not part of the mean squared error here (compare with F.mse_loss).",
-            ),
-        ],
-        lambda a, c: bool(torch.allclose(a.detach().reshape(()).double(), c.double(), atol=1e-6, rtol=1e-5)),
-    )
+    values = _losses_tensor(actual.losses)
+    if values is None or len(values) != len(expected.losses):
+        return None
+    for settings, message in _WRONG_LOOPS:
+        candidate = _probe_training(_wrong_loop(**settings), *case.args)
+        if bool(torch.allclose(values, _losses_tensor(candidate.losses), atol=1e-6, rtol=1e-4)):
+            return message
+    return None
 
 
-def check_alignment_loss(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
-    """Check ``alignment_loss(output, target)``: values and gradients with respect to ``output``.
+def check_train_alignment(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+    """Check ``train_alignment(transformer, optimizer, batches) -> list[float]``.
 
-    Compared with :func:`alignment_loss` and ``F.mse_loss`` on MNIST-sized and non-square batches, two
-    channels, float64 and a perfect alignment (loss 0).
+    Each case builds a small seeded problem (smooth random images, distorted by small random affine maps; a
+    :class:`stnlib.models.SpatialTransformer` with a tiny identity-initialised localization network), runs the
+    student's loop and :func:`train_alignment` on identical copies, and compares: the losses must be Python
+    floats, one per batch; the transformer must run once per batch; every parameter must change and receive a
+    gradient; the losses and the final parameters must match the reference (SGD and Adam); and on one batch
+    repeated, the loss must fall. Diagnoses a missing ``zero_grad``, a loss against the distorted input
+    instead of the upright digit, and a summed loss.
     """
-    return check_function(
-        "alignment_loss",
-        student_fn,
-        alignment_loss,
-        _loss_cases(),
-        torch_fn=F.mse_loss,
-        grad_wrt=(0,),
-        diagnose=_diagnose_loss,
-        hint="square the pixel differences and take the mean over everything: ((output - target) ** 2).mean().",
-        quiet=quiet,
-    )
+
+    def run() -> CheckResult:
+        return check_function(
+            "train_alignment",
+            _training_runner(student_fn),
+            _training_runner(train_alignment),
+            _training_cases(),
+            compare=_compare_training,
+            diagnose=_diagnose_training,
+            hint="for each (x, upright) in batches: output, theta = transformer(x); loss = ((output - upright) ** "
+            "2).mean(); optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item()). "
+            "Return the list.",
+            quiet=quiet,
+        )
+
+    return run_and_record(run, student_fn)
