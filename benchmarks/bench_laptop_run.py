@@ -36,18 +36,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from stnlib import probes
+from benchmarks.bench_rotation import build_st_cnn, share_of_turn_undone
 from stnlib.budget import BUDGETS, Budget, get_budget
-from stnlib.checks.lesson04 import SmallLocalizationNet
-from stnlib.checks.lesson05 import STCNN, SpatialTransformer, parameter_groups, training_step
+from stnlib.checks.lesson05 import parameter_groups, train_and_watch, training_step
 from stnlib.data import DistortedMNIST
 from stnlib.data.distortions import rotate_translate_scale
 from stnlib.models import CNN
 from stnlib.train import evaluate, make_scheduler, seed_everything
 
-PROBE_DIGITS = 2000
 CURRICULUM_DEGREES = (15.0, 30.0, 45.0)
 
 
@@ -58,7 +56,7 @@ class Lever:
     lr: float = 1e-3
     multiplier: float = 3.0
     batch_size: int = 128
-    half_res_localization: bool = False
+    localization: str = "small"
     curriculum: bool = False
     threads: int = 1
     bf16: bool = False
@@ -68,7 +66,7 @@ LEVERS: dict[str, Lever] = {
     "lesson": Lever(),
     "loc5": Lever(multiplier=5.0),
     "batch64": Lever(batch_size=64),
-    "loc_half_res": Lever(half_res_localization=True),
+    "loc_half_res": Lever(localization="half_res"),
     "curriculum": Lever(curriculum=True),
     "two_threads": Lever(threads=2),
     "bf16": Lever(bf16=True),
@@ -82,16 +80,6 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def build_st_cnn(half_res_localization: bool) -> STCNN:
-    """Lesson 05's ST-CNN with its initial weights (seed 1); optionally the localization network sees 21x21."""
-    torch.manual_seed(1)
-    if half_res_localization:
-        localization: nn.Module = nn.Sequential(nn.AvgPool2d(2), SmallLocalizationNet((1, 21, 21)))
-    else:
-        localization = SmallLocalizationNet((1, 42, 42))
-    return STCNN(SpatialTransformer(localization), CNN((1, 42, 42), channels=(16, 32)))
 
 
 class CurriculumRTS:
@@ -131,8 +119,7 @@ def train_with_curve(
     base = DistortedMNIST("RTS", "train", n_samples=budget.train_samples, batch_size=lever.batch_size, seed=0)
     data: Any = CurriculumRTS(base) if lever.curriculum else base
     test = DistortedMNIST("RTS", "test", n_samples=budget.test_samples, batch_size=500)
-    digits = test.images[: min(PROBE_DIGITS, test.num_samples)].float().div(255)
-    model = build_st_cnn(lever.half_res_localization)
+    model = build_st_cnn(lever.localization)
     optimizer = torch.optim.AdamW(
         parameter_groups(model, lever.lr, lever.multiplier), lr=lever.lr, weight_decay=0.0
     )
@@ -148,7 +135,7 @@ def train_with_curve(
         seconds += time.perf_counter() - start
         model.eval()
         with torch.no_grad():
-            turn = probes.share_of_turn_undone(model.transformer, digits, canvas=42)[0]
+            turn = share_of_turn_undone(model, test)
         report({"lever": name, "epoch": epoch, "minutes": seconds / 60, "turn_undone": turn,
                 "error": 100 * evaluate(model, test)["error"]})  # fmt: skip
 
@@ -164,11 +151,7 @@ def cnn_error(budget: Budget, epochs: int) -> tuple[float, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     scheduler = make_scheduler(optimizer, "onecycle", total_steps=epochs * len(data))
     start = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for images, labels in data:
-            training_step(model, optimizer, images, labels)
-            scheduler.step()
+    train_and_watch(model, optimizer, scheduler, data, epochs, lambda _: {})
     minutes = (time.perf_counter() - start) / 60
     return 100 * evaluate(model.eval(), test)["error"], minutes
 

@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 
 from stnlib import probes
 from stnlib.budget import BUDGETS, Budget, get_budget
@@ -60,12 +62,18 @@ LESSON_SETTING = ("small", 1e-3, 3.0, 4)  # what Lesson 05 trains with
 SMOKE_GRID = [("small", 3e-3, 0.1, 1), ("paper", 1e-3, 3.0, 1)]
 
 
+LOCALIZATION_NETS: dict[str, Callable[[], nn.Module]] = {
+    "small": lambda: SmallLocalizationNet((1, 42, 42)),  # Lesson 04's, as in Lesson 05
+    "paper": lambda: LocalizationNet((1, 42, 42)),  # the appendix's two conv layers of 20 filters
+    "half_res": lambda: nn.Sequential(nn.AvgPool2d(2), SmallLocalizationNet((1, 21, 21))),  # sees 21x21
+}
+
+
 def build_st_cnn(localization: str, init_seed: int = 1) -> STCNN:
-    """Lesson 05's ST-CNN (initial weights from ``init_seed``; the lesson uses 1); ``localization="paper"`` swaps
-    in the appendix's larger conv localization network."""
+    """Lesson 05's ST-CNN (initial weights from ``init_seed``; the lesson uses 1) with one of
+    ``LOCALIZATION_NETS``."""
     torch.manual_seed(init_seed)
-    net = SmallLocalizationNet((1, 42, 42)) if localization == "small" else LocalizationNet((1, 42, 42))
-    return STCNN(SpatialTransformer(net), CNN((1, 42, 42), channels=(16, 32)))
+    return STCNN(SpatialTransformer(LOCALIZATION_NETS[localization]()), CNN((1, 42, 42), channels=(16, 32)))
 
 
 def share_of_turn_undone(model: STCNN, test: DistortedMNIST) -> float:
