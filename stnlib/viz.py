@@ -28,8 +28,7 @@ from torch import Tensor
 
 from stnlib._validation import check_tensor
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
-from stnlib.models.localization import TRANSFORMS, check_choice
-from stnlib.models.transformer import param_shape, transform_grid
+from stnlib.models.families import transform_family, transform_grid
 
 if TYPE_CHECKING:
     from IPython.display import HTML
@@ -333,8 +332,7 @@ def sampled_region_outline(
                 [27.5000, 27.5000],
                 [-0.5000, 27.5000]])
     """
-    check_choice(transform, "transform", TRANSFORMS)
-    check_tensor(params, "params", "N P 2" if transform == "tps" else param_shape(transform))
+    check_tensor(params, "params", transform_family(transform).shape)
     if not isinstance(points_per_side, int) or points_per_side < 2:
         raise ValueError(f"points_per_side must be an int >= 2; got {points_per_side!r}")
     height, width = input_size
@@ -395,7 +393,7 @@ def figure1_panels(
         align_corners,
         transform,
         control_points=control_points,
-        points_per_side=9 if transform == "tps" else 2,
+        points_per_side=2 if transform_family(transform).straight_lines else 9,
     ).cpu()
     fig, grid = plt.subplots(2, n, figsize=(_PANEL_INCHES * n, 2 * _PANEL_INCHES + 0.8), squeeze=False)
     for k in range(n):

@@ -16,8 +16,7 @@ from torch import Tensor, nn
 
 from stnlib import geometry
 from stnlib.checks import CheckFailed, CheckResult, Status, lesson09, use_or_fallback
-from stnlib.models import FCN, SpatialTransformer, STClassifier, TwoTransformerClassifier
-from stnlib.models.localization import params_from_head
+from stnlib.models import FCN, SpatialTransformer, STClassifier, TwoTransformerClassifier, params_from_head
 
 # ----------------------------------------------------------------------------------------------- helpers
 

@@ -20,8 +20,8 @@ from stnlib.models import (
     border_background,
     build_model,
     parameter_groups,
+    transform_grid,
 )
-from stnlib.models.transformer import transform_grid
 
 IN_SHAPES = [(1, 28, 28), (1, 42, 42), (1, 60, 60), (2, 42, 42), (20, 12, 12)]
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081

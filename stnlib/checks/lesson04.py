@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib._validation import check_tensor
+from stnlib._validation import check_choice, check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
     Candidate,
@@ -49,8 +49,8 @@ from stnlib.checks._core import (
     run_and_record,
 )
 from stnlib.geometry import tps_control_points
-from stnlib.models import identity_params, num_params
-from stnlib.models.localization import check_choice, check_in_shape
+from stnlib.models import identity_params, num_params, params_from_head
+from stnlib.models.localization import check_in_shape
 
 __all__ = [
     "LOCALIZATION_NET_TRANSFORMS",
@@ -283,6 +283,30 @@ def _compare_head(actual: Any, expected: nn.Linear) -> Comparison:
     return compare_tensors(actual.bias.detach(), expected.bias.detach(), name="the head's bias")
 
 
+_FAMILY_BIAS_MISTAKES: dict[str, tuple[Callable[[int], Tensor], str]] = {
+    "affine": (
+        lambda k: torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
+        "the bias [1, 0, 0, 1, 0, 0] reads as θ = [[1, 0, 0], [1, 0, 0]] after .view(2, 3): the six "
+        "numbers are θ row by row, so the identity is [1, 0, 0, 0, 1, 0].",
+    ),
+    "projective": (
+        lambda k: torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
+        "stnlib's 8 projective parameters are H - I (the homography minus the identity), so 'do "
+        "nothing' is all zeros.",
+    ),
+    "tps": (
+        lambda k: tps_control_points(k).flatten(),
+        "the bias holds the control points themselves, but the head predicts OFFSETS of the control "
+        "points from their rest positions: no offset, no warp — the identity is all zeros.",
+    ),
+    "attention": (
+        lambda k: torch.tensor([0.0, 0.0, 1.0]),
+        "the parameters are in the order (s, t_x, t_y): the scale comes first.",
+    ),
+}
+"""Per family, a wrong identity bias students write, and what is wrong with it."""
+
+
 def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
     if not isinstance(actual, nn.Linear) or actual.bias is None or actual.bias.shape != expected.bias.shape:
         return None
@@ -295,37 +319,10 @@ def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
             "the input, so the output is one flat colour. The bias must hold the identity transformation.",
         )
     ]
-    if transform == "affine":
-        candidates.append(
-            (
-                lambda: torch.tensor([1.0, 0.0, 0.0, 1.0, 0.0, 0.0]),
-                "the bias [1, 0, 0, 1, 0, 0] reads as θ = [[1, 0, 0], [1, 0, 0]] after .view(2, 3): the six "
-                "numbers are θ row by row, so the identity is [1, 0, 0, 0, 1, 0].",
-            )
-        )
-    if transform == "projective":
-        candidates.append(
-            (
-                lambda: torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]),
-                "stnlib's 8 projective parameters are H - I (the homography minus the identity), so 'do "
-                "nothing' is all zeros.",
-            )
-        )
-    if transform == "tps":
-        candidates.append(
-            (
-                lambda: tps_control_points(grid_size).flatten(),
-                "the bias holds the control points themselves, but the head predicts OFFSETS of the control "
-                "points from their rest positions: no offset, no warp — the identity is all zeros.",
-            )
-        )
-    if transform == "attention":
-        candidates.append(
-            (
-                lambda: torch.tensor([0.0, 0.0, 1.0]),
-                "the parameters are in the order (s, t_x, t_y): the scale comes first.",
-            )
-        )
+    wrong_bias = _FAMILY_BIAS_MISTAKES.get(transform)
+    if wrong_bias is not None:
+        make, message = wrong_bias
+        candidates.append((lambda: make(grid_size), message))
 
     def same(a: Any, c: Tensor) -> bool:
         bias = a.bias.detach().to("cpu", torch.float64)
@@ -405,7 +402,7 @@ class SmallLocalizationNet(nn.Module):
         """Predict the family's parameters for ``x: (N, C, H, W)``."""
         check_tensor(x, "x", "N C H W")
         params = self.head(self.features(x))
-        return params.view(-1, 2, 3) if self.transform == "affine" else params
+        return params_from_head(params, self.transform)
 
 
 class _NetProbe(NamedTuple):

@@ -62,8 +62,8 @@ from stnlib.models import (
     STClassifier,
     TwoTransformerClassifier,
     identity_params,
+    params_from_head,
 )
-from stnlib.models.localization import params_from_head
 
 __all__ = [
     "COLLAPSE_BELOW",

@@ -15,22 +15,26 @@ from stnlib.models.classifiers import (
     TwoTransformerClassifier,
     build_model,
 )
-from stnlib.models.localization import (
-    LOCALIZATION_KINDS,
+from stnlib.models.families import (
+    TRANSFORM_FAMILIES,
     TRANSFORMS,
-    LocalizationNet,
+    TransformFamily,
     identity_params,
     num_params,
+    param_shape,
+    params_from_head,
+    register_transform_family,
+    transform_family,
+    transform_grid,
 )
+from stnlib.models.localization import LOCALIZATION_KINDS, LocalizationNet
 from stnlib.models.transformer import (
     SAMPLERS,
     TRANSFORMER_PADDING_MODES,
     SpatialTransformer,
     border_background,
     localization_parameter_names,
-    param_shape,
     parameter_groups,
-    transform_grid,
 )
 
 __all__ = [
@@ -41,10 +45,12 @@ __all__ = [
     "SAMPLERS",
     "TRANSFORMER_PADDING_MODES",
     "TRANSFORMS",
+    "TRANSFORM_FAMILIES",
     "FeatureMapSTClassifier",
     "LocalizationNet",
     "STClassifier",
     "SpatialTransformer",
+    "TransformFamily",
     "TutorialSTN",
     "TwoTransformerClassifier",
     "border_background",
@@ -54,5 +60,8 @@ __all__ = [
     "num_params",
     "param_shape",
     "parameter_groups",
+    "params_from_head",
+    "register_transform_family",
+    "transform_family",
     "transform_grid",
 ]

@@ -5,16 +5,7 @@ family. Its final layer starts with zero weights and a bias equal to the identit
 initialisation the transformer passes its input through unchanged (the paper's appendix; without it the
 transformer often collapses).
 
-Parameter shapes per family (what :meth:`LocalizationNet.forward` returns):
-
-=============  ================  ===========================================================
-family         shape             identity
-=============  ================  ===========================================================
-``affine``     ``(N, 2, 3)``     ``[[1, 0, 0], [0, 1, 0]]`` (eq. 1)
-``attention``  ``(N, 3)``        ``(s, t_x, t_y) = (1, 0, 0)`` (eq. 2)
-``projective`` ``(N, 8)``        zeros (the 8 free entries of the homography minus the identity)
-``tps``        ``(N, K*K, 2)``   the ``K x K`` control points themselves
-=============  ================  ===========================================================
+What it returns for each family, and the identity its head starts at: :mod:`stnlib.models.families`.
 
 For thin plate splines the regression head predicts *offsets* of the control points (bias zero, so an output of
 zero is the identity); :meth:`LocalizationNet.forward` adds the fixed control points, so it returns the target
@@ -30,11 +21,9 @@ from torch import Tensor, nn
 
 from stnlib import geometry
 from stnlib._validation import Dims, check_choice, check_tensor
+from stnlib.models.families import identity_params, num_params, params_from_head, transform_family
 
-__all__ = ["LOCALIZATION_KINDS", "TRANSFORMS", "LocalizationNet", "identity_params", "num_params"]
-
-TRANSFORMS: tuple[str, ...] = ("affine", "attention", "projective", "tps")
-"""The transformation families a spatial transformer can use."""
+__all__ = ["LOCALIZATION_KINDS", "LocalizationNet"]
 
 LOCALIZATION_KINDS: tuple[str, ...] = ("conv", "fc")
 """``conv``: the paper's ST-CNN localization net; ``fc``: the ST-FCN one."""
@@ -69,28 +58,6 @@ def check_input(x: object, in_shape: tuple[int, int, int], name: str = "x") -> D
     for dim, size in zip("CHW", in_shape, strict=True):
         dims.bind(dim, size, "in_shape")
     return check_tensor(x, name, "N C H W", dims)
-
-
-def num_params(transform: str, tps_grid_size: int = 4) -> int:
-    """Number of numbers the regression head outputs for a family (affine 6, attention 3, projective 8, TPS 2K²)."""
-    check_choice(transform, "transform", TRANSFORMS)
-    return {"affine": 6, "attention": 3, "projective": 8, "tps": 2 * tps_grid_size**2}[transform]
-
-
-def identity_params(transform: str, tps_grid_size: int = 4) -> Tensor:
-    """The regression head's output that means "do nothing", flat: the bias its last layer starts with.
-
-    Example:
-        >>> identity_params("attention")
-        tensor([1., 0., 0.])
-    """
-    check_choice(transform, "transform", TRANSFORMS)
-    if transform == "affine":
-        return torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
-    if transform == "attention":
-        return torch.tensor([1.0, 0.0, 0.0])
-    # projective: zeros by the geometry module's convention; TPS: zero offsets of the control points.
-    return torch.zeros(num_params(transform, tps_grid_size))
 
 
 def _conv_out(side: int, padding: int) -> int:
@@ -136,7 +103,7 @@ class LocalizationNet(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
-        self.transform = check_choice(transform, "transform", TRANSFORMS)
+        self.transform = transform_family(transform).name
         self.kind = check_choice(kind, "kind", LOCALIZATION_KINDS)
         if not isinstance(tps_grid_size, int) or tps_grid_size < 2:
             raise ValueError(
@@ -167,7 +134,7 @@ class LocalizationNet(nn.Module):
         self.head = nn.Linear(features, num_params(transform, tps_grid_size))
         self.reset_head()
 
-        if transform == "tps":
+        if transform_family(transform).uses_control_points:
             self.register_buffer("control_points", geometry.tps_control_points(tps_grid_size))
         else:
             self.control_points = None
@@ -186,18 +153,3 @@ class LocalizationNet(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_shape={self.in_shape}, transform={self.transform!r}, kind={self.kind!r}"
-
-
-def params_from_head(raw: Tensor, transform: str, control_points: Tensor | None = None) -> Tensor:
-    """Reshape a regression head's flat output ``raw: (N, P)`` into the family's parameter shape.
-
-    For ``"tps"`` the head's output holds offsets of ``control_points: (K*K, 2)``, which are added here.
-    """
-    n = raw.shape[0]
-    if transform == "affine":
-        return raw.view(n, 2, 3)
-    if transform == "tps":
-        if control_points is None:
-            raise ValueError("control_points are needed to turn TPS offsets into target points")
-        return control_points + raw.view(n, -1, 2)
-    return raw

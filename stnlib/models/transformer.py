@@ -23,13 +23,8 @@ from torch import Tensor, nn
 
 from stnlib import geometry, sampling
 from stnlib._validation import check_choice, check_tensor
-from stnlib.models.localization import (
-    LOCALIZATION_KINDS,
-    TRANSFORMS,
-    LocalizationNet,
-    check_in_shape,
-    check_input,
-)
+from stnlib.models.families import param_shape, transform_family, transform_grid
+from stnlib.models.localization import LOCALIZATION_KINDS, LocalizationNet, check_in_shape, check_input
 
 __all__ = [
     "SAMPLERS",
@@ -37,9 +32,7 @@ __all__ = [
     "SpatialTransformer",
     "border_background",
     "localization_parameter_names",
-    "param_shape",
     "parameter_groups",
-    "transform_grid",
 ]
 
 SAMPLERS: tuple[str, ...] = ("torch", "stnlib")
@@ -48,58 +41,6 @@ SAMPLERS: tuple[str, ...] = ("torch", "stnlib")
 TRANSFORMER_PADDING_MODES: tuple[str, ...] = (*sampling.PADDING_MODES, "background")
 """What a :class:`SpatialTransformer` returns for positions outside the input: the samplers' padding modes
 (:data:`stnlib.sampling.PADDING_MODES`) and ``background`` (see the module docstring)."""
-
-
-def param_shape(transform: str, tps_grid_size: int = 4) -> str:
-    """The named shape of a family's parameters, as :func:`stnlib._validation.check_tensor` reads it.
-
-    Example:
-        >>> param_shape("tps", 4)
-        'N 16 2'
-    """
-    check_choice(transform, "transform", TRANSFORMS)
-    return {
-        "affine": "N 2 3",
-        "attention": "N 3",
-        "projective": "N 8",
-        "tps": f"N {tps_grid_size**2} 2",
-    }[transform]
-
-
-def transform_grid(
-    params: Tensor,
-    transform: str,
-    size: Sequence[int],
-    *,
-    align_corners: bool = False,
-    control_points: Tensor | None = None,
-    torch_affine: bool = True,
-) -> Tensor:
-    """The sampling grid of one transformation family: where each output pixel reads the input.
-
-    Args:
-        params: the family's parameters (``(N, 2, 3)``, ``(N, 3)``, ``(N, 8)`` or ``(N, K*K, 2)`` target points).
-        transform: ``"affine"`` (eq. 1), ``"attention"`` (eq. 2), ``"projective"`` or ``"tps"``.
-        size: the output's ``(N, C, H_out, W_out)``.
-        align_corners: the normalised-coordinate convention (see :mod:`stnlib.geometry.coords`).
-        control_points: ``(K*K, 2)`` TPS source points; ``None`` uses the geometry module's default grid.
-        torch_affine: build affine and attention grids with ``F.affine_grid`` (fast) instead of
-            :func:`stnlib.geometry.affine_grid` (the course's reference; the same numbers).
-
-    Returns:
-        ``grid: (N, H_out, W_out, 2)`` with normalised (x, y) in the last dimension.
-    """
-    check_choice(transform, "transform", TRANSFORMS)
-    size = list(size)
-    if transform in ("affine", "attention"):
-        theta = params if transform == "affine" else geometry.attention_theta(params)
-        if torch_affine:
-            check_tensor(theta, "theta", "N 2 3")
-            return F.affine_grid(theta, size, align_corners=align_corners)
-        return geometry.affine_grid(theta, size, align_corners=align_corners)
-    if transform == "projective":
-        return geometry.projective_grid(params, size, align_corners=align_corners)
-    return geometry.tps_grid(params, size, control_points=control_points, align_corners=align_corners)
 
 
 def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
@@ -209,7 +150,7 @@ class SpatialTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
-        self.transform = check_choice(transform, "transform", TRANSFORMS)
+        self.transform = transform_family(transform).name
         self.sampler = check_choice(sampler, "sampler", SAMPLERS)
         self.padding_mode = check_choice(padding_mode, "padding_mode", TRANSFORMER_PADDING_MODES)
         self.mode = check_choice(mode, "mode", ("bilinear", "nearest"))
@@ -229,7 +170,7 @@ class SpatialTransformer(nn.Module):
                 f"localization must be a torch.nn.Module or None; got {type(localization).__name__}"
             )
         self.localization = localization
-        if transform == "tps":
+        if transform_family(transform).uses_control_points:
             points = getattr(localization, "control_points", None)
             if not isinstance(points, Tensor):
                 points = geometry.tps_control_points(tps_grid_size)
