@@ -41,7 +41,7 @@ from stnlib.experiments import (
 )
 from stnlib.experiments import __main__ as cli
 from stnlib.models import FeatureMapSTClassifier
-from stnlib.train import evaluate, loop
+from stnlib.train import evaluate, fit, loop
 
 CPU = "cpu"
 # Two epochs of two steps: long enough to interrupt in the middle, short enough for a unit test.
@@ -199,22 +199,28 @@ def test_localization_trains_at_the_full_rate_on_distorted_mnist_and_a_tenth_els
 
 
 def test_only_the_long_budgets_on_distorted_mnist_smooth_their_labels() -> None:
-    logits, labels = torch.randn(8, 10, generator=torch.Generator().manual_seed(0)), torch.arange(8)
     for dataset in ("R", "rts", "P", "E"):
         for budget in (BUDGETS["paper"], BUDGETS["paper"].with_epochs(48), BUDGETS["gpu"]):
             recipe = recipe_for("ST-CNN-Aff", dataset, budget)
             assert recipe.label_smoothing == 0.1 and recipe.as_dict()["label_smoothing"] == 0.1
-            loss = recipe.fit_kwargs()["loss_fn"](logits, labels)
-            torch.testing.assert_close(loss, F.cross_entropy(logits, labels, label_smoothing=0.1))
-            assert not torch.allclose(loss, F.cross_entropy(logits, labels))
+            assert recipe.train_config().label_smoothing == 0.1
     for model, dataset in (("ST-CNN", "TC"), ("2xST-FCN", "ADD")):
         assert recipe_for(model, dataset, "paper").label_smoothing == 0.0
     for name in ("smoke", "cpu"):
         recipe = recipe_for("ST-CNN-Aff", "RTS", name)
-        assert recipe.label_smoothing == 0.0
-        torch.testing.assert_close(
-            recipe.fit_kwargs()["loss_fn"](logits, labels), F.cross_entropy(logits, labels)
-        )
+        assert recipe.label_smoothing == 0.0 and recipe.train_config().label_smoothing == 0.0
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_fit_trains_with_the_configs_label_smoothing(smoothing: float) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    x, y = torch.randn(16, 1, 2, 2), torch.randint(0, 3, (16,))
+    with torch.no_grad():
+        before = F.cross_entropy(model(x), y, label_smoothing=smoothing)
+    config = recipe_for("FCN", "RTS", "gpu").train_config(epochs=1, label_smoothing=smoothing)
+    history = fit(model, [(x, y)], config, device="cpu", progress=False)
+    assert history.last["train_loss"] == pytest.approx(before.item(), rel=1e-6)
 
 
 def test_a_result_from_before_label_smoothing_is_reused_without_a_warning(tmp_path) -> None:

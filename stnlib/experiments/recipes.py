@@ -1,7 +1,7 @@
 """Training recipes: how each budget trains each family of the paper's models.
 
-A :class:`Recipe` holds everything :func:`stnlib.train.fit` needs besides the model and the data: optimiser,
-learning rate, schedule, the localization networks' learning-rate multiplier, and the amount of training, which
+A :class:`Recipe` holds everything :func:`stnlib.train.fit` needs besides the model and the data — its
+:meth:`Recipe.train_config` is the run's :class:`~stnlib.train.TrainConfig` — and the amount of data, which
 comes from the named :class:`~stnlib.budget.Budget` (``smoke``, ``cpu``, ``gpu``, ``paper``).
 
 The paper trains with SGD at lr 0.01 for 150k iterations of batch 256, dividing the rate by 10 every 50k
@@ -41,14 +41,12 @@ Example:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import torch.nn.functional as F
-
 from stnlib.budget import Budget, get_budget, training_steps
 from stnlib.experiments.paper import EXPERIMENT_GROUPS
+from stnlib.train.config import TrainConfig
 
 __all__ = ["Family", "Recipe", "family_of", "recipe_for"]
 
@@ -105,17 +103,23 @@ class Recipe:
         """Optimisation steps of the whole run."""
         return training_steps(self.epochs, self.train_samples, self.batch_size)
 
-    def fit_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`stnlib.train.fit` this recipe sets."""
-        return {
-            "epochs": self.epochs,
-            "optimizer": self.optimizer,
-            "lr": self.lr,
-            "schedule": self.schedule,
-            "localization_lr_multiplier": self.localization_lr_multiplier,
-            "weight_decay": self.weight_decay,
-            "loss_fn": functools.partial(F.cross_entropy, label_smoothing=self.label_smoothing),
-        }
+    def train_config(self, **settings: Any) -> TrainConfig:
+        """The :class:`~stnlib.train.TrainConfig` of this recipe for :func:`stnlib.train.fit`; ``settings`` add
+        what the recipe leaves open (``seed``, ``precision``, ``compile``).
+
+        Example:
+            >>> recipe_for("CNN", "RTS", "cpu").train_config(seed=3).lr
+            0.003
+        """
+        return TrainConfig(
+            epochs=self.epochs,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            schedule=self.schedule,
+            localization_lr_multiplier=self.localization_lr_multiplier,
+            weight_decay=self.weight_decay,
+            label_smoothing=self.label_smoothing,
+        ).replace(**settings)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for the JSON result of an experiment."""

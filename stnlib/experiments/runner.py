@@ -423,14 +423,12 @@ def run_experiment(
     history = fit(
         network,
         train_data,
-        **recipe.fit_kwargs(),
+        recipe.train_config(precision=precision, seed=seed),
         device=target,
-        precision=precision,
         checkpoint_dir=checkpoints,
         resume=resume,
         keep_last=1,
         progress=progress,
-        seed=seed,
         callbacks=[film],
     )
     done = history.epochs[-1] if len(history) else 0

@@ -1,6 +1,7 @@
 """Device-agnostic training for the course: :func:`fit`, :func:`evaluate`, checkpoints and resume.
 
 * :mod:`stnlib.train.loop` — :func:`fit` and :func:`evaluate`, optimiser and schedule recipes.
+* :mod:`stnlib.train.config` — :class:`TrainConfig`, every setting of a run, validated once.
 * :mod:`stnlib.train.history` — :class:`History`, the per-epoch metrics of a run.
 * :mod:`stnlib.train.checkpoint` — atomic checkpoints that load with ``weights_only=True``.
 * :mod:`stnlib.train.device` — device choice, seeding, mixed precision, batch copies.
@@ -23,6 +24,7 @@ from stnlib.train.checkpoint import (
     rng_state,
     set_rng_state,
 )
+from stnlib.train.config import TrainConfig
 from stnlib.train.device import (
     PRECISIONS,
     Precision,
@@ -52,6 +54,7 @@ __all__ = [
     "Callback",
     "History",
     "Precision",
+    "TrainConfig",
     "atomic_save",
     "autocast_context",
     "evaluate",

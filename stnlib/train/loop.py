@@ -23,6 +23,7 @@ identity bias towards θ = 0, a transform that samples every output pixel from t
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -39,6 +40,14 @@ from torch import Tensor, nn
 from stnlib._validation import Dims, check_choice
 from stnlib.models import localization_parameter_names
 from stnlib.train import checkpoint as ckpt
+from stnlib.train.config import (
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    check_number,
+    default_weight_decay,
+    record_differences,
+)
 from stnlib.train.device import (
     Precision,
     autocast_context,
@@ -56,6 +65,7 @@ __all__ = [
     "SCHEDULES",
     "Callback",
     "LossFn",
+    "TrainConfig",
     "evaluate",
     "fit",
     "make_optimizer",
@@ -63,32 +73,13 @@ __all__ = [
     "optimizer_param_groups",
 ]
 
-OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
-SCHEDULES: tuple[str, ...] = ("onecycle", "paper", "none")
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Callback = Callable[[int, nn.Module, History], Any]
 """``callback(epoch, model, history)``, called after every epoch (``epoch`` counts from 1)."""
 
-_DEFAULT_LR = {
-    ("adamw", "onecycle"): 3e-3,
-    ("adamw", "paper"): 1e-3,
-    ("adamw", "none"): 1e-3,
-    ("sgd", ""): 0.01,
-}
-_DEFAULT_WEIGHT_DECAY = {"adamw": 1e-2, "sgd": 0.0}
 _SGD_MOMENTUM = 0.9
 _PAPER_DECAY_FRACTIONS = (1 / 3, 2 / 3)  # the paper: x0.1 after 50k and 100k of 150k iterations
 _POSTFIX_INTERVAL_S = 0.5  # how often the progress bar reads the running loss (each read syncs a GPU)
-
-
-def _check_positive(value: object, name: str, *, integer: bool = False, allow_zero: bool = False) -> None:
-    kinds = (int,) if integer else (int, float)
-    ok = (
-        isinstance(value, kinds) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
-    )
-    if not ok:
-        what = "an int" if integer else "a number"
-        raise ValueError(f"{name} must be {what} {'>= 0' if allow_zero else '> 0'}; got {value!r}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,9 +103,9 @@ def optimizer_param_groups(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    _check_positive(lr, "lr")
-    _check_positive(weight_decay, "weight_decay", allow_zero=True)
-    _check_positive(localization_lr_multiplier, "localization_lr_multiplier", allow_zero=True)
+    check_number(lr, "lr")
+    check_number(weight_decay, "weight_decay", allow_zero=True)
+    check_number(localization_lr_multiplier, "localization_lr_multiplier", allow_zero=True)
     localization = localization_parameter_names(model)
     groups: dict[str, dict[str, Any]] = {}
     for parameter_name, p in model.named_parameters():
@@ -150,7 +141,7 @@ def make_optimizer(
     ``weight_decay=None`` means 0.01 for AdamW (PyTorch's default) and 0 for SGD.
     """
     name = check_choice(name, "optimizer", OPTIMIZERS, ignore_case=True)  # type: ignore[assignment]
-    decay = _DEFAULT_WEIGHT_DECAY[name] if weight_decay is None else weight_decay
+    decay = default_weight_decay(name) if weight_decay is None else weight_decay
     groups = optimizer_param_groups(
         model, lr, weight_decay=decay, localization_lr_multiplier=localization_lr_multiplier
     )
@@ -171,7 +162,7 @@ def make_scheduler(
     (the paper's 50k and 100k of 150k iterations, scaled to this run). ``"none"``: ``None``.
     """
     schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)  # type: ignore[assignment]
-    _check_positive(total_steps, "total_steps", integer=True)
+    check_number(total_steps, "total_steps", integer=True)
     if schedule == "onecycle":
         defaults = optimizer.defaults
         cycle_momentum = "betas" in defaults or defaults.get("momentum", 0) > 0
@@ -430,7 +421,7 @@ def _load_data_state(data: object, state: dict[str, Any]) -> None:
 
 def _steps_per_epoch(train_data: object, steps_per_epoch: int | None) -> int | None:
     if steps_per_epoch is not None:
-        _check_positive(steps_per_epoch, "steps_per_epoch", integer=True)
+        check_number(steps_per_epoch, "steps_per_epoch", integer=True)
         return steps_per_epoch
     try:
         n = len(train_data)  # type: ignore[arg-type]
@@ -458,13 +449,14 @@ class _Run:
     loss_fn: LossFn
     device: torch.device
     precision: Precision
-    config: dict[str, Any]
+    config: TrainConfig
+    record: dict[str, Any]
 
     def state_dict(self, epoch: int, history: History) -> dict[str, Any]:
         return {
             "format_version": ckpt.FORMAT_VERSION,
             "epoch": epoch,
-            "config": self.config,
+            "config": self.record,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -545,7 +537,7 @@ class _Run:
         started = time.perf_counter()
         _set_epoch(self.train_data, epoch)
         if bar is not None:
-            bar.reset(total=self.config["steps_per_epoch"])
+            bar.reset(total=self.config.steps_per_epoch)
             bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
         train = self.train_epoch(bar)
         row = {"train_loss": train.loss(), "train_acc": train.accuracy()}
@@ -572,95 +564,50 @@ def _progress_bar(progress: bool, total: int | None, desc: str) -> Any:
 def _build_run(
     model: nn.Module,
     train_data: Iterable[Any],
+    config: TrainConfig,
     *,
-    epochs: int,
-    optimizer: str | torch.optim.Optimizer | None,
-    lr: float | None,
-    schedule: str,
-    localization_lr_multiplier: float,
-    weight_decay: float | None,
+    optimizer: torch.optim.Optimizer | None,
     device: str | torch.device | None,
-    precision: str,
-    compile: bool,
     loss_fn: LossFn,
-    seed: int,
-    steps_per_epoch: int | None,
 ) -> _Run:
-    """Check the arguments of :func:`fit`, move the model, and build its optimiser, schedule and scaler."""
+    """Move the model, and build its optimiser (unless given), schedule and scaler for ``config``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    _check_positive(epochs, "epochs", integer=True)
-    precision = check_precision(precision)
-    schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        clash = [k for k, v in (("lr", lr), ("weight_decay", weight_decay)) if v is not None]
-        clash += ["localization_lr_multiplier"] if localization_lr_multiplier != 1.0 else []
-        if clash:
-            raise ValueError(
-                f"{', '.join(clash)} cannot be combined with your own optimizer, which already has its learning "
-                "rates and parameter groups; set them when you build it (see stnlib.train.optimizer_param_groups)."
-            )
-        optimizer_name = type(optimizer).__name__
-    else:
-        default = "sgd" if schedule == "paper" else "adamw"
-        optimizer_name = check_choice(
-            optimizer if optimizer is not None else default, "optimizer", OPTIMIZERS, ignore_case=True
-        )
-        if lr is None:
-            lr = _DEFAULT_LR.get((optimizer_name, schedule)) or _DEFAULT_LR[(optimizer_name, "")]
-        _check_positive(lr, "lr")
-    steps = _steps_per_epoch(train_data, steps_per_epoch)
-    if schedule != "none" and steps is None:
+    steps = _steps_per_epoch(train_data, config.steps_per_epoch)
+    if config.schedule != "none" and steps is None:
         raise ValueError(
-            f"schedule={schedule!r} needs the number of batches per epoch, but train_data has no len(); "
+            f"schedule={config.schedule!r} needs the number of batches per epoch, but train_data has no len(); "
             "pass steps_per_epoch=... or schedule='none'"
         )
-
+    config = config.replace(steps_per_epoch=steps)
     device = select_device(device)
-    precision = effective_precision(device, precision)
+    precision = effective_precision(device, config.precision)
     model.to(device)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        opt = optimizer
-    else:
-        opt = make_optimizer(
-            model,
-            optimizer_name,  # type: ignore[arg-type]
-            lr,  # type: ignore[arg-type]
-            weight_decay=weight_decay,
-            localization_lr_multiplier=localization_lr_multiplier,
-        )
-    config = {
-        "epochs": epochs,
-        "optimizer": optimizer_name,
-        "lr": None if lr is None else float(lr),
-        "schedule": schedule,
-        "localization_lr_multiplier": float(localization_lr_multiplier),
-        "weight_decay": None if weight_decay is None else float(weight_decay),
-        "seed": seed,
-        "steps_per_epoch": steps,
-    }
+    opt = optimizer or make_optimizer(
+        model,
+        config.optimizer,  # type: ignore[arg-type]
+        config.lr,  # type: ignore[arg-type]
+        weight_decay=config.weight_decay,
+        localization_lr_multiplier=config.localization_lr_multiplier,
+    )
     return _Run(
         model=model,
-        forward=_Forward(model, compile),
+        forward=_Forward(model, config.compile),
         train_data=train_data,
         optimizer=opt,
-        scheduler=None if steps is None else make_scheduler(opt, schedule, epochs * steps),  # type: ignore[arg-type]
+        scheduler=None if steps is None else make_scheduler(opt, config.schedule, config.epochs * steps),  # type: ignore[arg-type]
         scaler=make_grad_scaler(device, precision),
         loss_fn=loss_fn,
         device=device,
         precision=precision,
         config=config,
+        record=config.record(optimizer),
     )
 
 
 def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) -> None:
-    """A resumed run must be the same run: its optimiser and schedule depend on these settings."""
-    keys = ["optimizer", "lr", "schedule", "localization_lr_multiplier", "weight_decay", "seed"]
-    if current["schedule"] != "none":
-        keys += ["epochs", "steps_per_epoch"]  # the schedule is laid out over the whole run
-    differ = [
-        f"{k}: checkpoint {saved.get(k)!r}, now {current[k]!r}" for k in keys if saved.get(k) != current[k]
-    ]
+    """A resumed run must be the same run: its optimiser and schedule depend on its config."""
+    differ = record_differences(saved, current)
     if differ:
         raise ValueError(
             f"cannot resume from {path}: it belongs to a run with other settings ({'; '.join(differ)}). "
@@ -668,28 +615,63 @@ def _check_same_run(saved: dict[str, Any], current: dict[str, Any], path: Path) 
         )
 
 
+def _config_from_arguments(
+    config: TrainConfig | None, optimizer: object, loss_fn: LossFn | None, settings: dict[str, Any]
+) -> TrainConfig:
+    """The one config of a :func:`fit` call: ``config``, or one made from the keyword ``settings`` (not both)."""
+    given = {k: v for k, v in settings.items() if v is not None}
+    if isinstance(optimizer, torch.optim.Optimizer):
+        clash = [k for k in ("lr", "weight_decay", "localization_lr_multiplier") if k in given]
+        if clash:
+            raise ValueError(
+                f"{', '.join(clash)} cannot be combined with your own optimizer, which already has its learning "
+                "rates and parameter groups; set them when you build it (see stnlib.train.optimizer_param_groups)."
+            )
+    elif optimizer is not None:
+        given["optimizer"] = optimizer
+    if config is not None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a stnlib.train.TrainConfig or None; got {type(config).__name__}")
+        if given:
+            raise ValueError(
+                f"pass either config or the settings {', '.join(sorted(given))}, not both; "
+                "change a config with config.replace(...)"
+            )
+    else:
+        if "epochs" not in given:
+            raise ValueError("fit needs epochs=... (the number of passes over train_data), or a config")
+        config = TrainConfig(**given)
+    if loss_fn is not None and config.label_smoothing:
+        raise ValueError(
+            "label_smoothing applies to the default loss; with your own loss_fn, smooth inside it"
+        )
+    return config
+
+
 def fit(
     model: nn.Module,
     train_data: Iterable[Any],
+    config: TrainConfig | None = None,
     *,
     val_data: Iterable[Any] | None = None,
-    epochs: int,
+    epochs: int | None = None,
     optimizer: Literal["adamw", "sgd"] | torch.optim.Optimizer | None = None,
     lr: float | None = None,
-    schedule: Literal["onecycle", "paper", "none"] = "onecycle",
-    localization_lr_multiplier: float = 1.0,
+    schedule: Literal["onecycle", "paper", "none"] | None = None,
+    localization_lr_multiplier: float | None = None,
     weight_decay: float | None = None,
+    label_smoothing: float | None = None,
+    precision: Precision | None = None,
+    compile: bool | None = None,
+    seed: int | None = None,
+    steps_per_epoch: int | None = None,
     device: str | torch.device | None = None,
-    precision: Precision = "fp32",
-    compile: bool = False,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     keep_last: int = 2,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
-    loss_fn: LossFn = F.cross_entropy,
-    seed: int = 0,
-    steps_per_epoch: int | None = None,
+    loss_fn: LossFn | None = None,
 ) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
@@ -698,19 +680,19 @@ def fit(
             e.g. ``(logits, theta)``). It is moved to ``device`` in place.
         train_data: an iterable of ``(x, y)`` batches, iterated once per epoch: a
             :class:`stnlib.data.DistortedMNIST`, a ``DataLoader``, a list of tensor pairs.
+        config: a :class:`TrainConfig` with every setting of the run (e.g. from an experiment's recipe);
+            without one, the keyword settings below make it. Not both.
         val_data: batches evaluated after every epoch (``val_loss``, ``val_acc`` in the history).
-        epochs: the total number of epochs of the run (also when resuming).
-        optimizer: ``"adamw"``, ``"sgd"`` (momentum 0.9) or your own ``torch.optim.Optimizer``. ``None`` picks
-            SGD for ``schedule="paper"`` and AdamW otherwise.
-        lr: the (peak) learning rate; ``None`` picks 3e-3 for AdamW with OneCycle, 1e-3 for AdamW otherwise and
-            0.01 (the paper's) for SGD. Must be ``None`` with your own optimiser.
-        schedule: ``"onecycle"``, ``"paper"`` or ``"none"`` (see the module docstring); stepped every batch.
-        localization_lr_multiplier: learning-rate factor for the localization networks (e.g. 0.1).
-        weight_decay: ``None`` means 0.01 for AdamW and 0 for SGD; never applied to biases.
+        epochs, lr, schedule, localization_lr_multiplier, weight_decay, label_smoothing, precision, compile,
+            seed, steps_per_epoch: the run's settings, as documented in :class:`TrainConfig` (``None``: its
+            default); ``epochs`` is required. ``precision``: ``"bf16"`` runs on CUDA or the CPU, ``"fp16"`` on
+            CUDA with a GradScaler; ``compile`` trains with ``torch.compile`` (validation runs eagerly).
+            ``seed`` seeds Python, NumPy and torch at the start of a fresh run (:func:`seed_everything`); a
+            resumed run restores the generator states of its checkpoint instead. Seed the model's
+            initialisation yourself, before building it.
+        optimizer: ``"adamw"``, ``"sgd"`` (momentum 0.9) or your own ``torch.optim.Optimizer`` (then leave
+            ``lr``, ``weight_decay`` and ``localization_lr_multiplier`` unset: it has its own).
         device: ``None`` picks CUDA, then MPS, then CPU (:func:`stnlib.train.select_device`).
-        precision: ``"fp32"``, ``"bf16"`` (CUDA or CPU) or ``"fp16"`` (CUDA, with a GradScaler).
-        compile: use ``torch.compile`` for training steps (validation runs eagerly); falls back to eager mode
-            with a warning where compiling fails.
         checkpoint_dir: save a checkpoint after every epoch into this directory (on Colab, a Google Drive
             folder); only the newest ``keep_last`` are kept.
         resume: continue from the newest checkpoint in ``checkpoint_dir``. A run that already has ``epochs``
@@ -723,13 +705,9 @@ def fit(
             metrics.
         callbacks: ``callback(epoch, model, history)`` functions called after every epoch (``epoch`` counts
             from 1), before the checkpoint is written; they may add metrics with ``history.log(...)``.
-        loss_fn: ``loss_fn(logits, y)`` returning the batch's mean loss. ``F.cross_entropy`` also suits models
-            that return log-probabilities (a second log-softmax leaves them unchanged).
-        seed: seeds Python, NumPy and torch at the start of a fresh run (:func:`seed_everything`); a resumed
-            run restores the generator states of its checkpoint instead. Seed the model's initialisation
-            yourself, before building it.
-        steps_per_epoch: batches per epoch, needed by the ``onecycle`` and ``paper`` schedules when
-            ``train_data`` has no ``len()``.
+        loss_fn: ``loss_fn(logits, y)`` returning the batch's mean loss; ``None`` is ``F.cross_entropy`` with
+            the config's label smoothing (it also suits models that return log-probabilities: a second
+            log-softmax leaves them unchanged).
 
     Returns:
         The :class:`History` of all epochs of the run (including those before a resume).
@@ -747,36 +725,44 @@ def fit(
     the checkpoint saves. Data with ``set_epoch(epoch)`` (as ``DistributedSampler``) is told each epoch.
     Training stops with a warning when the loss becomes NaN or infinite.
     """
-    _check_positive(keep_last, "keep_last", integer=True)
+    check_number(keep_last, "keep_last", integer=True)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs the checkpoint_dir of the run to continue")
     callbacks = tuple(callbacks)
     if not all(callable(cb) for cb in callbacks):
         raise TypeError(f"callbacks must be callables callback(epoch, model, history); got {callbacks!r}")
+    settings = {
+        "epochs": epochs,
+        "lr": lr,
+        "schedule": schedule,
+        "localization_lr_multiplier": localization_lr_multiplier,
+        "weight_decay": weight_decay,
+        "label_smoothing": label_smoothing,
+        "precision": precision,
+        "compile": compile,
+        "seed": seed,
+        "steps_per_epoch": steps_per_epoch,
+    }
+    config = _config_from_arguments(config, optimizer, loss_fn, settings)
+    if loss_fn is None:
+        loss_fn = functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing)
     run = _build_run(
         model,
         train_data,
-        epochs=epochs,
-        optimizer=optimizer,
-        lr=lr,
-        schedule=schedule,
-        localization_lr_multiplier=localization_lr_multiplier,
-        weight_decay=weight_decay,
+        config,
+        optimizer=optimizer if isinstance(optimizer, torch.optim.Optimizer) else None,
         device=device,
-        precision=precision,
-        compile=compile,
         loss_fn=loss_fn,
-        seed=seed,
-        steps_per_epoch=steps_per_epoch,
     )
-    seed_everything(seed)
+    epochs = config.epochs
+    seed_everything(config.seed)
     directory = None if checkpoint_dir is None else Path(checkpoint_dir)
     history, start_epoch = _start(run, directory, resume)
     if start_epoch >= epochs:
         return history
 
     completed = saved = start_epoch
-    bar = _progress_bar(progress, run.config["steps_per_epoch"], f"epoch {start_epoch + 1}/{epochs}")
+    bar = _progress_bar(progress, run.config.steps_per_epoch, f"epoch {start_epoch + 1}/{epochs}")
     try:
         for epoch in range(start_epoch, epochs):
             row = run.run_epoch(epoch, epochs, val_data, bar)
@@ -828,12 +814,12 @@ def _start(run: _Run, directory: Path | None, resume: bool) -> tuple[History, in
         return History(), 0
     path, state = loaded
     history = History.from_state_dict(state["history"])
-    epoch, epochs = int(state["epoch"]), run.config["epochs"]
+    epoch, epochs = int(state["epoch"]), run.config.epochs
     if epoch >= epochs:
         run.model.load_state_dict(state["model"])
         _say(f"training already finished: {path} holds epoch {epoch}; loaded its weights and history.")
         return history, epoch
-    _check_same_run(state["config"], run.config, path)
+    _check_same_run(state["config"], run.record, path)
     run.load_state_dict(state)
     _say(f"resuming from {path}: {epoch} of {epochs} epochs done.")
     return history, epoch
