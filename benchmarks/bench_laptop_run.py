@@ -16,11 +16,12 @@ The levers (``--levers``, default all but ``bf16`` where the CPU has no bf16 uni
 * ``batch64`` — batches of 64 (twice the steps over the same digits).
 * ``loc_half_res`` — the localization network sees the canvas average-pooled to 21x21 (a quarter of the work).
 * ``curriculum`` — rotations up to 15° in the first epoch, 30° in the second, the full 45° from the third.
+* ``half_res_curriculum`` — ``loc_half_res`` and ``curriculum`` together.
 * ``two_threads`` — the lesson's recipe with two threads instead of one.
 * ``bf16`` — the lesson's recipe under ``torch.autocast("cpu", torch.bfloat16)``.
 
-Run from the repository root on an otherwise idle machine (times are the point; about an hour for all levers at 8
-epochs on one core of a 2.8 GHz Xeon)::
+Run from the repository root on an otherwise idle machine (times are the point; about 2 minutes per lever at 8
+epochs and 6–7 at 24 on one core of a 2.8 GHz Xeon; results in benchmarks/README.md, "Time to Figure 1")::
 
     OMP_NUM_THREADS=1 python -m benchmarks.bench_laptop_run --epochs 8
     python -m benchmarks.bench_laptop_run --budget smoke --epochs 1 --levers lesson   # seconds: does it run?
@@ -68,6 +69,7 @@ LEVERS: dict[str, Lever] = {
     "batch64": Lever(batch_size=64),
     "loc_half_res": Lever(localization="half_res"),
     "curriculum": Lever(curriculum=True),
+    "half_res_curriculum": Lever(localization="half_res", curriculum=True),
     "two_threads": Lever(threads=2),
     "bf16": Lever(bf16=True),
 }
