@@ -9,6 +9,7 @@ to fix the usual mistake.
 
 from __future__ import annotations
 
+import numbers
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,16 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["Dims", "check_same_device", "check_size", "check_tensor"]
+__all__ = [
+    "Dims",
+    "check_choice",
+    "check_device",
+    "check_int",
+    "check_labels",
+    "check_same_device",
+    "check_size",
+    "check_tensor",
+]
 
 
 @dataclass
@@ -235,4 +245,112 @@ def check_choice(
     chosen = value.lower() if ignore_case and isinstance(value, str) else value
     if not isinstance(chosen, str) or chosen not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}")
+    return chosen
+
+
+def check_int(value: object, name: str, minimum: int = 1, what: str = "") -> int:
+    """Return ``value`` if it is an int (not a bool) of at least ``minimum``, else raise naming ``name``
+    (``what`` says what the number counts, e.g. ``"pixels"``).
+
+    Example:
+        >>> check_int(3, "canvas")
+        3
+    """
+    counts = f" (a positive number of {what})" if what and minimum == 1 else (f" ({what})" if what else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}{counts}; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}{counts}; got {value}")
+    return int(value)
+
+
+def check_labels(labels: object, name: str, num_classes: int | None = None, dims: Dims | None = None) -> Dims:
+    """Check class labels ``(N,)``: an integer tensor, and with ``num_classes`` every value in ``[0, num_classes)``.
+
+    The range check reads the values (one reduction, and on a GPU one synchronisation): call it once per batch
+    source, not per step.
+
+    Raises:
+        TypeError: ``labels`` is not a tensor, or not of an integer dtype.
+        ValueError: wrong shape, a batch mismatch with another argument, or a label out of range.
+
+    Example:
+        >>> check_labels(torch.tensor([0, 9, 3]), "labels", num_classes=10)["N"]
+        3
+    """
+    dims = check_tensor(labels, name, "N", dims, floating=False)
+    assert isinstance(labels, Tensor)
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(
+            f"{name} must hold integer class indices (torch.long); got {labels.dtype}. "
+            "Convert them with .long()."
+        )
+    if num_classes is not None and labels.numel():
+        low, high = (int(v) for v in torch.stack(torch.aminmax(labels)).tolist())
+        if low < 0 or high >= num_classes:
+            raise ValueError(
+                f"{name} must be class indices in [0, {num_classes - 1}] for {num_classes} classes; "
+                f"got values from {low} to {high}. Check that the labels belong to this model's task."
+            )
+    return dims
+
+
+def _devices_here() -> str:
+    names = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    backend = getattr(torch.backends, "mps", None)
+    if backend is not None and backend.is_available():
+        names.append("mps")
+    return ", ".join(names)
+
+
+def check_device(
+    device: object, name: str = "device", *, allow_none: bool = False, present: bool = True
+) -> torch.device | None:
+    """Return ``device`` (a name such as ``"cuda:0"`` or a ``torch.device``) if this machine has it
+    (``None`` too with ``allow_none``: the caller's default; any device torch knows with ``present=False``).
+
+    Raises:
+        TypeError: ``device`` is neither a string nor a ``torch.device``.
+        ValueError: torch does not know the name (``"gpu"``), or this machine lacks the device (``"cuda:7"``);
+            the message lists the devices it has.
+
+    Example:
+        >>> check_device("cpu")
+        device(type='cpu')
+    """
+    if (isinstance(device, torch.device) and device.type == "cpu") or (device is None and allow_none):
+        return device
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(
+            f"{name} must be a device name such as 'cuda' or 'cpu', a torch.device, or None; "
+            f"got {type(device).__name__} {device!r}"
+        )
+    also = "" if name == "device" else " (device=None in fit, evaluate and the experiments)"
+    auto = f"pass {name}=None{also} to use the best device this machine has ({_devices_here()})"
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"{name}={device!r} is not a device torch knows; use 'cuda', 'cuda:0', 'mps' or 'cpu', or {auto}."
+        ) from None
+    if not present:
+        return chosen
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"{name}={str(chosen)!r} was asked for but CUDA is not available here "
+                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); on Colab choose "
+                f"Runtime > Change runtime type > GPU, or {auto}."
+            )
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"{name}={str(chosen)!r} was asked for but this machine has {torch.cuda.device_count()} "
+                f"CUDA device(s); {auto}."
+            )
+    elif chosen.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+        if backend is None or not backend.is_available():
+            raise ValueError(
+                f"{name}='mps' was asked for but Apple's MPS backend is not available here; {auto}."
+            )
     return chosen

@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
+from stnlib._validation import check_device
+
 __all__ = [
     "PRECISIONS",
     "Precision",
@@ -78,35 +80,23 @@ def select_device(preferred: str | torch.device | None = None) -> torch.device:
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if not isinstance(preferred, (str, torch.device)):
-        raise TypeError(
-            f"preferred must be a device name such as 'cuda' or 'cpu', a torch.device, or None; "
-            f"got {type(preferred).__name__}"
-        )
-    try:
-        device = torch.device(preferred)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"preferred={preferred!r} is not a device torch knows; use 'cuda', 'cuda:0', 'mps' or 'cpu' ({exc})"
-        ) from None
-    auto = "pass device=None to use the best device this machine has"
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was asked for but CUDA is not available here "
-                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}); on Colab choose "
-                f"Runtime > Change runtime type > GPU, or {auto}."
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device {str(device)!r} was asked for but this machine has {torch.cuda.device_count()} "
-                f"CUDA device(s) (cuda:0 … cuda:{torch.cuda.device_count() - 1}); {auto}."
-            )
-    elif device.type == "mps" and not _mps_available():
-        raise ValueError(f"device 'mps' was asked for but Apple's MPS backend is not available here; {auto}.")
-    elif device.type not in ("cpu", "cuda", "mps"):
+    device = _device(preferred, "preferred")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError("preferred='mps' was asked for but Apple's MPS backend is not available here.")
+    if device.type not in ("cpu", "cuda", "mps"):
         warnings.warn(f"device {str(device)!r} is not one the course tests (cuda, mps, cpu)", stacklevel=2)
     return device
+
+
+def _device(device: object, name: str = "device", *, present: bool = True) -> torch.device:
+    checked = check_device(device, name, present=present)
+    assert checked is not None
+    return checked
+
+
+def resolve_device(device: object, name: str = "device") -> torch.device:
+    """``device`` checked by :func:`stnlib._validation.check_device` (errors name ``name``); ``None``: the best one."""
+    return select_device() if device is None else _device(device, name)
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
@@ -177,7 +167,7 @@ def effective_precision(device: torch.device, precision: Precision) -> Precision
     where the device cannot use them: ``fp16`` needs CUDA (for loss scaling with a GradScaler); ``bf16`` needs
     the CPU, MPS or a CUDA GPU with bfloat16 support (Ampere or newer).
     """
-    precision = check_precision(precision)
+    device, precision = _device(device), check_precision(precision)
     if precision == "fp16" and device.type != "cuda":
         warnings.warn(
             f"precision='fp16' needs a CUDA GPU (the course scales fp16 losses only there); training on the "
@@ -213,10 +203,11 @@ def autocast_context(
         >>> y.dtype
         torch.bfloat16
     """
+    device = _device(device)
     precision = check_precision(precision)
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=_AUTOCAST_DTYPES[precision])
+    return torch.autocast(device_type=device.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
 def make_grad_scaler(device: str | torch.device, precision: Precision = "fp32") -> torch.amp.GradScaler:
@@ -226,7 +217,7 @@ def make_grad_scaler(device: str | torch.device, precision: Precision = "fp32") 
     A disabled scaler passes through: ``scaler.scale(loss)`` is ``loss``, ``scaler.step(opt)`` is ``opt.step()``,
     so a training step written with a scaler is the same code on every device and precision.
     """
-    device = torch.device(device)
+    device = _device(device)
     enabled = check_precision(precision) == "fp16" and device.type == "cuda"
     # The scaler's own device only matters when enabled; "cpu" keeps a disabled one free of CUDA warnings.
     return torch.amp.GradScaler(device.type if enabled else "cpu", enabled=enabled)
@@ -242,7 +233,7 @@ def loader_options(device: str | torch.device) -> dict[str, bool]:
         >>> loader_options("cpu")
         {'pin_memory': False}
     """
-    return {"pin_memory": torch.device(device).type == "cuda"}
+    return {"pin_memory": _device(device, present=False).type == "cuda"}
 
 
 def move_to_device(batch: _T, device: str | torch.device) -> _T:
@@ -257,7 +248,7 @@ def move_to_device(batch: _T, device: str | torch.device) -> _T:
         >>> x.device, y.dtype
         (device(type='cpu'), torch.int64)
     """
-    device = torch.device(device)
+    device = _device(device, present=False)  # an absent GPU: torch's own error when a tensor moves
     return _move(batch, device, non_blocking=device.type == "cuda")
 
 
@@ -295,7 +286,7 @@ def describe_hardware(device: str | torch.device) -> str:
         >>> "thread" in describe_hardware("cpu")
         True
     """
-    device = select_device(device)
+    device = resolve_device(device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
     if device.type == "mps":
