@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from stnlib._validation import check_int
+
 __all__ = [
     "FORMAT_VERSION",
     "atomic_save",
@@ -44,7 +46,7 @@ _TMP_PREFIX = ".tmp-"
 
 def checkpoint_path(directory: str | os.PathLike[str], epoch: int) -> Path:
     """The file of the checkpoint taken after ``epoch`` completed epochs: ``directory/epoch-0003.pt``."""
-    return Path(directory) / f"epoch-{epoch:04d}.pt"
+    return Path(directory) / f"epoch-{check_int(epoch, 'epoch', minimum=0):04d}.pt"
 
 
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
@@ -104,8 +106,7 @@ def _fsync_directory(directory: Path) -> None:
 
 def prune_checkpoints(directory: str | os.PathLike[str], keep_last: int) -> None:
     """Delete all but the newest ``keep_last`` checkpoints, and temporary files left by a killed writer."""
-    if keep_last < 1:
-        raise ValueError(f"keep_last must be at least 1; got {keep_last}")
+    check_int(keep_last, "keep_last")
     for _, path in list_checkpoints(directory)[:-keep_last]:
         with contextlib.suppress(OSError):
             path.unlink()

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib._validation import Dims, check_choice
+from stnlib._validation import Dims, check_choice, check_labels
 from stnlib.models import localization_parameter_names
 from stnlib.train import checkpoint as ckpt
 from stnlib.train.config import (
@@ -55,8 +55,8 @@ from stnlib.train.device import (
     effective_precision,
     make_grad_scaler,
     move_to_device,
+    resolve_device,
     seed_everything,
-    select_device,
 )
 from stnlib.train.history import History
 
@@ -140,7 +140,7 @@ def make_optimizer(
 
     ``weight_decay=None`` means 0.01 for AdamW (PyTorch's default) and 0 for SGD.
     """
-    name = check_choice(name, "optimizer", OPTIMIZERS, ignore_case=True)  # type: ignore[assignment]
+    name = check_choice(name, "name", OPTIMIZERS, " (the optimizer)", ignore_case=True)  # type: ignore[assignment]
     decay = default_weight_decay(name) if weight_decay is None else weight_decay
     groups = optimizer_param_groups(
         model, lr, weight_decay=decay, localization_lr_multiplier=localization_lr_multiplier
@@ -203,6 +203,28 @@ def _check_first_batch(x: object, y: object, data_name: str) -> None:
         dims = Dims()
         dims.bind("N", int(x.shape[0]) if x.ndim else 0, f"x (the inputs yielded by {data_name})")
         dims.bind("N", int(y.shape[0]), f"y (the targets yielded by {data_name})")
+        if x.ndim == 4 and not x.is_floating_point():
+            raise TypeError(
+                f"the images x yielded by {data_name} must be floating point; got {x.dtype}. Convert them with "
+                "x.float() (and divide by 255 if they hold 0–255 pixel values)."
+            )
+
+
+def _check_targets(logits: Tensor, y: Tensor, loss_fn: LossFn, data_name: str) -> None:
+    """With a cross-entropy loss and logits ``(N, C)``, targets ``(N,)`` must be class indices in ``[0, C)``.
+
+    Called on the first batch only: the range check reads the targets (one synchronisation on a GPU).
+    """
+    if getattr(loss_fn, "func", loss_fn) is F.cross_entropy and logits.ndim == 2 and y.ndim == 1:
+        check_labels(y, f"the targets y yielded by {data_name}", num_classes=logits.shape[1])
+
+
+def _check_data(data: object, name: str) -> None:
+    if not isinstance(data, Iterable) or isinstance(data, (Tensor, str)):
+        raise TypeError(
+            f"{name} must be an iterable of (x, y) batches, such as a DataLoader, a DistortedMNIST or a list "
+            f"of tensor pairs; got {type(data).__name__}"
+        )
 
 
 def _logits(output: object) -> Tensor:
@@ -294,11 +316,12 @@ def evaluate(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     precision = check_precision(precision)
+    _check_data(data, "data")
     if device is None:
         first = next(model.parameters(), None)
         device = first.device if first is not None else torch.device("cpu")
     else:
-        device = torch.device(device)
+        device = resolve_device(device)
         model.to(device)
     return _evaluate(model, model, data, device, loss_fn, effective_precision(device, precision), "data")
 
@@ -324,6 +347,8 @@ def _evaluate(
                 x, y = move_to_device((x, y), device)
                 with autocast_context(device, precision):
                     logits = _logits(forward(x))
+                    if i == 0:
+                        _check_targets(logits, y, loss_fn, data_name)
                     loss = loss_fn(logits, y)
                 metrics.add(loss, logits, y)
     finally:
@@ -480,10 +505,12 @@ class _Run:
         ckpt.atomic_save(self.state_dict(epoch, history), ckpt.checkpoint_path(directory, epoch))
         ckpt.prune_checkpoints(directory, keep_last)
 
-    def step(self, x: Any, y: Tensor) -> tuple[Tensor, Tensor]:
-        """One optimisation step; returns the batch's logits and mean loss."""
+    def step(self, x: Any, y: Tensor, first: bool = False) -> tuple[Tensor, Tensor]:
+        """One optimisation step; returns the batch's logits and mean loss (``first``: check the targets)."""
         with autocast_context(self.device, self.precision):
             logits = _logits(self.forward(x))
+            if first:
+                _check_targets(logits, y, self.loss_fn, "train_data")
             loss = self.loss_fn(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -506,7 +533,9 @@ class _Run:
                 if i == 0:
                     _check_first_batch(x, y, "train_data")
                 x, y = move_to_device((x, y), self.device)
-                logits, loss = self.step(x, y) if self.forward.verified else self._first_compiled_step(x, y)
+                logits, loss = (
+                    self.step(x, y, i == 0) if self.forward.verified else self._first_compiled_step(x, y)
+                )
                 if self.scheduler is not None:
                     self.scheduler.step()
                 metrics.add(loss, logits, y)
@@ -523,10 +552,10 @@ class _Run:
 
     def _first_compiled_step(self, x: Any, y: Tensor) -> tuple[Tensor, Tensor]:
         try:
-            result = self.step(x, y)
+            result = self.step(x, y, first=True)
         except Exception as exc:  # torch.compile fails lazily, in the first forward or backward pass
             self.forward.fall_back(exc)
-            result = self.step(x, y)
+            result = self.step(x, y, first=True)
         self.forward.verified = True
         return result
 
@@ -573,6 +602,7 @@ def _build_run(
     """Move the model, and build its optimiser (unless given), schedule and scaler for ``config``."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    _check_data(train_data, "train_data")
     steps = _steps_per_epoch(train_data, config.steps_per_epoch)
     if config.schedule != "none" and steps is None:
         raise ValueError(
@@ -580,7 +610,7 @@ def _build_run(
             "pass steps_per_epoch=... or schedule='none'"
         )
     config = config.replace(steps_per_epoch=steps)
-    device = select_device(device)
+    device = resolve_device(device)
     precision = effective_precision(device, config.precision)
     model.to(device)
     opt = optimizer or make_optimizer(
@@ -731,6 +761,8 @@ def fit(
     callbacks = tuple(callbacks)
     if not all(callable(cb) for cb in callbacks):
         raise TypeError(f"callbacks must be callables callback(epoch, model, history); got {callbacks!r}")
+    if val_data is not None:
+        _check_data(val_data, "val_data")
     settings = {
         "epochs": epochs,
         "lr": lr,
