@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from stnlib._validation import Dims, check_same_device, check_size, check_tensor
+from stnlib._validation import Dims, check_device, check_same_device, check_size, check_tensor
 from stnlib.geometry.coords import normalized_linspace, normalized_to_pixel_matrix, pixel_to_normalized_matrix
 
 __all__ = [
@@ -48,6 +48,8 @@ def _as_batched(
     value: object, name: str, pair: bool, dims: Dims, device: torch.device | str | None, dtype: torch.dtype
 ) -> Tensor:
     """One parameter of :func:`affine_theta` as ``(N,)`` / ``(N, 2)`` or an unbatched ``()`` / ``(2,)`` tensor."""
+    if value is None:
+        raise TypeError(f"{name} must be a number, a pair or a tensor; got None")
     if not isinstance(value, Tensor):
         value = torch.as_tensor(value, dtype=dtype, device=device)
     if pair and value.ndim == 0:  # one number for both axes
@@ -93,6 +95,7 @@ def affine_theta(
                  [0.0000, 0.5000, 0.0000]]])
     """
     given = {"rotation": rotation, "scale": scale, "shear": shear, "translation": translation}
+    device = check_device(device, allow_none=True)
     tensors = [(k, v) for k, v in given.items() if isinstance(v, Tensor)]
     if device is None and tensors:
         first_name, first = tensors[0]
@@ -130,7 +133,11 @@ def identity_affine(
                  [0., 1., 0.]]])
     """
     check_size((batch_size,), "batch_size", "N")
-    return torch.eye(2, 3, device=device, dtype=dtype).expand(batch_size, 2, 3).clone()
+    return (
+        torch.eye(2, 3, device=check_device(device, allow_none=True), dtype=dtype)
+        .expand(batch_size, 2, 3)
+        .clone()
+    )
 
 
 def to_homogeneous(theta: Tensor) -> Tensor:
@@ -235,6 +242,7 @@ def base_grid(
                  [ 0.5000,  0.0000,  1.0000]]])
     """
     check_size((height, width), "(height, width)", "H W")
+    device = check_device(device, allow_none=True)
     xs = normalized_linspace(width, align_corners, device=device, dtype=dtype)
     ys = normalized_linspace(height, align_corners, device=device, dtype=dtype)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -299,7 +307,11 @@ def identity_attention(
 ) -> Tensor:
     """``(N, 3)`` attention parameters ``(s, t_x, t_y) = (1, 0, 0)``: the whole image, unchanged."""
     check_size((batch_size,), "batch_size", "N")
-    return torch.tensor([1.0, 0.0, 0.0], device=device, dtype=dtype).expand(batch_size, 3).clone()
+    return (
+        torch.tensor([1.0, 0.0, 0.0], device=check_device(device, allow_none=True), dtype=dtype)
+        .expand(batch_size, 3)
+        .clone()
+    )
 
 
 def theta_to_pixel_matrix(

@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from stnlib._validation import check_device, check_int, check_size, check_tensor
+
 __all__ = [
     "normalized_linspace",
     "normalized_to_pixel",
@@ -31,12 +33,13 @@ __all__ = [
 
 def _axis_sizes(coords: Tensor, size: int | tuple[int, int]) -> Tensor | int:
     """Per-element axis sizes: an int applies everywhere; ``(H, W)`` applies W to x and H to y."""
-    if isinstance(size, int):
-        return size
-    height, width = size
+    check_tensor(coords, "coords", "...", floating=False, allow_empty=True)
+    if isinstance(size, int) and not isinstance(size, bool):
+        return check_int(size, "size", what="pixels")
+    height, width = check_size(size, "size", "H W")
     if coords.shape[-1:] != (2,):
         raise ValueError(
-            f"with size=(H, W) the coordinates must have (x, y) in the last dimension; got shape {tuple(coords.shape)}"
+            f"with size=(H, W) the coords must have (x, y) in the last dimension; got shape {tuple(coords.shape)}"
         )
     return torch.tensor([width, height], dtype=coords.dtype, device=coords.device)
 
@@ -105,9 +108,8 @@ def normalized_linspace(
         >>> normalized_linspace(4, align_corners=False)
         tensor([-0.7500, -0.2500,  0.2500,  0.7500])
     """
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels; got {size}")
-    pixels = torch.arange(size, device=device, dtype=dtype)
+    check_int(size, "size", what="pixels")
+    pixels = torch.arange(size, device=check_device(device, allow_none=True), dtype=dtype)
     return pixel_to_normalized(pixels, size, align_corners)
 
 
@@ -123,9 +125,8 @@ def _matrix_of(
     The map is evaluated (in float64) at (0, 0), (1, 0) and (0, 1), so the conventions stay written only in
     :func:`normalized_to_pixel` and :func:`pixel_to_normalized`.
     """
-    height, width = size
-    if height < 1 or width < 1:
-        raise ValueError(f"size must be (H, W) with positive entries; got {tuple(size)}")
+    height, width = check_size(size, "size", "H W")
+    device = check_device(device, allow_none=True)
     probes = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
     origin, at_x, at_y = point_map(probes, (height, width), align_corners)
     matrix = torch.eye(3, dtype=torch.float64)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from stnlib._validation import check_size, check_tensor
+from stnlib._validation import check_device, check_size, check_tensor
 from stnlib.geometry.affine import base_grid
 
 __all__ = [
@@ -55,7 +55,7 @@ def identity_projective(
 ) -> Tensor:
     """``(N, 8)`` zeros: the parameters of the identity homography."""
     check_size((batch_size,), "batch_size", "N")
-    return torch.zeros(batch_size, 8, device=device, dtype=dtype)
+    return torch.zeros(batch_size, 8, device=check_device(device, allow_none=True), dtype=dtype)
 
 
 def _min_abs_w(dtype: torch.dtype) -> float:

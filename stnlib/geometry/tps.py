@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from stnlib._validation import Dims, check_same_device, check_size, check_tensor
+from stnlib._validation import Dims, check_device, check_same_device, check_size, check_tensor
 from stnlib.geometry.affine import base_grid
 
 __all__ = [
@@ -52,7 +52,7 @@ def tps_control_points(
         raise ValueError(
             f"grid_size must be at least 2 (a TPS needs 3 non-collinear points); got {grid_size}"
         )
-    axis = torch.linspace(-1.0, 1.0, size, device=device, dtype=dtype)
+    axis = torch.linspace(-1.0, 1.0, size, device=check_device(device, allow_none=True), dtype=dtype)
     ys, xs = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([xs, ys], dim=-1).view(size * size, 2)
 
@@ -107,7 +107,7 @@ def _with_ones(points: Tensor) -> Tensor:
 
 def _batched_control_points(control_points: Tensor, dims: Dims) -> Tensor:
     """Accept shared ``(P, 2)`` or per-item ``(N, P, 2)`` control points; return ``(N or 1, P, 2)``."""
-    if control_points.ndim == 2:
+    if isinstance(control_points, Tensor) and control_points.ndim == 2:
         check_tensor(control_points, "control_points", "P 2", dims, finite=True)
         return control_points.unsqueeze(0)
     check_tensor(control_points, "control_points", "N P 2", dims, finite=True)
@@ -172,7 +172,7 @@ def tps_transform(points: Tensor, control_points: Tensor, coefficients: Tensor) 
     check_tensor(coefficients, "coefficients", "N P_plus_3 2", dims, finite=True)
     if dims["P_plus_3"] != dims["P"] + 3:
         raise ValueError(
-            f"coefficients must have P + 3 = {dims['P'] + 3} rows for {dims['P']} control points; "
+            f"coefficients must have P + 3 = {dims['P'] + 3} rows for the {dims['P']} points of control_points; "
             f"got {dims['P_plus_3']}. Pass the control points used to compute the coefficients."
         )
     check_same_device(points, "points", control, "control_points")
