@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from stnlib._validation import check_size
 from stnlib.models.localization import check_in_shape, check_input
 from stnlib.models.transformer import SpatialTransformer
 
@@ -108,6 +109,7 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
+        channels = check_size(channels, "channels", "C1 C2")
         c, h, w = self.in_shape
         if min(h, w) < _CNN_MIN_SIDE:
             raise ValueError(
@@ -254,6 +256,7 @@ class FeatureMapSTClassifier(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
+        channels = check_size(channels, "channels", "C1 C2")
         c, h, w = self.in_shape
         if min(h, w) < _CNN_MIN_SIDE:
             raise ValueError(

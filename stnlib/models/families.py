@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib import geometry
-from stnlib._validation import check_choice, check_tensor
+from stnlib._validation import Dims, check_choice, check_size, check_tensor
 
 __all__ = [
     "TRANSFORMS",
@@ -169,7 +169,13 @@ def params_from_head(raw: Tensor, transform: str, control_points: Tensor | None 
 
     For ``"tps"`` the head's output holds offsets of ``control_points: (K*K, 2)``, which are added here.
     """
-    return transform_family(transform).params_from_head(raw, control_points)
+    family = transform_family(transform)
+    dims = check_tensor(raw, "raw", "N P")
+    if not family.uses_control_points and dims["P"] != family.num_params(4):
+        raise ValueError(
+            f"raw must have {family.num_params(4)} columns for the {family.name!r} family; got {dims['P']}"
+        )
+    return family.params_from_head(raw, control_points)
 
 
 def transform_grid(
@@ -196,6 +202,9 @@ def transform_grid(
         ``grid: (N, H_out, W_out, 2)`` with normalised (x, y) in the last dimension.
     """
     family = transform_family(transform)
+    # Shapes only: this runs every forward pass, so finite checks stay in the reference grid generators.
+    dims = check_tensor(params, "params", family.shape, Dims())
+    check_size(size, "size", "N C H_out W_out", dims)
     return family.grid(
         params,
         list(size),
@@ -210,7 +219,6 @@ def transform_grid(
 
 def _theta_grid(theta: Tensor, size: Sequence[int], align_corners: bool, torch_affine: bool) -> Tensor:
     if torch_affine:
-        check_tensor(theta, "theta", "N 2 3")
         return F.affine_grid(theta, list(size), align_corners=align_corners)
     return geometry.affine_grid(theta, size, align_corners=align_corners)
 

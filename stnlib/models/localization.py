@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from stnlib import geometry
-from stnlib._validation import Dims, check_choice, check_tensor
+from stnlib._validation import Dims, check_choice, check_size, check_tensor
 from stnlib.models.families import identity_params, num_params, params_from_head, transform_family
 
 __all__ = ["LOCALIZATION_KINDS", "LocalizationNet"]
@@ -110,6 +110,7 @@ class LocalizationNet(nn.Module):
                 f"tps_grid_size must be an int >= 2 (a K x K control grid); got {tps_grid_size!r}"
             )
         self.tps_grid_size = tps_grid_size
+        conv_channels = check_size(conv_channels, "conv_channels", "C1 C2")
         widths = tuple(hidden) if hidden is not None else ((20,) if kind == "conv" else (32, 32))
         if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"hidden must be a non-empty sequence of positive ints; got {hidden!r}")
