@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from stnlib._validation import Dims, check_same_device, check_tensor
+from stnlib._validation import Dims, check_int, check_same_device, check_tensor
 from stnlib.geometry.affine import affine_grid, pixel_matrix_to_theta
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
 from stnlib.geometry.projective import projective_grid, projective_params_from_corners
@@ -164,7 +164,7 @@ def _paste_max(canvas: Tensor, patches: Tensor, top: Tensor, left: Tensor) -> Te
 
 
 def _check_canvas(canvas: int, height: int, width: int) -> None:
-    if canvas < max(height, width):
+    if check_int(canvas, "canvas", what="pixels") < max(height, width):
         raise ValueError(
             f"canvas must be at least as large as the digits ({height}x{width}); got canvas={canvas}. "
             "The digit has to fit on the canvas."
@@ -368,7 +368,12 @@ def translate_clutter(
     n, _, height, width = images.shape
     check_tensor(clutter_source, "clutter_source", "M C H W", dims)
     check_same_device(images, "images", clutter_source, "clutter_source")
-    if not 0 < patch <= min(height, width):
+    if dims["M"] == 0:
+        raise ValueError(
+            "clutter_source is empty (M=0); pass the digits to cut clutter from, e.g. the split's images"
+        )
+    check_int(n_clutter, "n_clutter", minimum=0)
+    if not 0 < check_int(patch, "patch", what="pixels") <= min(height, width):
         raise ValueError(f"patch must be between 1 and the digit size {min(height, width)}; got {patch}")
     translated = translate(images, generator, canvas)
     m = clutter_source.shape[0]

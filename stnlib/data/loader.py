@@ -30,7 +30,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from stnlib._validation import check_tensor
+from stnlib._validation import check_int, check_tensor
 from stnlib.data.distortions import DISTORTIONS, Distortion, translate
 from stnlib.data.mnist import Source, Split, load_mnist
 
@@ -160,16 +160,15 @@ class DistortedMNIST:
             raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(DISTORTIONS)}")
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
-        if n_samples is not None and not 1 <= n_samples <= images.shape[0]:
+        if n_samples is not None and not 1 <= check_int(n_samples, "n_samples") <= images.shape[0]:
             raise ValueError(
                 f"n_samples must be between 1 and {images.shape[0]} (the split's size); got {n_samples}"
             )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1; got {batch_size}")
-        if device is None:
-            from stnlib.train.device import select_device  # imported here: stnlib.train imports stnlib.data
+        check_int(batch_size, "batch_size")
+        check_int(seed, "seed", minimum=0)
+        from stnlib.train.device import resolve_device  # imported here: stnlib.train imports stnlib.data
 
-            device = select_device()
+        device = resolve_device(device)
         count = images.shape[0] if n_samples is None else n_samples
         self.variant = key
         self.distortion: Distortion = DISTORTIONS[key]
