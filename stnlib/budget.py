@@ -93,6 +93,8 @@ def get_budget(name: str | None = None) -> Budget:
     Raises:
         ValueError: the name is not one of :data:`BUDGETS`.
     """
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"budget must be a budget name such as 'cpu' or a Budget; got {type(name).__name__}")
     chosen = name or os.environ.get(ENV_VAR) or ("gpu" if torch.cuda.is_available() else "cpu")
     try:
         return BUDGETS[chosen.strip().lower()]

@@ -101,5 +101,29 @@ def paper_results() -> dict[str, dict[str, float]]:
 
 
 def paper_error(model: str, dataset: str) -> float | None:
-    """The paper's test error (%) of ``model`` on ``dataset``, or ``None`` if the paper has no such cell."""
+    """The paper's test error (%) of ``model`` on ``dataset``, or ``None`` if the paper has no such cell.
+
+    Raises:
+        ValueError: ``model`` or ``dataset`` is not a name of the experiments (:data:`EXPERIMENTS`).
+    """
+    check_model_name(model, "model")
+    if not isinstance(dataset, str) or dataset not in EXPERIMENTS:
+        raise ValueError(f"dataset must be one of {', '.join(EXPERIMENTS)}; got {dataset!r}")
     return _paper_file()["errors"].get(dataset, {}).get(model)
+
+
+def _normalise(name: str) -> str:
+    return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
+
+
+def check_model_name(model: object, argument: str = "model") -> str:
+    """Raise naming ``argument`` unless ``model`` names a model of the experiments (case, spaces and underscores
+    do not matter); return it."""
+    if not isinstance(model, str):
+        raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(model).__name__}")
+    known = [m for group in EXPERIMENT_GROUPS.values() for m in (*group.models, *group.course_models)]
+    if _normalise(model) not in {_normalise(m) for m in known}:
+        raise ValueError(
+            f"{argument}={model!r} is not a model of the experiments; choose one of {', '.join(known)}"
+        )
+    return model

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from stnlib._validation import check_int
 from stnlib.budget import BUDGETS, Budget, get_budget
 from stnlib.data import DISTORTIONS, DistortedMNIST
 from stnlib.experiments.paper import (
@@ -57,9 +58,8 @@ from stnlib.train import (
     latest_checkpoint,
     load_checkpoint,
     seed_everything,
-    select_device,
 )
-from stnlib.train.device import check_precision, describe_hardware, effective_precision
+from stnlib.train.device import check_precision, describe_hardware, effective_precision, resolve_device
 
 __all__ = [
     "FILM_DIGITS",
@@ -106,7 +106,7 @@ def _normalise(name: str) -> str:
     return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
 
 
-def canonical_model(name: str) -> str:
+def canonical_model(name: str, *, _argument: str = "name") -> str:
     """The experiment's spelling of a model name (case, spaces and underscores do not matter).
 
     Raises:
@@ -117,34 +117,39 @@ def canonical_model(name: str) -> str:
         ('ST-CNN-Aff', '2xST-FCN')
     """
     if not isinstance(name, str):
-        raise TypeError(f"model must be a name such as 'ST-CNN-Aff'; got {type(name).__name__}")
+        raise TypeError(f"{_argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
     found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
     if found is None:
         per_group = "; ".join(
             f"{', '.join(g.datasets)}: {', '.join(g.models + g.course_models)}"
             for g in EXPERIMENT_GROUPS.values()
         )
-        raise ValueError(f"unknown model {name!r}; the paper's experiments have: {per_group}")
+        raise ValueError(
+            f"unknown model {name!r}; the paper's experiments have: {per_group} (argument {_argument})"
+        )
     return found
 
 
-def canonical_dataset(name: str) -> str:
+def canonical_dataset(name: str, *, _argument: str = "name") -> str:
     """The dataset key in upper case (``"rts"`` -> ``"RTS"``).
 
     Raises:
         ValueError: not a dataset of the paper's MNIST experiments; the message lists them.
     """
     if not isinstance(name, str):
-        raise TypeError(f"dataset must be a key such as 'RTS'; got {type(name).__name__}")
+        raise TypeError(f"{_argument} must be a dataset key such as 'RTS'; got {type(name).__name__}")
     key = name.strip().upper()
     if key not in EXPERIMENTS:
         described = ", ".join(f"{d} ({DISTORTIONS[d].description})" for d in DATASETS)
-        raise ValueError(f"unknown dataset {name!r}; choose one of {described}")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {described} (argument {_argument})")
     return key
 
 
 def _check_experiment(model: str, dataset: str) -> tuple[str, str]:
-    model, dataset = canonical_model(model), canonical_dataset(dataset)
+    model, dataset = (
+        canonical_model(model, _argument="model"),
+        canonical_dataset(dataset, _argument="dataset"),
+    )
     if model not in EXPERIMENTS[dataset]:
         on = [d for d, ms in EXPERIMENTS.items() if model in ms]
         raise ValueError(
@@ -259,6 +264,7 @@ def experiment_dir(
     """The folder of one experiment: ``<run_dir>/<budget>/<dataset>/<model>/seed-<seed>``."""
     name = budget.name if isinstance(budget, Budget) else get_budget(budget).name
     model, dataset = _check_experiment(model, dataset)
+    check_int(seed, "seed", minimum=0)
     return Path(run_dir) / name / dataset / model / f"seed-{seed}"
 
 
@@ -386,7 +392,7 @@ def run_experiment(
         raise ValueError(f"seed must be a non-negative int; got {seed!r}")
     where = None if run_dir is None else experiment_dir(run_dir, model, dataset, chosen, seed)
     checkpoints = None if where is None else where / "checkpoints"
-    target = select_device(device)
+    target = resolve_device(device)
     precision = check_precision(precision)
     if where is not None and (where / RESULT_FILE).is_file():
         result = _read_result(where / RESULT_FILE)
@@ -461,7 +467,7 @@ def film_digits(dataset: str, device: str | torch.device | None = None) -> tuple
     data = DistortedMNIST(
         canonical_dataset(dataset),
         "test",
-        device=select_device(device),
+        device=resolve_device(device),
         n_samples=FILM_DIGITS,
         batch_size=FILM_DIGITS,
         seed=_TEST_SEED,
@@ -533,7 +539,7 @@ def render_film(
         raise ValueError(
             "film must be a training film {'epochs': [...], 'params': [...]} with at least one frame"
         )
-    target = select_device(device)
+    target = resolve_device(device)
     inputs = film_digits(dataset, target)[0]
     last = film["epochs"][-1]
     with torch.no_grad():
@@ -552,7 +558,11 @@ def fixed_test_error(
     The experiments' one test set: every model, seed and budget is measured on the same distortions (seed 0), so
     errors compare like with like. The network is evaluated in float32.
     """
-    target = select_device(device)
+    if not isinstance(network, nn.Module):
+        raise TypeError(f"network must be a torch.nn.Module; got {type(network).__name__}")
+    dataset = canonical_dataset(dataset, _argument="dataset")
+    check_int(n_samples, "n_samples")
+    target = resolve_device(device)
     data = DistortedMNIST(
         dataset, "test", device=target, n_samples=n_samples, batch_size=_EVAL_BATCH, seed=_TEST_SEED
     )
@@ -669,6 +679,7 @@ def run_sweep(
         ExperimentInterrupted: interrupted; run the same sweep again to continue.
     """
     chosen = budget if isinstance(budget, Budget) else get_budget(budget)
+    resolve_device(device)  # a bad device fails now, not after the first experiment
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty; pass at least one, e.g. seeds=(0,)")
