@@ -106,8 +106,10 @@ def _normalise(name: str) -> str:
     return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
 
 
-def canonical_model(name: str, *, _argument: str = "name") -> str:
+def canonical_model(name: str, *, argument: str = "name") -> str:
     """The experiment's spelling of a model name (case, spaces and underscores do not matter).
+
+    ``argument`` is the name of the caller's argument that held ``name``, for the error messages.
 
     Raises:
         ValueError: not a model of the paper's MNIST experiments; the message lists them.
@@ -117,7 +119,7 @@ def canonical_model(name: str, *, _argument: str = "name") -> str:
         ('ST-CNN-Aff', '2xST-FCN')
     """
     if not isinstance(name, str):
-        raise TypeError(f"{_argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
+        raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
     found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
     if found is None:
         per_group = "; ".join(
@@ -125,30 +127,30 @@ def canonical_model(name: str, *, _argument: str = "name") -> str:
             for g in EXPERIMENT_GROUPS.values()
         )
         raise ValueError(
-            f"unknown model {name!r}; the paper's experiments have: {per_group} (argument {_argument})"
+            f"unknown model {name!r}; the paper's experiments have: {per_group} (argument {argument})"
         )
     return found
 
 
-def canonical_dataset(name: str, *, _argument: str = "name") -> str:
-    """The dataset key in upper case (``"rts"`` -> ``"RTS"``).
+def canonical_dataset(name: str, *, argument: str = "name") -> str:
+    """The dataset key in upper case (``"rts"`` -> ``"RTS"``); ``argument`` as in :func:`canonical_model`.
 
     Raises:
         ValueError: not a dataset of the paper's MNIST experiments; the message lists them.
     """
     if not isinstance(name, str):
-        raise TypeError(f"{_argument} must be a dataset key such as 'RTS'; got {type(name).__name__}")
+        raise TypeError(f"{argument} must be a dataset key such as 'RTS'; got {type(name).__name__}")
     key = name.strip().upper()
     if key not in EXPERIMENTS:
         described = ", ".join(f"{d} ({DISTORTIONS[d].description})" for d in DATASETS)
-        raise ValueError(f"unknown dataset {name!r}; choose one of {described} (argument {_argument})")
+        raise ValueError(f"unknown dataset {name!r}; choose one of {described} (argument {argument})")
     return key
 
 
 def _check_experiment(model: str, dataset: str) -> tuple[str, str]:
     model, dataset = (
-        canonical_model(model, _argument="model"),
-        canonical_dataset(dataset, _argument="dataset"),
+        canonical_model(model, argument="model"),
+        canonical_dataset(dataset, argument="dataset"),
     )
     if model not in EXPERIMENTS[dataset]:
         on = [d for d, ms in EXPERIMENTS.items() if model in ms]
@@ -560,7 +562,7 @@ def fixed_test_error(
     """
     if not isinstance(network, nn.Module):
         raise TypeError(f"network must be a torch.nn.Module; got {type(network).__name__}")
-    dataset = canonical_dataset(dataset, _argument="dataset")
+    dataset = canonical_dataset(dataset, argument="dataset")
     check_int(n_samples, "n_samples")
     target = resolve_device(device)
     data = DistortedMNIST(
