@@ -65,10 +65,16 @@ def _clip(pix: Tensor, high: int) -> tuple[Tensor, Tensor]:
     """Clamp pixel coordinates into ``[0, high]``.
 
     Returns the clamped coordinates and their slope: 1 inside, 0 where clamped and, as in PyTorch, on the border
-    itself. Outside, the coordinate is replaced by the border, a constant, so autograd sees the same slope.
+    itself.
     """
-    inside = (pix > 0) & (pix < high)
-    return torch.where(inside, pix, pix.detach().clamp(0, high)), inside.to(pix.dtype)
+    slope = ((pix > 0) & (pix < high)).to(pix.dtype)
+    clamped = pix.detach().clamp(0, high)
+    if not pix.requires_grad:
+        return clamped, slope
+    # For autograd: the clamped value plus (pix - pix) * slope, which is 0 but has the derivative ``slope``.
+    # Autograd then multiplies the gradient by the slope, as the chain rule and PyTorch do: where the gradient
+    # is inf or NaN (an inf pixel), 0 * inf gives NaN, where torch.where(inside, pix, clamped) would give 0.
+    return clamped + (pix - pix.detach()) * slope, slope
 
 
 def _reflect(pix: Tensor, low: float, span: int) -> tuple[Tensor, Tensor]:
@@ -138,14 +144,41 @@ def _gather(input: Tensor, index: Tensor) -> Tensor:
 def _into_image(m: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """Integer pixel positions ``m`` (floats) along an axis of ``size`` pixels.
 
-    Returns the positions clamped into the image, as int32 for indexing, and a mask: 1 where the position lies
-    in the image, 0 where it lies in the padding (which reads zero).
+    Returns the positions clamped into the image (still floats, see :func:`_flat_index`), and a mask: 1 where
+    the position lies in the image, 0 where it lies in the padding (which reads zero).
     """
     clamped = m.clamp(0, size - 1)
     # max(0, 1 - |clamped - m|): clamping leaves the pixels of the image in place and moves padding by at least
     # one pixel. Float arithmetic in place: on CPU much faster than comparisons, a cast from bool and temporaries.
     inside = (clamped - m).abs_().neg_().add_(1).clamp_min_(0)
-    return clamped.int(), inside
+    return clamped, inside
+
+
+def _flat_index(n: Tensor, m: Tensor, height: int, width: int) -> Tensor:
+    """Flat pixel indices ``n * W + m``, int64 as ``gather`` needs, of rows ``n`` and columns ``m``.
+
+    ``n`` and ``m`` hold whole numbers in the image (floats, broadcast together). Floats would round the index
+    of a large image (float32 beyond 2**24 pixels), so the arithmetic is done in integers: in int32 where it
+    cannot overflow, for images of at most 2**31 pixels (on CPU several times faster than int64 arithmetic),
+    and in int64 for larger ones.
+    """
+    dtype = torch.int32 if height * width <= 2**31 else torch.int64
+    return (n.to(dtype) * width + m.to(dtype)).long()
+
+
+def _edges_are_finite(input: Tensor) -> bool:
+    """Whether no pixel on the four edges of ``input: (N, C, H, W)`` is inf or NaN.
+
+    A position in the zero padding reads the edge pixel its index was clamped to, and the samplers multiply
+    that by 0. This is exact for finite pixels, but 0 * inf and 0 * NaN are NaN, where PyTorch skips such
+    positions and reads 0. Edge pixels are almost always finite, so the samplers check them and zero the
+    values of padding positions explicitly (``masked_fill``, several times slower than a multiplication on
+    CPU) only when needed. A finite sum proves all its terms finite; a sum that overflows answers False, which
+    costs time but not exactness.
+    """
+    accumulate = torch.promote_types(input.dtype, torch.float32)  # float16 sums overflow at 65,504
+    edges = [input[..., 0, :], input[..., -1, :], input[..., 0], input[..., -1]]
+    return bool(torch.isfinite(sum(edge.sum(dtype=accumulate) for edge in edges)))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -182,10 +215,14 @@ def nearest_sample(
     # eq. (4): the kernel is 1 only at m = round(x_s), n = round(y_s)
     m, inside_x = _into_image(torch.round(x_s), width)
     n, inside_y = _into_image(torch.round(y_s), height)
-    index = (n * width + m).long()  # int32 arithmetic is exact for any image of fewer than 2**31 pixels
-    values = _gather(input, index.unsqueeze(1)).squeeze(2)  # (N, C, P)
+    values = _gather(input, _flat_index(n, m, height, width).unsqueeze(1)).squeeze(2)  # (N, C, P)
+    # Points in the padding read 0 (they read an edge pixel, clamped into the image, which is removed here).
     inside = (inside_x * inside_y).unsqueeze(1).to(input.dtype)
-    return (values * inside).view(batch, channels, *grid.shape[1:3])
+    if _edges_are_finite(input):
+        values = values * inside
+    else:  # an inf or NaN edge pixel times 0 would be NaN
+        values = values.masked_fill(inside == 0, 0)
+    return values.view(batch, channels, *grid.shape[1:3])
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -200,7 +237,7 @@ def _neighbours(coord: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
         size: the number of pixels along that axis.
 
     Returns:
-        ``position: (N, 2, P)``, the integers m0 = floor(x_s) and m1 = m0 + 1, clamped into the image (int32);
+        ``position: (N, 2, P)``, the integers m0 = floor(x_s) and m1 = m0 + 1, clamped into the image (as floats);
         ``kernel: (N, 2, P)``, max(0, 1 - |x_s - m|) at them (eq. 5); ``inside: (N, 2, P)``, 1 where m lies in
         the image and 0 where it is padding.
     """
@@ -244,11 +281,15 @@ def _bilinear(input: Tensor, x_s: Tensor, y_s: Tensor) -> _Bilinear:
     height, width = input.shape[-2:]
     m, kernel_x, inside_x = _neighbours(x_s, width)
     n, kernel_y, inside_y = _neighbours(y_s, height)
-    # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding).
+    # The kernel is separable, k(x_s - m) k(y_s - n); neighbours outside the image read 0 ("zeros" padding):
+    # they read the edge pixel their index is clamped to, with weight 0.
     weight = _outer(kernel_y * inside_y, kernel_x * inside_x).to(input.dtype)
-    # n * W + m in the order of _outer, in int32: exact (unlike float32 or float16) for fewer than 2**31 pixels.
-    index = (n.unsqueeze(2) * width + m.unsqueeze(1)).flatten(1, 2).long()
+    index = _flat_index(n.unsqueeze(2), m.unsqueeze(1), height, width).flatten(1, 2)  # in the order of _outer
     values = _gather(input, index)  # U_nm
+    if not _edges_are_finite(input):
+        # 0 * inf is NaN: set the values of padding neighbours to 0, as PyTorch skips them. (A NaN pixel *in*
+        # the image still gives NaN, even where its weight is 0, as in PyTorch.)
+        values = values.masked_fill(_outer(inside_y, inside_x).unsqueeze(1) == 0, 0)
     # V = sum_nm U_nm k(x_s - m) k(y_s - n), one neighbour at a time: no (N, C, 4, P) temporary.
     output = values[:, :, 0] * weight[:, None, 0]
     for k in range(1, 4):
@@ -389,8 +430,7 @@ def grid_sample(
 
     Half-precision grids are turned into pixel coordinates in float32, so coordinates far outside the image (a few
     thousand, where float16 overflows) sample what ``F.grid_sample`` samples in float32; PyTorch's own float16
-    sampler returns NaN or another pixel there. Known difference: an ``inf`` or ``NaN`` pixel of ``input`` next to
-    a sampling point that lies in the zero padding makes that output NaN, where PyTorch skips the pixel.
+    sampler returns NaN or another pixel there.
 
     Raises:
         ValueError: wrong shapes, batch sizes that differ, an empty batch, an image of zero height or width, NaN
