@@ -1,24 +1,29 @@
-"""Measure how long each lesson takes: its cells' run time under a compute budget, plus reading time.
+"""Measure how long each lesson takes, and state it where students read it.
 
-Each solution notebook is executed in a fresh temporary folder (its run folders start empty and the stored
-outputs in ``solutions/`` are not touched), with ``STNLIB_BUDGET`` set to the budget. The table gives the run time
-of all cells, the longest cell, and a reading-and-exercise time from a fixed rule — 150 words of markdown per
-minute plus 5 minutes per exercise — so the lesson times in the README and the title cells rest on a measurement
-and a stated rule, not on a guess. Run on the machine whose time you want to state (a laptop CPU with ``cpu``; a
-Colab GPU with ``gpu``)::
+A lesson's time is its cells' run time under a compute budget plus a reading-and-exercise time from a fixed rule —
+150 words of markdown per minute plus 5 minutes per exercise — so the times in the README and in the lessons' title
+cells rest on a measurement and a stated rule, not on a guess.
 
-    python tools/time_lessons.py --budget cpu                 # every lesson
-    python tools/time_lessons.py --budget smoke 01 03         # some lessons, quickly
+Measuring executes each solution notebook in a fresh temporary folder (its run folders start empty and the stored
+outputs in ``solutions/`` are not touched) with ``STNLIB_BUDGET`` set, and writes the measurement to a JSON file.
+Applying writes it into the README's lesson table and each solution's ``**Estimated time:**`` paragraph (run
+``make lessons`` afterwards). Measure on the machine whose time you want to state (a laptop CPU with ``cpu``)::
+
+    python tools/time_lessons.py --budget cpu --out benchmarks/lesson_times_cpu.json   # every lesson
+    python tools/time_lessons.py --budget smoke 01 03                                  # some lessons, quickly
+    python tools/time_lessons.py --apply benchmarks/lesson_times_cpu.json              # README + title cells
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nbformat
@@ -28,6 +33,24 @@ REPO = Path(__file__).resolve().parent.parent
 WORDS_PER_MINUTE = 150
 MINUTES_PER_EXERCISE = 5
 SOLUTION_MARKER = "### BEGIN SOLUTION"
+TIME_PARAGRAPH = re.compile(r"\*\*Estimated time:\*\*.*?(?=\n\n|\Z)", re.S)
+#: A lesson whose cells run longer than this with ``cpu`` trains networks; its GPU time is not the CPU's.
+TRAINING_MINUTES = 3.0
+
+
+@dataclass(frozen=True)
+class LessonTime:
+    """One lesson's measurement (minutes)."""
+
+    name: str  # e.g. "05_assembling_stn"
+    run: float  # all code cells, one after the other
+    longest: float  # the longest cell
+    longest_cell: str  # the first line of the longest cell
+    reading: float  # markdown at WORDS_PER_MINUTE plus MINUTES_PER_EXERCISE per exercise
+
+    @property
+    def total(self) -> int:
+        return round(self.run + self.reading)
 
 
 def reading_minutes(nb: nbformat.NotebookNode) -> float:
@@ -60,27 +83,109 @@ def run_cells(path: Path, budget: str, timeout: int) -> tuple[float, float, str]
     return sum(t for t, _ in times), longest[0], longest[1]
 
 
+def measure(path: Path, budget: str, timeout: int) -> LessonTime:
+    run, longest, where = run_cells(path, budget, timeout)
+    reading = reading_minutes(nbformat.read(path, as_version=4))
+    return LessonTime(path.stem, run / 60, longest / 60, where, reading)
+
+
+def machine() -> str:
+    """The processor and the number of threads the kernels' torch uses (they inherit this environment)."""
+    from stnlib.train.device import describe_hardware
+
+    return describe_hardware("cpu")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stating the times
+
+
+def time_paragraph(lesson: LessonTime, budget: str, hardware: str) -> str:
+    """The ``**Estimated time:**`` paragraph of a lesson's title cell."""
+    text = (
+        f"**Estimated time:** about {lesson.total} minutes on a laptop CPU — {lesson.reading:.0f} minutes of reading "
+        f"and exercises and {lesson.run:.0f} minutes of running cells with the `{budget}` budget (measured on "
+        f"{hardware} by `tools/time_lessons.py`; the longest cell takes {lesson.longest:.1f} minutes)."
+    )
+    if lesson.run > TRAINING_MINUTES:
+        return text + (
+            " On a Colab GPU the reading is the same; the training cells run the larger `gpu` budget there, whose "
+            "time is not measured yet (`python tools/time_lessons.py --budget gpu` on Colab measures it)."
+        )
+    return text + " On a Colab GPU it takes about as long: the cells run in minutes either way."
+
+
+def apply(times: dict[str, LessonTime], budget: str, hardware: str, repo: Path = REPO) -> list[str]:
+    """Write the times into the README's lesson table and the solutions' title cells; returns what changed."""
+    changed = []
+    readme_path = repo / "README.md"
+    readme = readme_path.read_text()
+    for number, lesson in times.items():
+        row = re.compile(rf"^(\| {number} \|(?:[^|\n]*\|){{3}}) \d+ min \|", re.M)
+        readme, count = row.subn(rf"\g<1> {lesson.total} min |", readme)
+        if count != 1:
+            raise SystemExit(
+                f"README.md: no lesson-table row for lesson {number} with a '<minutes> min' cell"
+            )
+        path = repo / "solutions" / f"{lesson.name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        title = nb.cells[0]
+        new, count = TIME_PARAGRAPH.subn(time_paragraph(lesson, budget, hardware), title.source, count=1)
+        if count != 1:
+            raise SystemExit(f"{path.name}: its title cell has no '**Estimated time:**' paragraph")
+        if new != title.source:
+            title.source = new
+            nbformat.write(nb, path)
+            changed.append(path.name)
+    if readme != readme_path.read_text():
+        readme_path.write_text(readme)
+        changed.append("README.md")
+    return changed
+
+
+def load(path: Path) -> tuple[dict[str, LessonTime], str, str]:
+    data = json.loads(path.read_text())
+    return {k: LessonTime(**v) for k, v in data["lessons"].items()}, data["budget"], data["hardware"]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("lessons", nargs="*", help="lesson numbers (default: all)")
     parser.add_argument("--budget", default="cpu", help="STNLIB_BUDGET for the run (default cpu)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell (default 3600)")
+    parser.add_argument("--out", type=Path, help="write the measurement to this JSON file")
+    parser.add_argument(
+        "--apply", type=Path, metavar="JSON", help="state a measurement in README and lessons"
+    )
     args = parser.parse_args(argv)
+    if args.apply:
+        times, budget, hardware = load(args.apply)
+        changed = apply(times, budget, hardware)
+        print(f"updated: {', '.join(changed) or 'nothing (already up to date)'}; now run `make lessons`")
+        return
     paths = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
     if args.lessons:
         paths = [p for p in paths if p.name[:2] in {n.zfill(2) for n in args.lessons}]
         if not paths:
             parser.error(f"no solution notebook for lessons {args.lessons}")
-    print(
-        f"Budget {args.budget}; reading: {WORDS_PER_MINUTE} words/min + {MINUTES_PER_EXERCISE} min per exercise"
-    )
+    hardware = machine()
+    print(f"Budget {args.budget} on {hardware}; reading: {WORDS_PER_MINUTE} words/min + "
+          f"{MINUTES_PER_EXERCISE} min per exercise")  # fmt: skip
     print("| lesson | cells run (min) | longest cell (min) | reading + exercises (min) | total (min) |")
     print("|---|--:|--:|--:|--:|")
+    times: dict[str, LessonTime] = {}
+    if args.out and args.out.exists():  # measure some lessons again, keep the others' measurement
+        kept, budget, kept_hardware = load(args.out)
+        if (budget, kept_hardware) == (args.budget, hardware):
+            times = kept
     for path in paths:
-        run, longest, where = run_cells(path, args.budget, args.timeout)
-        reading = reading_minutes(nbformat.read(path, as_version=4))
-        print(f"| {path.stem} | {run / 60:.1f} | {longest / 60:.1f} (`{where}`) | {reading:.0f} | "
-              f"{run / 60 + reading:.0f} |", flush=True)  # fmt: skip
+        lesson = times[path.name[:2]] = measure(path, args.budget, args.timeout)
+        print(f"| {lesson.name} | {lesson.run:.1f} | {lesson.longest:.1f} (`{lesson.longest_cell}`) | "
+              f"{lesson.reading:.0f} | {lesson.total} |", flush=True)  # fmt: skip
+        if args.out:  # after every lesson, so an interrupted run keeps what it measured
+            record = {"budget": args.budget, "hardware": hardware, "date": time.strftime("%Y-%m-%d"),
+                      "lessons": {k: asdict(v) for k, v in sorted(times.items())}}  # fmt: skip
+            args.out.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":
