@@ -41,10 +41,10 @@ from torch import Tensor
 
 from benchmarks.bench_rotation import build_st_cnn, share_of_turn_undone
 from stnlib.budget import BUDGETS, Budget, get_budget
-from stnlib.checks.lesson05 import parameter_groups, train_and_watch, training_step
+from stnlib.checks.lesson05 import train_and_watch, training_step  # the answers to the lesson's exercises
 from stnlib.data import DistortedMNIST
 from stnlib.data.distortions import rotate_translate_scale
-from stnlib.models import CNN
+from stnlib.models import CNN, parameter_groups
 from stnlib.train import evaluate, make_scheduler, seed_everything
 
 CURRICULUM_DEGREES = (15.0, 30.0, 45.0)

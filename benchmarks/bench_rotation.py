@@ -39,11 +39,10 @@ from torch import nn
 
 from stnlib import probes
 from stnlib.budget import BUDGETS, Budget, get_budget
-from stnlib.checks.lesson04 import SmallLocalizationNet
-from stnlib.checks.lesson05 import STCNN, SpatialTransformer, parameter_groups
+from stnlib.checks.lesson04 import SmallLocalizationNet  # Lesson 04's answer, the lessons' network
 from stnlib.data import DistortedMNIST
 from stnlib.experiments import build_experiment_model
-from stnlib.models import CNN, LocalizationNet
+from stnlib.models import CNN, LocalizationNet, SpatialTransformer, STClassifier, parameter_groups
 from stnlib.train import evaluate, fit, load_checkpoint, seed_everything
 
 PROBE_DIGITS = 2000
@@ -69,14 +68,21 @@ LOCALIZATION_NETS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
-def build_st_cnn(localization: str, init_seed: int = 1) -> STCNN:
+def build_st_cnn(localization: str, init_seed: int = 1) -> STClassifier:
     """Lesson 05's ST-CNN (initial weights from ``init_seed``; the lesson uses 1) with one of
-    ``LOCALIZATION_NETS``."""
+    ``LOCALIZATION_NETS``.
+
+    Built from stnlib's classes with the course's own grid generator and sampler (``sampler="stnlib"``), which
+    compute exactly what the lesson's ``SpatialTransformer`` and ``STCNN`` compute, with the same parameter names.
+    """
     torch.manual_seed(init_seed)
-    return STCNN(SpatialTransformer(LOCALIZATION_NETS[localization]()), CNN((1, 42, 42), channels=(16, 32)))
+    transformer = SpatialTransformer(
+        (1, 42, 42), localization=LOCALIZATION_NETS[localization](), sampler="stnlib"
+    )
+    return STClassifier(transformer, CNN((1, 42, 42), channels=(16, 32)))
 
 
-def share_of_turn_undone(model: STCNN, test: DistortedMNIST) -> float:
+def share_of_turn_undone(model: STClassifier, test: DistortedMNIST) -> float:
     """Slope of the transformer's turn back against the digits' turn (1 = upright, 0 = not turned)."""
     digits = test.images[: min(PROBE_DIGITS, test.num_samples)].float().div(255)
     return probes.share_of_turn_undone(model.transformer, digits, canvas=42)[0]
