@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -24,6 +24,8 @@ import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from stnlib._validation import check_tensor
@@ -127,6 +129,12 @@ def _draw_image(ax: Axes, image: Tensor, color: str | None, title: str | None = 
         ax.set_title(title, fontsize=9)
 
 
+def _figure_of(ax: Axes) -> Figure:
+    """The figure ``ax`` draws in. An Axes inside a subfigure gives that ``SubFigure``, which the figure
+    functions use like a Figure (``suptitle``, ``colorbar``) and return as their figure."""
+    return cast(Figure, ax.figure)
+
+
 def _axes(
     n: int, ax: Axes | Sequence[Axes] | np.ndarray | None, ncols: int, inches: float = _PANEL_INCHES
 ) -> tuple[Figure, list[Axes]]:
@@ -135,7 +143,7 @@ def _axes(
         axes = [ax] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).flat)
         if len(axes) < n:
             raise ValueError(f"ax must hold at least {n} Axes (one per image); got {len(axes)}")
-        return axes[0].figure, axes[:n]
+        return _figure_of(axes[0]), axes[:n]
     if not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be a positive int; got {ncols!r}")
     cols = min(ncols, n)
@@ -280,13 +288,15 @@ def plot_grid(
                 f"image and grid disagree on N: grid has {grids.shape[0]}, image has {images.shape[0]}"
             )
     if input_size is None:
-        input_size = tuple(images.shape[-2:]) if images is not None else tuple(grids.shape[1:3])  # type: ignore[assignment]
+        input_size = (
+            (images.shape[-2], images.shape[-1]) if images is not None else (grids.shape[1], grids.shape[2])
+        )
     step = step if step is not None else _default_step(*grids.shape[1:3])
     if not isinstance(step, int) or step < 1:
         raise ValueError(f"step must be a positive int; got {step!r}")
     fig, axes = _axes(grids.shape[0], ax, ncols, inches=3.2)
     for k, axis in enumerate(axes):
-        _draw_grid(axis, grids[k], None if images is None else images[k], input_size, step, align_corners)  # type: ignore[arg-type]
+        _draw_grid(axis, grids[k], None if images is None else images[k], input_size, step, align_corners)
         axis.set_title("sampling grid over the input\n(one line per output row/column)", fontsize=9)
     if ax is None:
         fig.tight_layout()
@@ -389,7 +399,7 @@ def figure1_panels(
     truth = _labels(labels, "labels", n)
     outlines = sampled_region_outline(
         params[:n],
-        tuple(inputs.shape[-2:]),  # type: ignore[arg-type]
+        (inputs.shape[-2], inputs.shape[-1]),
         align_corners,
         transform,
         control_points=control_points,
@@ -406,7 +416,7 @@ def figure1_panels(
         _draw_image(bottom, outputs[k], OUTPUT_COLOR)
         if predicted is not None:
             wrong = truth is not None and truth[k] != predicted[k]
-            title = f"pred {predicted[k]}" + (f" (true {truth[k]})" if wrong else "")
+            title = f"pred {predicted[k]}" + (f" (true {truth[k]})" if wrong and truth is not None else "")
             bottom.set_title(title, fontsize=9, color=WRONG_COLOR if wrong else OUTPUT_COLOR)
         elif truth is not None:
             bottom.set_title(f"label {truth[k]}", fontsize=9)
@@ -433,7 +443,7 @@ def _series(values: object, name: str, length: int | None = None) -> list[float]
     return series
 
 
-def _mapping(values: object, name: str) -> Mapping:
+def _mapping(values: object, name: str) -> Mapping[Any, Any]:
     if not isinstance(values, Mapping) or not values:
         raise TypeError(f"{name} must be a non-empty mapping (dict); got {type(values).__name__}")
     return values
@@ -556,7 +566,7 @@ def plot_pixel_centres(
                 ax.annotate(f"({values[col]:+.2f}, {values[row]:+.2f})", (col, row), (0, -13),
                             textcoords="offset points", ha="center", fontsize=7.5)  # fmt: skip
         low, high = normalized_to_pixel(torch.tensor([-1.0, 1.0]), n, align_corners).tolist()
-        ax.add_patch(plt.Rectangle((low, low), high - low, high - low, fill=False, lw=2.5, color=GRID_COLOR))
+        ax.add_patch(Rectangle((low, low), high - low, high - low, fill=False, lw=2.5, color=GRID_COLOR))
         ax.set_xticks([low, high], ["x = -1", "x = +1"], color=GRID_COLOR)
         ax.set_yticks([low, high], ["y = -1", "y = +1"], color=GRID_COLOR)
         ax.set_xlim(-0.8, n - 0.2)
@@ -684,10 +694,10 @@ def plot_grid_generator_steps(
             f"output must have one pixel per target point ({dims['P']}); got {tuple(output.shape[-2:])}"
         )
     targets, image, output = targets.detach().cpu(), image.detach().cpu(), output.detach().cpu()
-    pixels = normalized_to_pixel(sources.detach().cpu(), tuple(image.shape[-2:]), align_corners)  # type: ignore[arg-type]
+    pixels = normalized_to_pixel(sources.detach().cpu(), (image.shape[-2], image.shape[-1]), align_corners)
     fig, axes = plt.subplots(1, 3, figsize=(12, 4.4), layout="constrained")
     axes[0].scatter(targets[:, 0], targets[:, 1], s=10, color=GRID_COLOR)
-    axes[0].add_patch(plt.Rectangle((-1, -1), 2, 2, fill=False, lw=2, color=OUTPUT_COLOR))
+    axes[0].add_patch(Rectangle((-1, -1), 2, 2, fill=False, lw=2, color=OUTPUT_COLOR))
     axes[0].set(xlim=(-1.15, 1.15), ylim=(1.15, -1.15), aspect="equal", xlabel="$x^t$",
                 ylabel="$y^t$ (pointing down)")  # fmt: skip
     axes[0].set_title(
@@ -702,7 +712,12 @@ def plot_grid_generator_steps(
     _draw_image(axes[2], output, OUTPUT_COLOR)
     h_out, w_out = output.shape[-2:]
     axes[2].set_title(f"3. sampler: the {h_out}×{w_out} output,\none value per grid point", fontsize=10)
-    for ax, (x, y) in [(axes[0], targets[0]), (axes[1], pixels[0]), (axes[2], (0, 0))]:
+    stars: list[tuple[Axes, Tensor | tuple[int, int]]] = [
+        (axes[0], targets[0]),
+        (axes[1], pixels[0]),
+        (axes[2], (0, 0)),
+    ]
+    for ax, (x, y) in stars:
         ax.plot(x, y, "*", ms=16, color=WRONG_COLOR)
     if suptitle:
         fig.suptitle(suptitle)
@@ -739,7 +754,7 @@ def plot_base_grids(grids: Mapping[bool, Tensor], *, suptitle: str | None = None
         edges_y = pixel_to_normalized(torch.arange(height + 1) - 0.5, height, align_corners)
         ax.vlines(edges_x, edges_y[0], edges_y[-1], color="0.7", lw=1)
         ax.hlines(edges_y, edges_x[0], edges_x[-1], color="0.7", lw=1)
-        ax.add_patch(plt.Rectangle((-1, -1), 2, 2, fill=False, lw=2.5, ls="--", color=OUTPUT_COLOR, zorder=2))
+        ax.add_patch(Rectangle((-1, -1), 2, 2, fill=False, lw=2.5, ls="--", color=OUTPUT_COLOR, zorder=2))
         ax.scatter(points[:, 0], points[:, 1], color=GRID_COLOR, zorder=3)
         ax.set(xlim=(-1.6, 1.6), ylim=(1.9, -1.9), aspect="equal", xlabel="$x^t$", ylabel="$y^t$")
         gaps = (width - 1, height - 1) if align_corners else (width, height)
@@ -772,7 +787,9 @@ def draw_sampled_regions(
     check_tensor(outlines, "outlines", "N P 2")
     outlines = outlines.detach().cpu()
     many = not isinstance(ax, Axes)
-    axes = list(np.asarray(ax, dtype=object).flat) if many else [ax] * outlines.shape[0]
+    axes: list[Axes] = (
+        [ax] * outlines.shape[0] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).flat)
+    )
     if len(axes) != outlines.shape[0]:
         raise ValueError(f"ax must hold one Axes per outline ({outlines.shape[0]}); got {len(axes)}")
     for k, (axis, outline) in enumerate(zip(axes, outlines, strict=True), start=1):
@@ -865,7 +882,7 @@ def plot_test_set_accuracy(
         raise ValueError(f"examples must have one entry per test set ({len(names)}); got {len(rows)}")
     bar_colors = [INPUT_COLOR] * len(names) if colors is None else _per_row(colors, "colors", len(names))
     fig = plt.figure(figsize=(12, 4.4), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[1, 1.2])
+    left, right = fig.subfigures(1, 2, squeeze=False, width_ratios=[1, 1.2])[0]
     ax = left.subplots()
     bars = ax.bar(names, values, color=bar_colors)
     ax.bar_label(bars, fmt="%.1f %%")
@@ -911,7 +928,7 @@ def plot_accuracy_sweeps(
     highlight = {} if highlight is None else highlight
     fig = plt.figure(figsize=(15, 6), layout="constrained")
     for k, (column, (name, (values, accuracy))) in enumerate(
-        zip(fig.subfigures(1, len(sweeps)), sweeps.items(), strict=True)
+        zip(fig.subfigures(1, len(sweeps), squeeze=False)[0], sweeps.items(), strict=True)
     ):
         xs = _series(values, f"sweeps[{name!r}] values")
         ys = [100 * a for a in _series(accuracy, f"sweeps[{name!r}] accuracies", len(xs))]
@@ -1031,9 +1048,9 @@ def show_images_on_scale(
     title_colors = _per_row(colors, "colors", n)
     if ax is None:
         lines = _title_lines(titles or [])
-        fig, axes = plt.subplots(1, n, figsize=(inches * n, inches + 0.2 * lines + 0.1), squeeze=False,
+        fig, grid = plt.subplots(1, n, figsize=(inches * n, inches + 0.2 * lines + 0.1), squeeze=False,
                                  layout="constrained")  # fmt: skip
-        axes = list(axes[0])
+        axes = list(grid[0])
     else:
         fig, axes = _axes(n, ax, n)
     for axis, image, title, color in zip(axes, images, _check_titles(titles, n), title_colors, strict=True):
@@ -1078,7 +1095,7 @@ def show_signed_map(
         ax.set(xlabel="x (pixels)", ylabel="y (pixels)")
     else:
         ax.set(xticks=[], yticks=[])
-    return ax.figure  # type: ignore[return-value]
+    return _figure_of(ax)
 
 
 def plot_kernel_profiles(
@@ -1150,7 +1167,7 @@ def plot_bilinear_weights(
         colour = _CORNER_COLORS[(n, m)]
         x0, x1 = sorted((fx, 1.0 - m))  # the rectangle between the point and the opposite corner
         y0, y1 = sorted((fy, 1.0 - n))
-        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, color=colour, alpha=0.35, lw=0))
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, color=colour, alpha=0.35, lw=0))
         if w > 0.03:
             ax.text((x0 + x1) / 2, (y0 + y1) / 2, f"{w:.2f}", ha="center", va="center", color=colour,
                     weight="bold")  # fmt: skip
@@ -1416,12 +1433,14 @@ def plot_epoch_curves(
         if not any(metric in history for history in runs.values()):
             raise ValueError(f"no run in histories logs {metric!r}")
     ylabels = metrics if ylabels is None else _per_row(ylabels, "ylabels", len(metrics))
-    titles = [None] * len(metrics) if titles is None else _per_row(titles, "titles", len(metrics))
+    panel_titles: list[str | None] = (
+        [None] * len(metrics) if titles is None else _per_row(titles, "titles", len(metrics))
+    )
     references = {} if references is None else references
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False, layout="constrained"
     )
-    for ax, metric, ylabel, title in zip(axes[0], metrics, ylabels, titles, strict=True):
+    for ax, metric, ylabel, title in zip(axes[0], metrics, ylabels, panel_titles, strict=True):
         low = 0.0
         for name, history in runs.items():
             if metric not in history:
@@ -1434,7 +1453,7 @@ def plot_epoch_curves(
             ax.axhline(float(value), color="grey", ls=style, lw=1, label=label)
         ax.set(xlabel="epoch", ylabel=ylabel)
         ax.set_ylim(bottom=low)
-        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if title:
             ax.set_title(title, fontsize=10)
@@ -1477,14 +1496,16 @@ def plot_step_curves(
             if metric not in history:
                 raise ValueError(f"histories[{name!r}] has no metric {metric!r}; it has {list(history)}")
     ylabels = metrics if ylabels is None else _per_row(ylabels, "ylabels", len(metrics))
-    titles = [None] * len(metrics) if titles is None else _per_row(titles, "titles", len(metrics))
+    panel_titles: list[str | None] = (
+        [None] * len(metrics) if titles is None else _per_row(titles, "titles", len(metrics))
+    )
     references = {} if references is None else references
     if window is not None and (not isinstance(window, int) or window < 1):
         raise ValueError(f"window must be a positive int; got {window!r}")
     fig, axes = plt.subplots(
         1, len(metrics), figsize=(6 * len(metrics), 3.8), squeeze=False, layout="constrained"
     )
-    for ax, metric, ylabel, title in zip(axes[0], metrics, ylabels, titles, strict=True):
+    for ax, metric, ylabel, title in zip(axes[0], metrics, ylabels, panel_titles, strict=True):
         for name, history in runs.items():
             values = _series(history[metric], f"histories[{name!r}][{metric!r}]")
             steps, curve = _running_mean(values, window or max(1, min(20, len(values) // 10)))
@@ -1714,7 +1735,8 @@ def _boxes(boxes: object, name: str, n: int | None = None) -> Tensor:
     dims = check_tensor(boxes, name, "N 4")
     if n is not None and dims["N"] != n:
         raise ValueError(f"{name} must hold one box per image ({n}); got {dims['N']}")
-    return boxes.detach().cpu()  # type: ignore[union-attr]
+    assert isinstance(boxes, Tensor)  # check_tensor has raised TypeError otherwise
+    return boxes.detach().cpu()
 
 
 def draw_boxes(
@@ -1736,8 +1758,6 @@ def draw_boxes(
         style: the line style (``"-"``, ``"--"``, ...).
         lw: the line width.
     """
-    from matplotlib.patches import Rectangle
-
     boxes = _boxes(boxes, "boxes")
     axes = [ax] * boxes.shape[0] if isinstance(ax, Axes) else list(np.asarray(ax, dtype=object).flat)
     if len(axes) != boxes.shape[0]:
@@ -1794,8 +1814,8 @@ def plot_windows(
     boxes = {name: _boxes(value, f"windows[{name!r}]", n) for name, value in windows.items()}
     defaults = [GRID_COLOR, SECOND_COLOR, "#aaaaaa"]
     colors = {name: (colors or {}).get(name, defaults[min(k, 2)]) for k, name in enumerate(boxes)}
-    titles = _check_titles(titles, n)
-    output_titles = _check_titles(output_titles, n)
+    input_titles = _check_titles(titles, n)
+    out_titles = _check_titles(output_titles, n)
     title_colors = _per_row(output_title_colors, "output_title_colors", n)
     if isinstance(row_labels, str) or len(row_labels) != 2:
         raise ValueError(f"row_labels must be two labels (input row, output row); got {row_labels!r}")
@@ -1812,11 +1832,11 @@ def plot_windows(
                 style=(styles or {}).get(name, "-"),
             )
         _box_limits(axes[0, k], height, width)
-        if titles[k]:
-            axes[0, k].set_title(titles[k], fontsize=10)
+        if input_titles[k]:
+            axes[0, k].set_title(input_titles[k], fontsize=10)
         _draw_image(axes[1, k], outputs[k], OUTPUT_COLOR)
-        if output_titles[k]:
-            axes[1, k].set_title(output_titles[k], fontsize=9, color=title_colors[k] or "black")
+        if out_titles[k]:
+            axes[1, k].set_title(out_titles[k], fontsize=9, color=title_colors[k] or "black")
     axes[0, 0].set_ylabel(row_labels[0], color=INPUT_COLOR)
     axes[1, 0].set_ylabel(row_labels[1], color=OUTPUT_COLOR)
     if suptitle:
@@ -1937,7 +1957,7 @@ def plot_parallel_regions(
     for t, (outline, output) in enumerate(zip(outlines, outputs, strict=True)):
         check_tensor(outline, f"outlines[{t}]", "N P 2", dims)
         check_tensor(output, f"outputs[{t}]", "N C_out H_out W_out", dims)
-    titles = _check_titles(titles, n)
+    input_titles = _check_titles(titles, n)
     title_colors = _per_row(title_colors, "title_colors", n)
     low, high = limits if limits is not None else (-1.5, max(images.shape[-2:]) + 0.5)
     colors, styles = [GRID_COLOR, SECOND_COLOR, "grey"], ["-", "--", ":"]
@@ -1950,8 +1970,8 @@ def plot_parallel_regions(
                 line[:, 0], line[:, 1], color=colors[t], ls=styles[t], lw=2, label=f"transformer {t + 1}"
             )
         axes[0, k].set(xlim=(low, high), ylim=(high, low))
-        if titles[k]:
-            axes[0, k].set_title(titles[k], fontsize=9, color=title_colors[k] or "black")
+        if input_titles[k]:
+            axes[0, k].set_title(input_titles[k], fontsize=9, color=title_colors[k] or "black")
         for t, output in enumerate(outputs):
             _draw_image(axes[1 + t, k], output[k], colors[t])
     axes[0, 0].set_ylabel("input + regions", color=INPUT_COLOR)
@@ -2018,7 +2038,7 @@ def plot_vitals(
     axes[1].axhline(1.0, color="grey", ls="--", lw=1)  # the identity
     for axis in axes:
         axis.grid(alpha=0.3)
-        axis.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=8, loc="upper right")
     if suptitle:
         fig.suptitle(suptitle)
@@ -2186,7 +2206,7 @@ def animate_transformer(
     grid[rows - 1, 0].set_ylabel("output", color=OUTPUT_COLOR)
     title = fig.suptitle("")
 
-    def update(frame: int) -> list:
+    def update(frame: int) -> list[Any]:
         for k, image in enumerate(artists):
             image.set_data(frames[frame][k].numpy())
         title.set_text(f"Transformer output, {captions[frame]}: watch the digits settle upright and centred")
