@@ -313,7 +313,7 @@ def _compare_tensor(
     worst = int(torch.argmax(excess)) if bool((excess > 0).any()) else int(torch.argmax(diff))
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), e_shape)) if e_shape else ()
     max_error = float(diff.max())
-    at = dict(index=index, actual=float(a.reshape(-1)[worst]), expected=float(e.reshape(-1)[worst]))
+    actual_at, expected_at = float(a.reshape(-1)[worst]), float(e.reshape(-1)[worst])
     if bool((excess > 0).any()):
         has_nan = bool((torch.isnan(a) & ~torch.isnan(e)).any())
         message = (
@@ -321,8 +321,15 @@ def _compare_tensor(
             if has_nan
             else f"{name} differs from the expected values by up to {max_error:.3g}."
         )
-        return Comparison(Status.FAILED, message, max_error=float("nan") if has_nan else max_error, **at)
-    return Comparison(Status.PASSED, max_error=max_error, **at)
+        return Comparison(
+            Status.FAILED,
+            message,
+            max_error=float("nan") if has_nan else max_error,
+            index=index,
+            actual=actual_at,
+            expected=expected_at,
+        )
+    return Comparison(Status.PASSED, max_error=max_error, index=index, actual=actual_at, expected=expected_at)
 
 
 def compare_gradients(
@@ -833,17 +840,21 @@ def _finish(
     quiet: bool,
 ) -> CheckResult:
     failures = [o for o in outcomes if o.status is not Status.PASSED]
-    compared = [o for o in outcomes if o.comparison is not None and o.comparison.max_error is not None]
-    worst = max(compared, key=lambda o: _sortable(o.comparison.max_error), default=None)  # type: ignore[union-attr]
+    compared = [
+        (o, o.comparison) for o in outcomes if o.comparison is not None and o.comparison.max_error is not None
+    ]
+    worst, worst_comparison = max(
+        compared, key=lambda pair: _sortable(pair[1].max_error), default=(None, None)
+    )
     first = failures[0] if failures else None
     result = CheckResult(
         name=name,
         status=first.status if first else Status.PASSED,
         passed=sum(o.status is Status.PASSED for o in outcomes),
         total=total,
-        max_error=None if worst is None else worst.comparison.max_error,  # type: ignore[union-attr]
+        max_error=None if worst_comparison is None else worst_comparison.max_error,
         max_error_case=None if worst is None else worst.case,
-        max_error_index=None if worst is None else worst.comparison.index,  # type: ignore[union-attr]
+        max_error_index=None if worst_comparison is None else worst_comparison.index,
         max_error_against=None if worst is None else worst.against,
         first_failure=None if first is None else _describe_failure(first),
         hint=(hint or None) if first is not None and first.status is not Status.NOT_IMPLEMENTED else None,
