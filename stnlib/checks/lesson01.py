@@ -29,6 +29,7 @@ from torch import Tensor
 
 from stnlib._validation import check_same_device, check_tensor
 from stnlib.checks._core import (
+    Candidate,
     Case,
     CheckResult,
     check_function,
@@ -274,7 +275,7 @@ def _theta_cases() -> list[Case]:
         scale = 0.5 + torch.rand(n, 2, generator=g, dtype=torch.float64)
         shear = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
         translation = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
-        return tuple(p.to(dtype) for p in (rotation, scale, shear, translation))  # type: ignore[return-value]
+        return rotation.to(dtype), scale.to(dtype), shear.to(dtype), translation.to(dtype)
 
     def t(*values: object) -> Tensor:
         return torch.tensor(values, dtype=torch.float32)
@@ -299,7 +300,10 @@ def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
     def with_linear(linear: Tensor) -> Tensor:
         return torch.cat([linear, translation.unsqueeze(-1)], dim=-1)
 
-    candidates = [
+    def in_order(order: str) -> Callable[[], Tensor]:
+        return lambda: with_linear(_theta_from_parts(rotation, scale, shear, order))
+
+    candidates: list[Candidate] = [
         (
             lambda: with_linear(_theta_from_parts(rotation, scale, shear, "RKS", sign=-1.0)),
             "the rotation turns the wrong way: R(α) = [[cos α, -sin α], [sin α, cos α]] (the minus sign is in "
@@ -319,7 +323,7 @@ def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
     for order in ("RSK", "KRS", "KSR", "SRK", "SKR"):
         candidates.append(
             (
-                lambda order=order: with_linear(_theta_from_parts(rotation, scale, shear, order)),
+                in_order(order),
                 f"the factors are multiplied in the order {' @ '.join(order)}; this lesson (and "
                 "stnlib.geometry.affine_theta) uses A = R @ K @ S: scale first, then shear, then rotate.",
             )

@@ -544,6 +544,7 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
         input, _, align_corners = _unpack(case)
         height, width = input.shape[-2:]
         grad_input, grad_grid = right
+        assert grad_input is not None and grad_grid is not None  # F.grid_sample is differentiable in both
         per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
         other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
         mine_grid = mine[1]

@@ -193,13 +193,13 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
     squared = _squared_distances(case.kwargs["points"], case.kwargs["centres"])
     zero = squared == 0
     actual = value.detach()
-    expected = expected[0]
+    expected_value = expected[0]
     if bool(zero.any()) and bool(torch.isnan(actual[zero]).any()):
         return (
             "U(0) came out as NaN: at r² = 0 the formula is 0 · log 0 = 0 · (-inf), which is NaN in floating "
             "point. U tends to 0 as r -> 0, so set U(0) = 0 yourself: mask the points with r² = 0."
         )
-    if _close(actual, expected) and isinstance(gradient, Tensor) and bool(torch.isnan(gradient).any()):
+    if _close(actual, expected_value) and isinstance(gradient, Tensor) and bool(torch.isnan(gradient).any()):
         return (
             "your values are right, but the gradient is NaN where r² = 0. torch.where(r2 > 0, r2 * "
             "torch.log(r2), 0) still evaluates log(0) = -inf in the branch it throws away, and autograd "
@@ -218,7 +218,7 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
         actual,
         [
             (
-                lambda: expected / 2,
+                lambda: expected_value / 2,
                 "your values are half the expected ones: that is r² log r (the kernel as some books write "
                 "it). This course, like stnlib, uses U = r² log r² = 2 r² log r; the factor 2 only rescales the "
                 "weights w, but every function here must use the same kernel.",
@@ -238,7 +238,7 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
                 "square root.",
             ),
             (
-                lambda: -expected,
+                lambda: -expected_value,
                 "the sign is flipped: U = +r² log r², which is negative for 0 < r < 1 and positive beyond.",
             ),
             (
