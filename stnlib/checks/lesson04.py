@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,9 @@ from stnlib.checks._core import (
 from stnlib.geometry import tps_control_points
 from stnlib.models import identity_params, num_params, params_from_head
 from stnlib.models.localization import check_in_shape
+
+if TYPE_CHECKING:
+    from stnlib.models import SpatialTransformer
 
 __all__ = [
     "LOCALIZATION_NET_TRANSFORMS",
@@ -650,7 +653,7 @@ class _TrainingProbe(NamedTuple):
 
 def _training_problem(
     shape: tuple[int, int, int], n: int, steps: int, repeat: bool, seed: int
-) -> tuple[nn.Module, list[tuple[Tensor, Tensor]]]:
+) -> tuple[SpatialTransformer, list[tuple[Tensor, Tensor]]]:
     """A seeded toy version of the lesson's task: smooth random "digits", distorted by small random affine
     maps, and a small spatial transformer at the identity."""
     from stnlib.models import SpatialTransformer  # stnlib.models imports stnlib.checks' neighbours lazily
@@ -662,7 +665,7 @@ def _training_problem(
         noise = 0.15 * torch.randn(n, 2, 3, generator=generator)
         theta_d = torch.eye(2, 3).expand(n, 2, 3) + noise
         x = F.grid_sample(
-            upright, F.affine_grid(theta_d, upright.shape, align_corners=False), align_corners=False
+            upright, F.affine_grid(theta_d, list(upright.shape), align_corners=False), align_corners=False
         )
         batches.append((x, upright))
     with torch.random.fork_rng(devices=[]):  # seed the layers without touching the lesson's RNG
@@ -878,7 +881,9 @@ def _diagnose_training(case: Case, actual: Any, expected: _TrainingProbe) -> str
         return None
     for settings, message in _WRONG_LOOPS:
         candidate = _probe_training(_wrong_loop(**settings), *case.args)
-        if bool(torch.allclose(values, _losses_tensor(candidate.losses), atol=1e-6, rtol=1e-4)):
+        candidate_values = _losses_tensor(candidate.losses)
+        assert candidate_values is not None  # the wrong loops return their losses as a list of floats
+        if bool(torch.allclose(values, candidate_values, atol=1e-6, rtol=1e-4)):
             return message
     return None
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -98,6 +98,8 @@ class _ThetaTable(nn.Module):
     Its θ does not depend on the image, so a test can choose it (a zoom, a rotation); the offset still receives
     the gradient that a real localization network's head would.
     """
+
+    base: Tensor  # a buffer
 
     def __init__(self, theta: Tensor) -> None:
         super().__init__()
@@ -256,9 +258,9 @@ def _torch_transformer(
     localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool, gradient: bool = True
 ) -> _TransformerProbe:
     def build(loc: nn.Module, inputs: Tensor, size: Any, corners: bool) -> nn.Module:
-        in_shape = tuple(inputs.shape[1:])
+        in_shape = (inputs.shape[1], inputs.shape[2], inputs.shape[3])
         return LibrarySpatialTransformer(
-            in_shape,  # type: ignore[arg-type]
+            in_shape,
             "affine",
             output_size=size,
             sampler="torch",
@@ -338,7 +340,7 @@ def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) 
         return "the output has the input's size: build the grid for (N, C, *self.output_size) when it is set."
 
     def sample(theta_: Tensor, grid_corners: bool, sample_corners: bool) -> Tensor:
-        grid = F.affine_grid(theta_, size, align_corners=grid_corners)
+        grid = F.affine_grid(theta_, list(size), align_corners=grid_corners)
         return F.grid_sample(x, grid, align_corners=sample_corners)
 
     other = not align_corners
@@ -882,9 +884,10 @@ def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | N
     names = localization_parameter_names(case.args[0])
     localization = [n for n in expected.lrs if n in names]
     rest = [n for n in expected.lrs if n not in names]
+    actual_lrs = actual.lrs
 
     def all_at(names: list[str], value: float) -> bool:
-        return bool(names) and all(math.isclose(actual.lrs[n], value, rel_tol=1e-9) for n in names)  # type: ignore[index]
+        return bool(names) and all(math.isclose(actual_lrs[n], value, rel_tol=1e-9) for n in names)
 
     if all_at(localization, lr) and all_at(rest, lr):
         return "every parameter trains at lr: the localization group needs lr * localization_lr_multiplier."
@@ -1131,7 +1134,12 @@ def _loss_after_step(
 
 
 def _diagnose_step(case: Case, actual: Any, expected: _StepProbe) -> str | None:
-    if not isinstance(actual, _StepProbe) or actual.problem or expected.losses is None:
+    if (
+        not isinstance(actual, _StepProbe)
+        or actual.problem
+        or actual.losses is None
+        or expected.losses is None
+    ):
         return None
     start = _split_parameters(_step_model(case.args[0]))
     if tensors_close(actual.rest, start[1], atol=0, rtol=0) and tensors_close(
@@ -1281,9 +1289,11 @@ def _loop_runner(fn: Callable[..., Any]) -> Callable[..., _LoopProbe]:
             watch_modes.append(model.training)
             trained_modes.extend(recorder.modes)
             recorder.modes.clear()
-            head = (
-                recorder.model.transformer.localization.head.bias
-            )  # stands in for "the share of the turn undone"
+            model = cast(
+                STCNN, recorder.model
+            )  # _step_model's: STCNN(SpatialTransformer(LocalizationNet), ...)
+            localization = cast(LocalizationNet, cast(SpatialTransformer, model.transformer).localization)
+            head = localization.head.bias  # stands in for "the share of the turn undone"
             return {"turn_undone": head.sum().item()}
 
         log = fn(recorder, optimizer, scheduler, batches, epochs, watch)
