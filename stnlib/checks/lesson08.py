@@ -37,7 +37,7 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -113,6 +113,8 @@ class _ParamsTable(nn.Module):
     Its parameters do not depend on the image, so a case can choose them (a zoom, a shift); the offset receives
     the gradient that a real localization network's head would.
     """
+
+    base: Tensor  # a buffer
 
     def __init__(self, params: Tensor) -> None:
         super().__init__()
@@ -347,9 +349,9 @@ def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
     module = module.to(x.dtype)
     head = _head_of(localization)
     result = module(x)
-    problem = _pair_problem(result)
-    if problem:
-        return _AttentionProbe(None, None, None, None, None, problem, head)
+    pair_problem = _pair_problem(result)
+    if pair_problem:
+        return _AttentionProbe(None, None, None, None, None, pair_problem, head)
     output_at_init, params_at_init = result
     if not (isinstance(params_at_init, Tensor) and params_at_init.shape == params.shape):
         # Not the three attention parameters: the checker's stand-in could not replace this localization net.
@@ -357,9 +359,9 @@ def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
     stand_in = _ParamsTable(params)
     module.localization = stand_in
     result = module(x)
-    problem = _pair_problem(result)
-    if problem:
-        return _AttentionProbe(None, None, None, None, None, problem, head)
+    pair_problem = _pair_problem(result)
+    if pair_problem:
+        return _AttentionProbe(None, None, None, None, None, pair_problem, head)
     output, returned = result
     grad = gradient_of_weighted_sum(output, stand_in.parameters()) if isinstance(output, Tensor) else None
     return _AttentionProbe(params_at_init, output_at_init, returned, output, grad, None, head)
@@ -540,7 +542,7 @@ def check_attention_transformer(student_cls: Any, *, quiet: bool = False) -> Che
 # ------------------------------------------------------------------- exercise 3: transformers in parallel
 
 
-def stack_transformers(x: Tensor, transformers: Sequence[nn.Module]) -> tuple[Tensor, list[Tensor]]:
+def stack_transformers(x: Tensor, transformers: Iterable[nn.Module]) -> tuple[Tensor, list[Tensor]]:
     """Run every spatial transformer on the same input; stack their outputs as channels (the paper's 2xST).
 
     Each transformer sees the whole input ``x`` (not another transformer's output) and returns ``(output,
@@ -576,13 +578,13 @@ class _StackProbe(NamedTuple):
     problem: str | None = None
 
 
-def _localization_gradient(output: Tensor, transformers: Sequence[nn.Module]) -> Tensor | None:
+def _localization_gradient(output: Tensor, transformers: Sequence[SpatialTransformer]) -> Tensor | None:
     """The gradient that ``output`` sends to every localization network's parameters, one flat vector."""
     return gradient_of_weighted_sum(output, [p for t in transformers for p in t.localization.parameters()])
 
 
 def _stack_runner(fn: Callable[..., Any]) -> Callable[..., _StackProbe]:
-    def run(x: Tensor, transformers: Sequence[nn.Module]) -> _StackProbe:
+    def run(x: Tensor, transformers: Sequence[SpatialTransformer]) -> _StackProbe:
         result = fn(x, transformers)
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
             return _StackProbe(
@@ -601,12 +603,13 @@ def _stack_runner(fn: Callable[..., Any]) -> Callable[..., _StackProbe]:
     return run
 
 
-def _library_stacking(x: Tensor, transformers: Sequence[nn.Module]) -> _StackProbe:
+def _library_stacking(x: Tensor, transformers: Sequence[SpatialTransformer]) -> _StackProbe:
     """The stacking of :class:`stnlib.models.TwoTransformerClassifier`, with the given transformers."""
     from stnlib.models import TwoTransformerClassifier
 
     with torch.random.fork_rng(devices=[]):
-        model = TwoTransformerClassifier(tuple(x.shape[1:]), output_size=transformers[0].output_size)  # type: ignore[arg-type]
+        in_shape = (x.shape[1], x.shape[2], x.shape[3])
+        model = TwoTransformerClassifier(in_shape, output_size=transformers[0].output_size)
     model.transformers = nn.ModuleList(transformers)
     model.classifier = nn.Identity()
     model.to(x.dtype)
@@ -630,6 +633,7 @@ def _transformer_pair(
         for _ in range(2):
             st = SpatialTransformer(in_shape, transform, "fc", output_size=output_size, loc_hidden=(16,))
             head = st.localization.head
+            assert isinstance(head, nn.Linear)  # the "fc" localization network's regression head
             with torch.no_grad():
                 head.weight.copy_(0.02 * torch.randn(head.weight.shape, generator=generator))
                 head.bias.add_(0.2 * torch.randn(head.bias.shape, generator=generator))
@@ -830,7 +834,10 @@ def _addition_structure_problem(model: Any, in_shape: tuple[int, int, int]) -> s
 
 def _parameter_shapes(model: nn.Module) -> tuple[tuple[tuple[int, ...], ...], ...]:
     """The parameter shapes of transformer 1, transformer 2 and the classifier."""
-    parts = (*model.transformers, model.classifier)  # type: ignore[misc]
+    transformers, classifier = model.transformers, model.classifier
+    # the library's model, or a student's that _addition_structure_problem has checked
+    assert isinstance(transformers, nn.ModuleList) and isinstance(classifier, nn.Module)
+    parts = (*transformers, classifier)
     return tuple(tuple(tuple(p.shape) for p in part.parameters()) for part in parts)
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -226,6 +226,12 @@ def _transformers(model: nn.Module) -> list[SpatialTransformer]:
     return [m for m in model.modules() if isinstance(m, SpatialTransformer)]
 
 
+def _head(transformer: SpatialTransformer) -> nn.Linear:
+    """``transformer.localization.head``, the regression head (an ``nn.Linear`` in stnlib's localization
+    networks; the localization network is typed as any ``nn.Module``)."""
+    return cast(nn.Linear, transformer.localization.head)
+
+
 def init_weights_(model: nn.Module) -> nn.Module:
     """:func:`weights_init` for every layer of ``model``, then every localization head back at the identity.
 
@@ -253,7 +259,7 @@ def init_weights_(model: nn.Module) -> nn.Module:
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     model.apply(weights_init)
     for transformer in _transformers(model):
-        head = transformer.localization.head
+        head = _head(transformer)
         with torch.no_grad():
             head.weight.zero_()
             head.bias.copy_(identity_params(transformer.transform, transformer.tps_grid_size))
@@ -307,7 +313,7 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
         )
     heads_state = []
     for k, transformer in enumerate(transformers):
-        head = transformer.localization.head
+        head = _head(transformer)
         for name in ("weight", "bias"):
             parameter = getattr(head, name, None)
             if not isinstance(parameter, nn.Parameter) or not parameter.requires_grad:
@@ -324,7 +330,7 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
     thetas = []
     with torch.no_grad():
         for transformer in transformers:
-            dtype = transformer.localization.head.weight.dtype
+            dtype = _head(transformer).weight.dtype
             x = torch.rand(4, *transformer.in_shape, generator=generator, dtype=torch.float64).to(dtype)
             thetas.append(transformer.localization(x))
     layers = []
