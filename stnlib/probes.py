@@ -21,14 +21,14 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from stnlib import geometry
-from stnlib._validation import check_tensor
+from stnlib._validation import check_size, check_tensor
 
 __all__ = [
     "channel_sensitivity",
@@ -145,7 +145,8 @@ def window_contains(
     """
     dims = check_tensor(theta, "theta", "N 2 3")
     check_tensor(points, "points", "N 2", dims)
-    normalised = geometry.pixel_to_normalized(points.to(theta), tuple(size), align_corners)
+    height, width = check_size(tuple(size), "size", "H W")
+    normalised = geometry.pixel_to_normalized(points.to(theta), (height, width), align_corners)
     # Solve A u + t = p for the output coordinate u; the point is in the region when u lies in [-1, 1]^2.
     u = torch.linalg.solve(theta[:, :, :2], (normalised - theta[:, :, 2]).unsqueeze(-1)).squeeze(-1)
     return (u.abs() <= 1).all(dim=-1)
@@ -165,7 +166,7 @@ def window_side(theta: Tensor) -> Tensor:
 
 
 def channel_sensitivity(
-    transformers: Sequence[Callable[[Tensor], tuple[Tensor, Tensor]]], x: Tensor, *, seed: int = 0
+    transformers: Iterable[Callable[[Tensor], tuple[Tensor, Tensor]]], x: Tensor, *, seed: int = 0
 ) -> Tensor:
     """How strongly each transformer's parameters follow each input channel.
 
@@ -231,7 +232,7 @@ def tps_undo_correlation(
         mean lengths (pixels) of the ideal, ``shared`` and ``per_digit`` displacements.
     """
     check_tensor(digits, "digits", "N 1 H W")
-    size = tuple(digits.shape[-2:])
+    size = (digits.shape[-2], digits.shape[-1])
     control = geometry.tps_control_points(grid_size, device=digits.device, dtype=digits.dtype)
     noise = std_px * torch.randn(
         digits.shape[0], *control.shape, generator=torch.Generator().manual_seed(seed)

@@ -38,6 +38,7 @@ from torch import nn
 from stnlib import geometry
 from stnlib.data import DistortedMNIST, load_mnist
 from stnlib.experiments import EXPERIMENT_GROUPS
+from stnlib.models import STClassifier, TwoTransformerClassifier
 from stnlib.pretrained import PretrainedError, ZooRecord, load_pretrained
 from stnlib.probes import (
     channel_sensitivity,
@@ -171,6 +172,7 @@ def rts_targets(zoo: ZooModels) -> list[Target]:
             _missing("RTS: share of the turn undone", f"≥ {TURN_UNDONE}", "ST-CNN-Aff"),
         ]
     network, record = found
+    assert isinstance(network, STClassifier)  # the zoo builds ST-CNN-Aff as an STClassifier
     share, _, _ = share_of_turn_undone(network.transformer, _test_digits(PROBE_DIGITS), canvas=42)
     return [
         Target(
@@ -198,6 +200,7 @@ def tc_targets(zoo: ZooModels) -> list[Target]:
     if found is None:
         return [*targets, *(_missing(n, g, "ST-CNN") for n, g in zip(names, goals, strict=True))]
     network, record = found
+    assert isinstance(network, STClassifier)  # the zoo builds TC's ST-CNN as an STClassifier
     test = DistortedMNIST("TC", "test", n_samples=record.test_samples, batch_size=500, seed=0, device="cpu")
     canvases, _ = test.sample_batch(record.test_samples)
     centres = ink_centre(test.without_clutter().sample_batch(record.test_samples)[0])
@@ -230,6 +233,7 @@ def addition_targets(zoo: ZooModels) -> list[Target]:
     if found is None:
         return [*targets, _missing(name, goal, "2xST-FCN")]
     network, _ = found
+    assert isinstance(network, TwoTransformerClassifier)  # the zoo's 2xST-FCN
     pairs, _ = DistortedMNIST("ADD", "test", n_samples=ADDITION_PAIRS, device="cpu").sample_batch(
         ADDITION_PAIRS
     )
@@ -247,7 +251,9 @@ def tps_targets(zoo: ZooModels) -> list[Target]:
     found = zoo.get("ST-CNN-TPS", "E")
     if found is None:
         return [_missing(name, goal, "ST-CNN-TPS")]
-    measured = tps_undo_correlation(found[0].transformer, _test_digits(PROBE_DIGITS))
+    network = found[0]
+    assert isinstance(network, STClassifier)  # the zoo builds ST-CNN-TPS as an STClassifier
+    measured = tps_undo_correlation(network.transformer, _test_digits(PROBE_DIGITS))
     return [
         Target(
             name,
