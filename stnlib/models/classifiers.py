@@ -14,6 +14,7 @@ Every size is derived from ``in_shape``; nothing assumes 28x28. Classifiers retu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -109,7 +110,7 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
-        channels = check_size(channels, "channels", "C1 C2")
+        filters = check_size(channels, "channels", "C1 C2")
         c, h, w = self.in_shape
         if min(h, w) < _CNN_MIN_SIDE:
             raise ValueError(
@@ -117,10 +118,10 @@ class CNN(nn.Module):
                 f"pool); got in_shape={self.in_shape}. Use FCN, or an output_size of at least that size."
             )
         self.features = nn.Sequential(
-            nn.Conv2d(c, channels[0], _CNN_KERNELS[0]),
+            nn.Conv2d(c, filters[0], _CNN_KERNELS[0]),
             nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(channels[0], channels[1], _CNN_KERNELS[1]),
+            nn.Conv2d(filters[0], filters[1], _CNN_KERNELS[1]),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Flatten(),
@@ -205,14 +206,15 @@ class TwoTransformerClassifier(nn.Module):
         transform: str = "affine",
         loc_kind: str = "fc",
         classifier: str = "fc",
-        **transformer_kw: object,
+        **transformer_kw: Any,
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
-        self.transformers = nn.ModuleList(
-            [SpatialTransformer(self.in_shape, transform, loc_kind, **transformer_kw) for _ in range(2)]  # type: ignore[arg-type]
-        )
-        out_h, out_w = self.transformers[0].output_size
+        transformers = [
+            SpatialTransformer(self.in_shape, transform, loc_kind, **transformer_kw) for _ in range(2)
+        ]
+        self.transformers = nn.ModuleList(transformers)
+        out_h, out_w = transformers[0].output_size
         self.classifier = _classifier(classifier, (2 * self.in_shape[0], out_h, out_w), num_classes)
         self.last_params = None
         self.last_output = None
@@ -252,24 +254,24 @@ class FeatureMapSTClassifier(nn.Module):
         transform: str = "affine",
         loc_kind: str = "conv",
         channels: tuple[int, int] = (32, 64),
-        **transformer_kw: object,
+        **transformer_kw: Any,
     ) -> None:
         super().__init__()
         self.in_shape = check_in_shape(in_shape)
-        channels = check_size(channels, "channels", "C1 C2")
+        filters = check_size(channels, "channels", "C1 C2")
         c, h, w = self.in_shape
         if min(h, w) < _CNN_MIN_SIDE:
             raise ValueError(
                 f"FeatureMapSTClassifier needs inputs of at least {_CNN_MIN_SIDE} pixels a side; got {self.in_shape}"
             )
-        self.features = nn.Sequential(nn.Conv2d(c, channels[0], _CNN_KERNELS[0]), nn.ReLU(), nn.MaxPool2d(2))
+        self.features = nn.Sequential(nn.Conv2d(c, filters[0], _CNN_KERNELS[0]), nn.ReLU(), nn.MaxPool2d(2))
         with torch.no_grad():
             feature_shape = tuple(self.features(torch.zeros(1, *self.in_shape)).shape[1:])
-        self.transformer = SpatialTransformer(feature_shape, transform, loc_kind, **transformer_kw)  # type: ignore[arg-type]
+        self.transformer = SpatialTransformer(feature_shape, transform, loc_kind, **transformer_kw)
         head = nn.Sequential(
-            nn.Conv2d(channels[0], channels[1], _CNN_KERNELS[1]), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()
+            nn.Conv2d(filters[0], filters[1], _CNN_KERNELS[1]), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()
         )
-        out_shape = (channels[0], *self.transformer.output_size)
+        out_shape = (filters[0], *self.transformer.output_size)
         if min(out_shape[1:]) < _CNN_KERNELS[1] + 1:
             raise ValueError(
                 f"the transformer's output {out_shape} is too small for the 7x7 convolution after it"
@@ -371,9 +373,9 @@ _TWO_ST_MODELS: dict[str, tuple[str, str]] = {"2xST-FCN": ("fc", "fc"), "2xST-CN
 _PLAIN_MODELS: dict[str, Callable[..., nn.Module]] = {"FCN": FCN, "CNN": CNN, "TutorialSTN": TutorialSTN}
 
 
-def _build_st(name: str, in_shape: tuple[int, int, int], num_classes: int, **kw: object) -> nn.Module:
+def _build_st(name: str, in_shape: tuple[int, int, int], num_classes: int, **kw: Any) -> nn.Module:
     transform, loc_kind, classifier_kind = _ST_MODELS[name]
-    transformer = SpatialTransformer(in_shape, transform, loc_kind, **kw)  # type: ignore[arg-type]
+    transformer = SpatialTransformer(in_shape, transform, loc_kind, **kw)
     classifier_shape = (transformer.in_shape[0], *transformer.output_size)
     return STClassifier(transformer, _classifier(classifier_kind, classifier_shape, num_classes))
 
@@ -387,7 +389,7 @@ def _normalise_name(name: str) -> str:
 
 
 def build_model(
-    name: str, in_shape: tuple[int, int, int], num_classes: int | None = None, **kw: object
+    name: str, in_shape: tuple[int, int, int], num_classes: int | None = None, **kw: Any
 ) -> nn.Module:
     """Build one of the paper's models by name.
 

@@ -49,7 +49,7 @@ def check_in_shape(in_shape: object, name: str = "in_shape") -> tuple[int, int, 
         )
     if len(shape) != 3 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
         raise ValueError(f"{name} must be three positive ints (C, H, W) such as (1, 28, 28); got {shape}")
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def check_input(x: object, in_shape: tuple[int, int, int], name: str = "x") -> Dims:
@@ -110,7 +110,7 @@ class LocalizationNet(nn.Module):
                 f"tps_grid_size must be an int >= 2 (a K x K control grid); got {tps_grid_size!r}"
             )
         self.tps_grid_size = tps_grid_size
-        conv_channels = check_size(conv_channels, "conv_channels", "C1 C2")
+        conv_filters = check_size(conv_channels, "conv_channels", "C1 C2")
         widths = tuple(hidden) if hidden is not None else ((20,) if kind == "conv" else (32, 32))
         if not widths or not all(isinstance(w, int) and w > 0 for w in widths):
             raise ValueError(f"hidden must be a non-empty sequence of positive ints; got {hidden!r}")
@@ -121,7 +121,7 @@ class LocalizationNet(nn.Module):
             if height >= 2 and width >= 2:  # the paper's 2x downsampling of the input
                 layers.append(nn.MaxPool2d(2))
                 height, width = height // 2, width // 2
-            for out_channels in conv_channels:
+            for out_channels in conv_filters:
                 too_small = min(_conv_out(height, 0), _conv_out(width, 0)) < _MIN_VALID_SIDE
                 padding = _KERNEL // 2 if too_small else 0
                 layers += [nn.Conv2d(channels, out_channels, _KERNEL, padding=padding), nn.ReLU()]

@@ -164,7 +164,10 @@ class History:
         local plot.
         """
         names = [m for m in self.metrics if m != "epoch_time"] if metrics is None else list(metrics)
-        columns = {"epoch": self.epochs, **{name: self[name] for name in names}}
+        columns: dict[str, list[Metric]] = {
+            "epoch": list(self.epochs),
+            **{name: self[name] for name in names},
+        }
         try:
             from stnlib.viz import plot_history
         except ImportError:
