@@ -43,7 +43,7 @@ TRANSFORMER_PADDING_MODES: tuple[str, ...] = (*sampling.PADDING_MODES, "backgrou
 (:data:`stnlib.sampling.PADDING_MODES`) and ``background`` (see the module docstring)."""
 
 
-def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
+def _autocast_off(device: torch.device) -> contextlib.AbstractContextManager[object]:
     """A context in which ``torch.autocast`` is off on ``device`` (a no-op where PyTorch has no autocast for it)."""
     is_available = getattr(
         torch.amp, "is_autocast_available", lambda device_type: device_type in ("cpu", "cuda")
