@@ -531,6 +531,26 @@ def show_image_rows(
 # Coordinates and grids (lessons 01, 02, 04, 07)
 
 
+def _convention_panels(
+    per_convention: object, name: str, *, height: float, suptitle: str | None
+) -> tuple[Figure, list[tuple[Axes, bool, Any]]]:
+    """A row of panels, one per ``align_corners`` convention of ``per_convention`` (a mapping keyed by it).
+
+    Returns:
+        The figure and, per panel, ``(axes, align_corners, value)``.
+    """
+    items = list(_mapping(per_convention, name).items())
+    for align_corners, _ in items:
+        if not isinstance(align_corners, bool):
+            raise TypeError(f"{name} must be keyed by align_corners (True or False); got {align_corners!r}")
+    fig, axes = plt.subplots(
+        1, len(items), figsize=(5 * len(items), height), squeeze=False, layout="constrained"
+    )
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig, [(ax, key, value) for ax, (key, value) in zip(axes[0], items, strict=True)]
+
+
 def plot_pixel_centres(
     centres: Mapping[bool, Tensor],
     *,
@@ -547,13 +567,8 @@ def plot_pixel_centres(
     Returns:
         The figure, one axes per convention, in pixel coordinates (y pointing down).
     """
-    _mapping(centres, "centres")
-    fig, axes = plt.subplots(
-        1, len(centres), figsize=(5 * len(centres), 5), squeeze=False, layout="constrained"
-    )
-    for ax, (align_corners, values) in zip(axes[0], centres.items(), strict=True):
-        if not isinstance(align_corners, bool):
-            raise TypeError(f"centres must be keyed by align_corners (True or False); got {align_corners!r}")
+    fig, panels = _convention_panels(centres, "centres", height=5, suptitle=suptitle)
+    for ax, align_corners, values in panels:
         check_tensor(values, f"centres[{align_corners}]", "N")
         n = values.shape[0]
         checkerboard = (torch.arange(n)[:, None] + torch.arange(n)[None, :]) % 2
@@ -573,8 +588,6 @@ def plot_pixel_centres(
         ax.set_ylim(n - 0.2, -0.8)
         where = "CENTRES" if align_corners else "outer EDGES"
         ax.set_title(f"align_corners={align_corners}: ±1 are the {where}\nof the corner pixels", fontsize=11)
-    if suptitle:
-        fig.suptitle(suptitle)
     return fig
 
 
@@ -735,13 +748,8 @@ def plot_base_grids(grids: Mapping[bool, Tensor], *, suptitle: str | None = None
     Returns:
         The figure, one axes per grid.
     """
-    _mapping(grids, "grids")
-    fig, axes = plt.subplots(
-        1, len(grids), figsize=(5 * len(grids), 4.4), squeeze=False, layout="constrained"
-    )
-    for ax, (align_corners, grid) in zip(axes[0], grids.items(), strict=True):
-        if not isinstance(align_corners, bool):
-            raise TypeError(f"grids must be keyed by align_corners (True or False); got {align_corners!r}")
+    fig, panels = _convention_panels(grids, "grids", height=4.4, suptitle=suptitle)
+    for ax, align_corners, grid in panels:
         check_tensor(grid, f"grids[{align_corners}]", "H W D")
         if grid.shape[-1] not in (2, 3):
             raise ValueError(
@@ -760,8 +768,6 @@ def plot_base_grids(grids: Mapping[bool, Tensor], *, suptitle: str | None = None
         gaps = (width - 1, height - 1) if align_corners else (width, height)
         spacing = f"centres {2 / max(gaps[0], 1):.2f} apart in x, {2 / max(gaps[1], 1):.2f} in y"
         ax.set_title(f"align_corners={align_corners}: {spacing}", fontsize=10)
-    if suptitle:
-        fig.suptitle(suptitle)
     return fig
 
 
