@@ -45,6 +45,12 @@ PADDING_MODES = ("zeros", "border", "reflection")
 
 def _check_inputs(input: Tensor, grid: Tensor, padding_mode: str) -> None:
     check_choice(padding_mode, "padding_mode", PADDING_MODES)
+    if isinstance(input, Tensor) and isinstance(grid, Tensor) and input.dim() == grid.dim() == 5:
+        raise ValueError(
+            f"input {tuple(input.shape)} and grid {tuple(grid.shape)} look like a volume (N, C, D, H, W) and its "
+            "(x, y, z) points: stnlib's samplers work on 2-D images (N, C, H, W) only. For volumes use "
+            "torch.nn.functional.grid_sample."
+        )
     dims = check_tensor(input, "input", "N C H W")
     if dims["H"] == 0 or dims["W"] == 0:
         raise ValueError(
@@ -93,6 +99,25 @@ def _reflect(pix: Tensor, low: float, span: int) -> tuple[Tensor, Tensor]:
     return folded, slope
 
 
+def _check_reflectable(pix: Tensor, size: int) -> None:
+    """Refuse pixel coordinates too far out to be reflected back into the image.
+
+    Beyond 2**(mantissa bits - 1) pixels (2**22 in float32, 2**51 in float64) floating-point numbers lie half a
+    pixel apart or more, so where such a point folds back is rounding noise, and PyTorch's samplers, which
+    round differently, put it elsewhere.
+    """
+    limit = 0.5 / torch.finfo(pix.dtype).eps  # eps = 2**-(mantissa bits)
+    far = pix.detach().abs().max() if pix.numel() else pix.new_zeros(())
+    if bool(far >= limit):
+        raise ValueError(
+            f"grid has points {float(far):.3g} pixels from an axis of {size} pixels. padding_mode='reflection' "
+            f"folds them back into the image, but {pix.dtype} cannot place them there: beyond {limit:.3g} pixels "
+            "its numbers lie half a pixel apart or more, and F.grid_sample puts such points elsewhere. Use a "
+            "float64 grid, or padding_mode 'border' or 'zeros' (a grid this far out usually means the "
+            "localization network diverged)."
+        )
+
+
 def _source_coordinate(
     coord: Tensor, size: int, padding_mode: str, align_corners: bool
 ) -> tuple[Tensor, Tensor | None]:
@@ -113,6 +138,7 @@ def _source_coordinate(
         return pix, None
     if padding_mode == "border":
         return _clip(pix, size - 1)
+    _check_reflectable(pix, size)
     if align_corners:  # mirror at the centres of the edge pixels
         folded, fold_slope = _reflect(pix, 0.0, size - 1)
     else:  # mirror at the outer edges of the edge pixels, half a pixel further out
@@ -375,7 +401,7 @@ class BilinearSampler(torch.autograd.Function):
         slope_x, slope_y, *saved = ctx.saved_tensors
         values, index, weight, kernel_x, kernel_y, inside_x, inside_y = saved
         n, c, height, width = ctx.input_shape
-        grad_v = grad_output.reshape(n, c, -1)  # (N, C, P)
+        grad_v = grad_output.flatten(2)  # (N, C, P); unlike reshape(n, c, -1) it also works for zero channels
         grad_input = grad_grid = None
 
         if ctx.needs_input_grad[0]:
@@ -433,8 +459,13 @@ def grid_sample(
     sampler returns NaN or another pixel there.
 
     Raises:
-        ValueError: wrong shapes, batch sizes that differ, an empty batch, an image of zero height or width, NaN
-            or inf in ``grid``, tensors on different devices, an unknown mode or padding mode.
+        ValueError: wrong shapes (also volumes, 5-D inputs, which only ``F.grid_sample`` samples), batch sizes that
+            differ, an empty batch (``F.grid_sample`` returns an empty output), an image of zero height or width,
+            NaN or inf in ``grid`` (where ``F.grid_sample`` returns 0, NaN or some pixel, depending on the modes),
+            with ``"reflection"`` points too far out for the grid's dtype to fold back onto a pixel (2**22 pixels
+            and more in float32 or float16, 2**51 in float64; ``F.grid_sample`` rounds them elsewhere),
+            tensors on different devices, an unknown mode or padding mode (``"bicubic"`` is ``F.grid_sample``'s
+            only).
         TypeError: a non-floating ``input``, or ``input`` and ``grid`` of different dtypes.
 
     Example:
