@@ -20,11 +20,18 @@ Run from the repository root::
     python -m benchmarks.bench_sampler                       # 1 thread, wall clock, 7 rounds
     python -m benchmarks.bench_sampler --clock cpu --rounds 11
     python -m benchmarks.bench_sampler --devices cuda          # the GPU only (benchmarks/gpu_check.sh)
+
+To measure a change of the samplers, time the version before it side by side (its samplers appear as
+``baseline autograd`` and ``baseline hand-written``)::
+
+    git show HEAD~1:stnlib/sampling.py > /tmp/sampling_before.py
+    python -m benchmarks.bench_sampler --clock cpu --baseline /tmp/sampling_before.py
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import time
@@ -44,6 +51,26 @@ VARIANTS: dict[str, Callable[..., torch.Tensor]] = {
 }
 REFERENCE = "F.grid_sample"
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def add_baseline(path: str) -> None:
+    """Time the samplers of another copy of ``stnlib/sampling.py`` too, each before its current version."""
+    spec = importlib.util.spec_from_file_location("stnlib_sampling_baseline", path)
+    if not os.path.isfile(path) or spec is None or spec.loader is None:
+        raise SystemExit(f"--baseline: cannot load {path}")
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    current = dict(VARIANTS)
+    VARIANTS.clear()
+    VARIANTS.update(
+        {
+            "baseline autograd": baseline.bilinear_sample,
+            "autograd": current["autograd"],
+            "baseline hand-written": baseline.grid_sample,
+            "hand-written": current["hand-written"],
+            REFERENCE: current[REFERENCE],
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -156,7 +183,14 @@ def main(argv: list[str] | None = None) -> None:
         default=["cpu", "cuda"],
         help="where to time (default: the CPU, and CUDA when there is a GPU)",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="a copy of stnlib/sampling.py (e.g. from git show) whose samplers are timed alongside",
+    )
     args = parser.parse_args(argv)
+    if args.baseline:
+        add_baseline(args.baseline)
 
     torch.set_num_threads(args.threads)
     available = {"cpu": True, "cuda": torch.cuda.is_available()}
