@@ -204,7 +204,7 @@ def _edges_are_finite(input: Tensor) -> bool:
     """
     accumulate = torch.promote_types(input.dtype, torch.float32)  # float16 sums overflow at 65,504
     edges = [input[..., 0, :], input[..., -1, :], input[..., 0], input[..., -1]]
-    return bool(torch.isfinite(sum(edge.sum(dtype=accumulate) for edge in edges)))
+    return bool(torch.isfinite(torch.stack([edge.sum(dtype=accumulate) for edge in edges]).sum()))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ class _Bilinear(NamedTuple):
 
     output: Tensor  # (N, C, P): V, eq. (5)
     values: Tensor  # (N, C, 4, P): U_nm at the four neighbours (n0 m0, n0 m1, n1 m0, n1 m1)
-    index: Tensor  # (N, 4, P): their flat indices n * W + m, clamped into the image
+    indices: Tensor  # (N, 4, P): their flat indices n * W + m, clamped into the image
     weight: Tensor  # (N, 4, P): k(y_s - n) k(x_s - m), 0 for neighbours outside the image
     kernel_x: Tensor  # (N, 2, P): k(x_s - m) for m = m0, m1
     kernel_y: Tensor  # (N, 2, P): k(y_s - n) for n = n0, n1
@@ -377,7 +377,7 @@ class BilinearSampler(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         input: Tensor,
         grid: Tensor,
@@ -389,7 +389,8 @@ class BilinearSampler(torch.autograd.Function):
         x_s, slope_x = _source_coordinate(grid[..., 0].flatten(1), width, padding_mode, align_corners)
         y_s, slope_y = _source_coordinate(grid[..., 1].flatten(1), height, padding_mode, align_corners)
         result = _bilinear(input, x_s, y_s)
-        ctx.save_for_backward(slope_x, slope_y, *result[1:])
+        # The slopes are None for zero padding; save_for_backward accepts None, though torch's stub says Tensor.
+        ctx.save_for_backward(slope_x, slope_y, *result[1:])  # type: ignore[arg-type]
         ctx.scale = (_pixels_per_unit(width, align_corners), _pixels_per_unit(height, align_corners))  # type: ignore[attr-defined]
         ctx.input_shape = input.shape  # type: ignore[attr-defined]
         ctx.grid_dtype = grid.dtype  # type: ignore[attr-defined]
