@@ -27,6 +27,7 @@ test: $(STAMP)
 	bash tools/ensure_chromium.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	STNLIB_BUDGET=smoke $(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -45,7 +45,11 @@ def test_pyproject_keeps_ranges_and_constraints_pin_torch(pyproject: dict) -> No
         for line in (ROOT / "constraints-ci.txt").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert pins == {"torch": "2.14.1", "torchvision": "0.29.1"}
+    assert pins == {
+        "torch": "2.14.1",
+        "torchvision": "0.29.1",
+        "mypy": "2.4.1",
+    }
 
 
 def test_ci_runs_the_readme_test_command() -> None:
