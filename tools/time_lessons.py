@@ -22,8 +22,9 @@ import os
 import re
 import shutil
 import tempfile
+import textwrap
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -54,8 +55,12 @@ class LessonTime:
 
 
 def reading_minutes(nb: nbformat.NotebookNode) -> float:
-    """Minutes to read the markdown (150 words per minute) and do the exercises (5 minutes each)."""
-    words = sum(len(re.findall(r"\w+", c.source)) for c in nb.cells if c.cell_type == "markdown")
+    """Minutes to read the markdown (150 words per minute) and do the exercises (5 minutes each).
+
+    The ``**Estimated time:**`` paragraph itself is not counted, so stating a time does not change it.
+    """
+    text = (TIME_PARAGRAPH.sub("", c.source) for c in nb.cells if c.cell_type == "markdown")
+    words = sum(len(re.findall(r"\w+", t)) for t in text)
     exercises = sum(1 for c in nb.cells if c.cell_type == "code" and SOLUTION_MARKER in c.source)
     return words / WORDS_PER_MINUTE + MINUTES_PER_EXERCISE * exercises
 
@@ -101,34 +106,52 @@ def machine() -> str:
 
 
 def time_paragraph(lesson: LessonTime, budget: str, hardware: str) -> str:
-    """The ``**Estimated time:**`` paragraph of a lesson's title cell."""
-    text = (
-        f"**Estimated time:** about {lesson.total} minutes on a laptop CPU — {lesson.reading:.0f} minutes of reading "
-        f"and exercises and {lesson.run:.0f} minutes of running cells with the `{budget}` budget (measured on "
-        f"{hardware} by `tools/time_lessons.py`; the longest cell takes {lesson.longest:.1f} minutes)."
-    )
-    if lesson.run > TRAINING_MINUTES:
-        return text + (
-            " On a Colab GPU the reading is the same; the training cells run the larger `gpu` budget there, whose "
-            "time is not measured yet (`python tools/time_lessons.py --budget gpu` on Colab measures it)."
+    """The ``**Estimated time:**`` paragraph of a lesson's title cell (wrapped like the course's markdown)."""
+    measured = f"measured with `tools/time_lessons.py` on an {hardware}"
+    if lesson.run < 1:
+        text = (
+            f"**Estimated time:** about {lesson.total} minutes of reading and exercises; the cells run in under a "
+            f"minute with the `{budget}` budget ({measured}), on a laptop CPU or a Colab GPU alike."
         )
-    return text + " On a Colab GPU it takes about as long: the cells run in minutes either way."
+    else:
+        text = (
+            f"**Estimated time:** about {lesson.total} minutes on a laptop CPU: {lesson.reading:.0f} minutes of "
+            f"reading and exercises and {lesson.run:.0f} minutes of running cells with the `{budget}` budget, the "
+            f"longest cell {lesson.longest:.1f} minutes ({measured})."
+        )
+        if lesson.run > TRAINING_MINUTES:
+            text += (
+                " On a Colab GPU the reading is the same; the training cells run the larger `gpu` budget there, "
+                "whose time is not measured yet."
+            )
+        else:
+            text += " On a Colab GPU it takes about as long."
+    return textwrap.fill(text, width=116, break_on_hyphens=False, break_long_words=False)
+
+
+def with_current_reading(lesson: LessonTime, nb: nbformat.NotebookNode) -> LessonTime:
+    """The measurement with the reading time of the lesson's text as it is now (the text may change after a run)."""
+    return replace(lesson, reading=reading_minutes(nb))
 
 
 def apply(times: dict[str, LessonTime], budget: str, hardware: str, repo: Path = REPO) -> list[str]:
-    """Write the times into the README's lesson table and the solutions' title cells; returns what changed."""
+    """Write the times into the README's lesson table and the solutions' title cells; returns what changed.
+
+    The cells' run times come from the measurement, the reading times from the lessons' current text.
+    """
     changed = []
     readme_path = repo / "README.md"
     readme = readme_path.read_text()
-    for number, lesson in times.items():
+    for number, measured in times.items():
+        path = repo / "solutions" / f"{measured.name}.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        lesson = with_current_reading(measured, nb)
         row = re.compile(rf"^(\| {number} \|(?:[^|\n]*\|){{3}}) \d+ min \|", re.M)
         readme, count = row.subn(rf"\g<1> {lesson.total} min |", readme)
         if count != 1:
             raise SystemExit(
                 f"README.md: no lesson-table row for lesson {number} with a '<minutes> min' cell"
             )
-        path = repo / "solutions" / f"{lesson.name}.ipynb"
-        nb = nbformat.read(path, as_version=4)
         title = nb.cells[0]
         new, count = TIME_PARAGRAPH.subn(time_paragraph(lesson, budget, hardware), title.source, count=1)
         if count != 1:
