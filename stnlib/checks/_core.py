@@ -49,6 +49,7 @@ import collections
 import io
 import linecache
 import os
+import re
 import signal
 import sys
 import sysconfig
@@ -71,6 +72,7 @@ __all__ = [
     "CheckFailed",
     "CheckResult",
     "Comparison",
+    "Exercise",
     "Status",
     "check_function",
     "compare_gradients",
@@ -1075,3 +1077,83 @@ def run_and_record(checker: Callable[[], CheckResult], student: Any) -> CheckRes
         raise
     record_result(student, result)
     return result
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Exercises as data
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise described as data — reference, cases, tolerances, diagnoses, hint — checked by
+    :func:`check_function`. A lesson module declares each exercise once and makes its check function from it::
+
+        AFFINE_GRID = Exercise("affine_grid", geometry.affine_grid, _affine_grid_cases, torch_fn=F.affine_grid,
+                               grad_wrt=(0,), diagnose=_diagnose_affine_grid, hint="x runs along the width ...")
+        check_affine_grid = AFFINE_GRID.checker(\"\"\"Check ``affine_grid(theta, size, align_corners=False)``.\"\"\")
+
+    The fields not listed here are :func:`check_function`'s arguments of the same names.
+
+    Attributes:
+        name: what the student writes, as the lesson names it (``"affine_grid"``, ``"SpatialTransformer"``).
+        reference: stnlib's answer.
+        cases: returns the cases; called when a check runs, so that importing a lesson module stays cheap.
+        runner: for a class, or a function judged by what it does rather than by what it returns:
+            ``runner(obj)`` is the function that the cases call, made from the student's object and from
+            ``reference`` alike. The result is recorded on the student's own object (:func:`run_and_record`).
+        check_name: the check function's name; ``check_`` + ``name`` in snake case by default.
+    """
+
+    name: str
+    reference: Callable[..., Any]
+    cases: Callable[[], Sequence[Case]]
+    hint: str = ""
+    torch_fn: Callable[..., Any] | None = None
+    compare: Callable[[Any, Any], Comparison] | None = None
+    diagnose: Callable[[Case, Any, Any], str | None] | None = None
+    grad_wrt: Sequence[int | str] = ()
+    atol: float | None = None
+    rtol: float | None = None
+    timeout: float | None = 10.0
+    runner: Callable[[Any], Callable[..., Any]] | None = None
+    check_name: str | None = None
+
+    def check(self, student: Any, *, quiet: bool = False) -> CheckResult:
+        """Check the student's function or class; see :func:`check_function` for what is printed and raised."""
+        runner = self.runner
+        if runner is None:
+            return self._check(student, self.reference, quiet)
+        # Something not callable is passed on as it is, so that check_function reports it.
+        wrapped = runner(student) if callable(student) else student
+        return run_and_record(lambda: self._check(wrapped, runner(self.reference), quiet), student)
+
+    def _check(self, student: Any, reference: Callable[..., Any], quiet: bool) -> CheckResult:
+        return check_function(
+            self.name,
+            student,
+            reference,
+            self.cases(),
+            hint=self.hint,
+            torch_fn=self.torch_fn,
+            atol=self.atol,
+            rtol=self.rtol,
+            compare=self.compare,
+            grad_wrt=self.grad_wrt,
+            diagnose=self.diagnose,
+            timeout=self.timeout,
+            quiet=quiet,
+        )
+
+    def checker(self, doc: str) -> Callable[..., CheckResult]:
+        """The exercise's check function, ``check_<name>(student, *, quiet=False)``, documented by ``doc``."""
+
+        def check(student: Any, *, quiet: bool = False) -> CheckResult:
+            return self.check(student, quiet=quiet)
+
+        check.__name__ = check.__qualname__ = self.check_name or f"check_{_snake_case(self.name)}"
+        check.__doc__ = doc
+        return check

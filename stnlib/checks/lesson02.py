@@ -19,7 +19,7 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -29,9 +29,8 @@ from torch import Tensor
 from stnlib import geometry
 from stnlib.checks._core import (
     Case,
-    CheckResult,
+    Exercise,
     case_generator,
-    check_function,
     first_matching_message,
     tolerance_for,
 )
@@ -138,26 +137,24 @@ def _diagnose_base_grid(case: Case, actual: Any, expected: Tensor) -> str | None
     )
 
 
-def check_base_grid(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_base_grid = Exercise(
+    "base_grid",
+    geometry.base_grid,
+    _base_grid_cases,
+    torch_fn=torch_base_grid,
+    diagnose=_diagnose_base_grid,
+    hint=(
+        "entry [i, j] is (x_j, y_i, 1): x_j is the normalised centre of column j (W columns), y_i that "
+        "of row i (H rows), with the align_corners convention you were given; the 1 comes last."
+    ),
+).checker(
     """Check ``base_grid(height, width, align_corners=False, *, device=None, dtype=torch.float32)``.
 
     Compared with :func:`stnlib.geometry.base_grid` and with :func:`torch_base_grid` (``F.affine_grid`` of
     the identity, plus the homogeneous 1) on square and non-square sizes, one row, both ``align_corners``
     values and float64.
     """
-    return check_function(
-        "base_grid",
-        student_fn,
-        geometry.base_grid,
-        _base_grid_cases(),
-        torch_fn=torch_base_grid,
-        diagnose=_diagnose_base_grid,
-        hint=(
-            "entry [i, j] is (x_j, y_i, 1): x_j is the normalised centre of column j (W columns), y_i that "
-            "of row i (H rows), with the align_corners convention you were given; the 1 comes last."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ---------------------------------------------------------------------------------------------- affine grid
@@ -244,28 +241,26 @@ def _diagnose_affine_grid(case: Case, actual: Any, expected: Tensor) -> str | No
     )
 
 
-def check_affine_grid(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_affine_grid = Exercise(
+    "affine_grid",
+    geometry.affine_grid,
+    _affine_grid_cases,
+    torch_fn=F.affine_grid,
+    grad_wrt=(0,),
+    diagnose=_diagnose_affine_grid,
+    hint=(
+        "take the (H_out, W_out, 3) base grid, flatten it to (H*W, 3) points, multiply every point by "
+        "theta's transpose in one batched product (1, H*W, 3) @ (N, 3, 2) -> (N, H*W, 2), reshape to "
+        "(N, H_out, W_out, 2); size is the OUTPUT size (N, C, H_out, W_out)."
+    ),
+).checker(
     """Check ``affine_grid(theta, size, align_corners=False)``, eq. (1), values and gradients.
 
     Compared with :func:`stnlib.geometry.affine_grid` and ``torch.nn.functional.affine_grid`` on the identity,
     a rotation with scale and shift (non-square, both ``align_corners``), random batches, float64 and a 30x30
     output (as when a 60x60 input is sampled into 30x30).
     """
-    return check_function(
-        "affine_grid",
-        student_fn,
-        geometry.affine_grid,
-        _affine_grid_cases(),
-        torch_fn=F.affine_grid,
-        grad_wrt=(0,),
-        diagnose=_diagnose_affine_grid,
-        hint=(
-            "take the (H_out, W_out, 3) base grid, flatten it to (H*W, 3) points, multiply every point by "
-            "theta's transpose in one batched product (1, H*W, 3) @ (N, 3, 2) -> (N, H*W, 2), reshape to "
-            "(N, H_out, W_out, 2); size is the OUTPUT size (N, C, H_out, W_out)."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ----------------------------------------------------------------------------------------- attention theta
@@ -330,26 +325,24 @@ def _diagnose_attention(case: Case, actual: Any, expected: Tensor) -> str | None
     )
 
 
-def check_attention_theta(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_attention_theta = Exercise(
+    "attention_theta",
+    geometry.attention_theta,
+    _attention_cases,
+    grad_wrt=(0,),
+    diagnose=_diagnose_attention,
+    hint=(
+        "split params into s, t_x, t_y (each (N,)), then stack [s, 0, t_x, 0, s, t_y] along the last "
+        "dimension and view the result as (N, 2, 3); make the zeros with torch.zeros_like(s) so dtype, "
+        "device and gradients follow params."
+    ),
+).checker(
     """Check ``attention_theta(params)``, eq. (2): ``(s, t_x, t_y) -> [[s, 0, t_x], [0, s, t_y]]``.
 
     Compared with :func:`stnlib.geometry.attention_theta` (values and gradients) on the identity, one window,
     a random batch and float64.
     """
-    return check_function(
-        "attention_theta",
-        student_fn,
-        geometry.attention_theta,
-        _attention_cases(),
-        grad_wrt=(0,),
-        diagnose=_diagnose_attention,
-        hint=(
-            "split params into s, t_x, t_y (each (N,)), then stack [s, 0, t_x, 0, s, t_y] along the last "
-            "dimension and view the result as (N, 2, 3); make the zeros with torch.zeros_like(s) so dtype, "
-            "device and gradients follow params."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------------------------------ projective grid
@@ -452,24 +445,22 @@ def _divide(projected: Tensor) -> Tensor:
     return projected[..., :2] / projected[..., 2:]
 
 
-def check_projective_grid(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_projective_grid = Exercise(
+    "projective_grid",
+    geometry.projective_grid,
+    _projective_cases,
+    grad_wrt=(0,),
+    diagnose=_diagnose_projective,
+    hint=(
+        "append a zero to params, view as (N, 3, 3) and add torch.eye(3) (zero params -> identity); "
+        "multiply the flattened base grid (1, H*W, 3) by H.transpose(1, 2); then divide the first two "
+        "coordinates by the third, w."
+    ),
+).checker(
     """Check ``projective_grid(params, size, align_corners=False)``: ``H = I + [p, 0]``, product, divide.
 
     Compared with :func:`stnlib.geometry.projective_grid` (values and gradients) on zero parameters (which
     must give the identity grid), a keystone for both ``align_corners``, random batches, float64 and a 30x30
     output. Every case keeps ``w >= 0.5``, away from the horizon where the reference clamps ``w``.
     """
-    return check_function(
-        "projective_grid",
-        student_fn,
-        geometry.projective_grid,
-        _projective_cases(),
-        grad_wrt=(0,),
-        diagnose=_diagnose_projective,
-        hint=(
-            "append a zero to params, view as (N, 3, 3) and add torch.eye(3) (zero params -> identity); "
-            "multiply the flattened base grid (1, H*W, 3) by H.transpose(1, 2); then divide the first two "
-            "coordinates by the third, w."
-        ),
-        quiet=quiet,
-    )
+)
