@@ -512,3 +512,77 @@ def test_a_function_that_swallows_the_timeout_is_reported(capsys) -> None:
     assert failed.value.result.status is Status.TIMEOUT
     err = capsys.readouterr().err
     assert "catches every exception" in err and "Interrupt the kernel" in err and "restart the kernel" in err
+
+
+# ------------------------------------------------------------------------------------ exercises as data
+
+
+AFFINE_GRID = checks.Exercise(
+    "affine_grid",
+    geometry.affine_grid,
+    _affine_grid_cases,
+    torch_fn=lambda theta, size, align_corners: F.affine_grid(theta, list(size), align_corners=align_corners),
+    grad_wrt=(0,),
+    diagnose=_diagnose_affine_grid,
+    hint="x runs along the width W and y along the height H; pixel centres depend on align_corners.",
+    timeout=1.0,
+)
+
+
+def test_an_exercise_makes_a_named_documented_checker_that_behaves_like_check_function(capsys) -> None:
+    check = AFFINE_GRID.checker("Check ``affine_grid``.")
+    assert check.__name__ == "check_affine_grid" and check.__doc__ == "Check ``affine_grid``."
+    assert check(correct).status is Status.PASSED
+    assert check(not_implemented).status is Status.NOT_IMPLEMENTED
+    with pytest.raises(CheckFailed) as failure:
+        check(lambda theta, size, align_corners=False: correct(theta, size, not align_corners), quiet=True)
+    assert "your grid is the one for align_corners" in failure.value.result.report()
+    assert capsys.readouterr().out.count("affine_grid") >= 2  # reports printed unless quiet
+
+
+class _Scale(torch.nn.Module):
+    """A toy exercise class: multiplies its input by ``factor``."""
+
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+
+def _scale_runner(cls):
+    return lambda x, factor: cls(factor)(x)
+
+
+SCALE = checks.Exercise(
+    "Scale",
+    _Scale,
+    lambda: [Case("x2", (torch.ones(3), 2.0)), Case("x-1", (torch.arange(3.0), -1.0))],
+    runner=_scale_runner,
+    check_name="check_scale_module",
+)
+
+
+def test_an_exercise_with_a_runner_checks_a_class_and_records_on_it(capsys) -> None:
+    check = SCALE.checker("Check the ``Scale`` module.")
+    assert check.__name__ == "check_scale_module"
+
+    class Right(_Scale):
+        pass
+
+    class Wrong(_Scale):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.factor
+
+    assert check(Right, quiet=True).status is Status.PASSED
+    assert use_or_fallback(Right, _Scale) is Right  # the result is recorded on the student's class
+    with pytest.raises(CheckFailed):
+        check(Wrong, quiet=True)
+    assert use_or_fallback(Wrong, _Scale) is _Scale
+    with pytest.raises(CheckFailed) as failure:
+        check(None, quiet=True)  # not callable: reported as it is, not wrapped
+    assert (
+        failure.value.result.status is Status.WRONG_TYPE
+        and "expected your function" in failure.value.result.report()
+    )
