@@ -4,18 +4,21 @@ How the course machinery works — checkers
 =========================================
 
 Every exercise in a lesson has a *check cell* that calls a checker from ``stnlib.checks.lessonNN``, e.g.
-``checks.lesson01.check_affine_grid(affine_grid)``. A checker is a few lines built on :func:`check_function`::
+``checks.lesson02.check_affine_grid(affine_grid)``. A lesson module describes each exercise as data, an
+:class:`Exercise`, which makes the checker::
 
-    from stnlib.checks import Case, check_function
+    from stnlib.checks import Case, Exercise
 
-    def check_affine_grid(student_fn):
-        cases = [Case("square 4x4", (theta, (1, 1, 4, 4)), {"align_corners": False}), ...]
-        return check_function("affine_grid", student_fn, geometry.affine_grid, cases,
-                              torch_fn=F.affine_grid, grad_wrt=(0,),
-                              hint="x runs along the width: use W for x and H for y.")
+    def _affine_grid_cases():
+        return [Case("square 4x4", (theta, (1, 1, 4, 4)), {"align_corners": False}), ...]
 
-:func:`check_function` runs the student's function and the reference on every :class:`Case` (cover non-square
-sizes, both ``align_corners``, a batch > 1 and float64), compares the results with a tolerance chosen by dtype
+    check_affine_grid = Exercise(
+        "affine_grid", geometry.affine_grid, _affine_grid_cases, torch_fn=F.affine_grid, grad_wrt=(0,),
+        hint="x runs along the width: use W for x and H for y.",
+    ).checker("Check ``affine_grid(theta, size, align_corners=False)``.")
+
+Checking runs :func:`check_function`, which runs the student's function and the reference on every :class:`Case`
+(cover non-square sizes, both ``align_corners``, a batch > 1 and float64), compares the results with a tolerance chosen by dtype
 (:func:`tolerance_for`, :func:`compare_tensors`), optionally against PyTorch's own function and on gradients
 (:func:`compare_gradients`), prints a short report and returns a :class:`CheckResult`.
 
