@@ -19,7 +19,6 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,11 +28,10 @@ from torch import Tensor, nn
 from stnlib._validation import check_same_device, check_tensor
 from stnlib.checks._core import (
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_tensors,
     first_matching_message,
 )
@@ -182,24 +180,22 @@ def _diagnose_accuracy(case: Case, actual: object, expected: object) -> str | No
     )
 
 
-def check_accuracy(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_accuracy = Exercise(
+    "accuracy",
+    accuracy,
+    _accuracy_cases,
+    torch_fn=_accuracy_by_evaluate,
+    compare=_compare_number,
+    diagnose=_diagnose_accuracy,
+    hint="the prediction is logits.argmax(dim=1) (dim 1 holds the classes); compare it with labels and "
+    "average: (predictions == labels).float().mean() — a bool tensor needs .float() before .mean().",
+).checker(
     """Check ``accuracy(logits, labels)``: ``logits: (N, K)``, ``labels: (N,)`` -> the fraction correct.
 
     A 0-dim tensor or a Python number is accepted. Compared with :func:`accuracy` and with the accuracy of
     :func:`stnlib.train.evaluate`.
     """
-    return check_function(
-        "accuracy",
-        student_fn,
-        accuracy,
-        _accuracy_cases(),
-        torch_fn=_accuracy_by_evaluate,
-        compare=_compare_number,
-        diagnose=_diagnose_accuracy,
-        hint="the prediction is logits.argmax(dim=1) (dim 1 holds the classes); compare it with labels and "
-        "average: (predictions == labels).float().mean() — a bool tensor needs .float() before .mean().",
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------------ exercise 2: rotate digits
@@ -332,24 +328,22 @@ def _diagnose_rotate(case: Case, actual: object, expected: object) -> str | None
     )
 
 
-def check_rotate_digits(student_fn: Callable[..., Tensor], *, quiet: bool = False) -> CheckResult:
+check_rotate_digits = Exercise(
+    "rotate_digits",
+    rotate_digits,
+    _rotate_cases,
+    torch_fn=_rotate_by_torchvision,
+    diagnose=_diagnose_rotate,
+    hint="a = torch.deg2rad(degrees); theta = [[cos a, -sin a, 0], [sin a, cos a, 0]] stacked to (N, 2, 3) "
+    "with the images' dtype and device; then grid = F.affine_grid(theta, images.shape, align_corners=False) "
+    "and F.grid_sample(images, grid, align_corners=False).",
+).checker(
     """Check ``rotate_digits(images, degrees)``: ``images: (N, C, S, S)``, ``degrees: (N,)`` -> ``(N, C, S, S)``.
 
     Compared with :func:`rotate_digits` and with torchvision's ``rotate`` (which turns counter-clockwise for
     positive angles too).
     """
-    return check_function(
-        "rotate_digits",
-        student_fn,
-        rotate_digits,
-        _rotate_cases(),
-        torch_fn=_rotate_by_torchvision,
-        diagnose=_diagnose_rotate,
-        hint="a = torch.deg2rad(degrees); theta = [[cos a, -sin a, 0], [sin a, cos a, 0]] stacked to (N, 2, 3) "
-        "with the images' dtype and device; then grid = F.affine_grid(theta, images.shape, align_corners=False) "
-        "and F.grid_sample(images, grid, align_corners=False).",
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------ exercise 3: pooled similarity
@@ -452,20 +446,18 @@ def _diagnose_similarity(case: Case, actual: object, expected: object) -> str | 
     )
 
 
-def check_pooled_similarity(student_fn: Callable[..., Tensor], *, quiet: bool = False) -> CheckResult:
+check_pooled_similarity = Exercise(
+    "pooled_similarity",
+    pooled_similarity,
+    _similarity_cases,
+    torch_fn=_pooled_similarity_by_torch,
+    diagnose=_diagnose_similarity,
+    hint="pool both with F.max_pool2d(x, pool), flatten each item to one vector with .flatten(1) (keep dim 0, "
+    "the batch), then a . b / (|a| |b|) per item — or F.cosine_similarity(a, b, dim=1), which also turns "
+    "0 / 0 into 0 for an all-zero map.",
+).checker(
     """Check ``pooled_similarity(features_a, features_b, pool)``: two ``(N, C, H, W)`` batches -> ``(N,)``.
 
     Compared with :func:`pooled_similarity` and with ``F.max_pool2d`` followed by ``F.cosine_similarity``.
     """
-    return check_function(
-        "pooled_similarity",
-        student_fn,
-        pooled_similarity,
-        _similarity_cases(),
-        torch_fn=_pooled_similarity_by_torch,
-        diagnose=_diagnose_similarity,
-        hint="pool both with F.max_pool2d(x, pool), flatten each item to one vector with .flatten(1) (keep dim 0, "
-        "the batch), then a . b / (|a| |b|) per item — or F.cosine_similarity(a, b, dim=1), which also turns "
-        "0 / 0 into 0 for an all-zero map.",
-        quiet=quiet,
-    )
+)
