@@ -37,14 +37,12 @@ from torch import Tensor
 from stnlib import geometry
 from stnlib.checks._core import (
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_tensors,
     first_matching_message,
-    run_and_record,
     tolerance_for,
 )
 
@@ -117,13 +115,9 @@ def _value_and_gradient(radial_basis: Callable[[Tensor], Tensor]) -> Callable[..
             (gradient,) = torch.autograd.grad((value * weights).sum(), points, allow_unused=True)
         return value.detach(), gradient
 
+    if radial_basis is geometry.radial_basis:
+        run.__module__ = "stnlib.geometry"  # reports say "compared with stnlib.geometry.radial_basis"
     return run
-
-
-def _reference_radial_basis() -> Callable[..., Any]:
-    reference = _value_and_gradient(geometry.radial_basis)
-    reference.__module__ = "stnlib.geometry"  # reports say "compared with stnlib.geometry.radial_basis"
-    return reference
 
 
 def _compare_value_and_gradient(actual: Any, expected: tuple[Tensor, Tensor]) -> Comparison:
@@ -250,7 +244,19 @@ def _diagnose_radial_basis(case: Case, actual: Any, expected: tuple[Tensor, Tens
     )
 
 
-def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_radial_basis = Exercise(
+    "radial_basis",
+    geometry.radial_basis,
+    _radial_basis_cases,
+    runner=_value_and_gradient,
+    compare=_compare_value_and_gradient,
+    diagnose=_diagnose_radial_basis,
+    hint=(
+        "the argument is the squared distance r², of any shape; return r² * log(r²) where r² > 0 and "
+        "0 where r² = 0 — and never evaluate log(0), not even in a branch of torch.where that you "
+        "throw away, or the gradient becomes NaN."
+    ),
+).checker(
     """Check ``radial_basis(squared_distance)``: ``U = r² log r²`` with ``U(0) = 0``, values and gradients.
 
     The checker builds ``r² = |p - c|²`` from points and centres (see :func:`radial_basis_of_points`),
@@ -259,24 +265,7 @@ def check_radial_basis(student_fn: Callable[..., Any], *, quiet: bool = False) -
     :func:`stnlib.geometry.radial_basis`. Any finite, correct value at ``r² = 0`` passes (a mask, a clamp, an
     ``eps``); a NaN value or a NaN gradient does not.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "radial_basis",
-            _value_and_gradient(student_fn) if callable(student_fn) else student_fn,
-            _reference_radial_basis(),
-            _radial_basis_cases(),
-            compare=_compare_value_and_gradient,
-            diagnose=_diagnose_radial_basis,
-            hint=(
-                "the argument is the squared distance r², of any shape; return r² * log(r²) where r² > 0 and "
-                "0 where r² = 0 — and never evaluate log(0), not even in a branch of torch.where that you "
-                "throw away, or the gradient becomes NaN."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
 
 
 # ------------------------------------------------------------------------ exercise 2: the linear system
@@ -414,7 +403,19 @@ def _diagnose_tps_coefficients(case: Case, actual: Any, expected: Tensor) -> str
     )
 
 
-def check_tps_coefficients(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_tps_coefficients = Exercise(
+    "tps_coefficients",
+    geometry.tps_coefficients,
+    _tps_coefficients_cases,
+    grad_wrt=("target_points",),
+    compare=_compare_loosely,
+    diagnose=_diagnose_tps_coefficients,
+    hint=(
+        "K = radial_basis of the (P, P) squared distances between control points; Q = (P, 3) rows (1, x, "
+        "y); L = [[K, Q], [Qᵀ, 0]] is (P + 3, P + 3); the right-hand side stacks the targets (N, P, 2) over "
+        "zeros (N, 3, 2); torch.linalg.solve(L, rhs) broadcasts L over the batch."
+    ),
+).checker(
     """Check ``tps_coefficients(control_points, target_points)``: the solution of the TPS system.
 
     Compared with :func:`stnlib.geometry.tps_coefficients` (values and the gradients with respect to
@@ -422,21 +423,7 @@ def check_tps_coefficients(student_fn: Callable[..., Any], *, quiet: bool = Fals
     weights must vanish), a batch of 3 and float64. An explicit inverse gives the same numbers here and passes;
     the lesson explains why ``torch.linalg.solve`` is still the better choice.
     """
-    return check_function(
-        "tps_coefficients",
-        student_fn,
-        geometry.tps_coefficients,
-        _tps_coefficients_cases(),
-        grad_wrt=("target_points",),
-        compare=_compare_loosely,
-        diagnose=_diagnose_tps_coefficients,
-        hint=(
-            "K = radial_basis of the (P, P) squared distances between control points; Q = (P, 3) rows (1, x, "
-            "y); L = [[K, Q], [Qᵀ, 0]] is (P + 3, P + 3); the right-hand side stacks the targets (N, P, 2) over "
-            "zeros (N, 3, 2); torch.linalg.solve(L, rhs) broadcasts L over the batch."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # --------------------------------------------------------------------------------- exercise 3: the grid
@@ -579,25 +566,23 @@ def _diagnose_tps_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
     )
 
 
-def check_tps_grid(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_tps_grid = Exercise(
+    "tps_grid",
+    geometry.tps_grid,
+    _tps_grid_cases,
+    grad_wrt=("target_points",),
+    compare=_compare_loosely,
+    diagnose=_diagnose_tps_grid,
+    hint=(
+        "coefficients from tps_coefficients (N, P + 3, 2); points p = the (H*W, 2) output pixel centres "
+        "(base_grid without its 1); f(p) = U(|p - c|²) @ w + [1, x, y] @ a, with U an (H*W, P) matrix; "
+        "reshape (N, H*W, 2) to (N, H_out, W_out, 2)."
+    ),
+).checker(
     """Check ``tps_grid(target_points, size, control_points, align_corners=False)``: the TPS sampling grid.
 
     Compared with :func:`stnlib.geometry.tps_grid` (values and the gradients with respect to
     ``target_points``) on the identity, 3x3 and 4x4 lattices and scattered control points, non-square outputs,
     both ``align_corners`` values, a batch of 3 and float64.
     """
-    return check_function(
-        "tps_grid",
-        student_fn,
-        geometry.tps_grid,
-        _tps_grid_cases(),
-        grad_wrt=("target_points",),
-        compare=_compare_loosely,
-        diagnose=_diagnose_tps_grid,
-        hint=(
-            "coefficients from tps_coefficients (N, P + 3, 2); points p = the (H*W, 2) output pixel centres "
-            "(base_grid without its 1); f(p) = U(|p - c|²) @ w + [1, x, y] @ a, with U an (H*W, P) matrix; "
-            "reshape (N, H*W, 2) to (N, H_out, W_out, 2)."
-        ),
-        quiet=quiet,
-    )
+)
