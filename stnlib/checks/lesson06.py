@@ -41,11 +41,10 @@ from stnlib import geometry
 from stnlib.checks._core import (
     Candidate,
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     close_for_dtype,
     compare_tensors,
     first_matching_message,
@@ -287,26 +286,24 @@ def _diagnose_ordering(case: Case, actual: Any, expected: Any) -> str | None:
     return first_matching_message(actual, candidates, _same_verdicts, expected=expected)
 
 
-def check_ordering_verdicts(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_ordering_verdicts = Exercise(
+    "ordering_verdicts",
+    ordering_verdicts,
+    _ordering_cases,
+    compare=_compare_verdicts,
+    diagnose=_diagnose_ordering,
+    hint=(
+        "for each dataset in `datasets` and each (name, pairs) in claims: None if any model of the pairs "
+        "lacks a cell for the dataset (`dataset not in errors.get(model, {})`), else "
+        "all(errors[lower][dataset] < errors[higher][dataset] for lower, higher in pairs)."
+    ),
+).checker(
     """Check ``ordering_verdicts(errors, claims, datasets)``: ``{dataset: {claim: True | False | None}}``.
 
     Compared with :func:`ordering_verdicts` on the paper's Table 1 (every claim holds), ties, orderings that
     fail, a short run's table with missing cells, and claims of our own on a column nobody trained.
     """
-    return check_function(
-        "ordering_verdicts",
-        student_fn,
-        ordering_verdicts,
-        _ordering_cases(),
-        compare=_compare_verdicts,
-        diagnose=_diagnose_ordering,
-        hint=(
-            "for each dataset in `datasets` and each (name, pairs) in claims: None if any model of the pairs "
-            "lacks a cell for the dataset (`dataset not in errors.get(model, {})`), else "
-            "all(errors[lower][dataset] < errors[higher][dataset] for lower, higher in pairs)."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # -------------------------------------------------------------------------- exercise 2: θ statistics
@@ -480,28 +477,26 @@ def _diagnose_theta_stats(case: Case, actual: Any, expected: Any) -> str | None:
     )  # fmt: skip
 
 
-def check_theta_stats(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_theta_stats = Exercise(
+    "theta_stats",
+    theta_stats,
+    _theta_cases,
+    torch_fn=_probes_theta_stats,
+    compare=_compare_stats,
+    diagnose=_diagnose_theta_stats,
+    hint=(
+        "with a11, a12, a21, a22 = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]: scale = "
+        "(a11 * a22 - a12 * a21).abs().sqrt(); degrees = torch.rad2deg(torch.atan2(a21 - a12, a11 + a22)); "
+        "shift = theta[:, :, 2]."
+    ),
+).checker(
     """Check ``theta_stats(theta)``: ``(scale, degrees, shift)`` of each affine θ.
 
     Compared with :func:`theta_stats` and with :func:`stnlib.probes.window_side` and
     :func:`stnlib.probes.rotation_degrees` on pure turns, zooms with shifts, uneven scales and shears, mirrored θ,
     random θ near the identity and float64.
     """
-    return check_function(
-        "theta_stats",
-        student_fn,
-        theta_stats,
-        _theta_cases(),
-        torch_fn=_probes_theta_stats,
-        compare=_compare_stats,
-        diagnose=_diagnose_theta_stats,
-        hint=(
-            "with a11, a12, a21, a22 = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]: scale = "
-            "(a11 * a22 - a12 * a21).abs().sqrt(); degrees = torch.rad2deg(torch.atan2(a21 - a12, a11 + a22)); "
-            "shift = theta[:, :, 2]."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------------------ exercise 3: the ink kept
@@ -657,24 +652,22 @@ def _diagnose_ink_kept(case: Case, actual: Any, expected: Any) -> str | None:
     )  # fmt: skip
 
 
-def check_ink_kept(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_ink_kept = Exercise(
+    "ink_kept",
+    ink_kept,
+    _ink_cases,
+    torch_fn=_ink_kept_by_window_contains,
+    diagnose=_diagnose_ink_kept,
+    hint=(
+        "pixel centres p = ((2 * column + 1) / W - 1, (2 * row + 1) / H - 1) for every pixel; u = A⁻¹ (p - t) "
+        "with torch.linalg.inv(theta[:, :, :2]); inside = (u.abs() <= 1).all(-1); ink = images.sum(1); return "
+        "(ink * inside).sum over pixels / ink.sum over pixels."
+    ),
+).checker(
     """Check ``ink_kept(theta, images)``: the share of each image's ink inside the region its θ samples.
 
     Compared with :func:`ink_kept` and with :func:`stnlib.probes.window_contains` pixel by pixel, on the identity
     and a centred zoom, moved and turned regions on non-square images, mirrored and sheared θ, two channels and
     float64.
     """
-    return check_function(
-        "ink_kept",
-        student_fn,
-        ink_kept,
-        _ink_cases(),
-        torch_fn=_ink_kept_by_window_contains,
-        diagnose=_diagnose_ink_kept,
-        hint=(
-            "pixel centres p = ((2 * column + 1) / W - 1, (2 * row + 1) / H - 1) for every pixel; u = A⁻¹ (p - t) "
-            "with torch.linalg.inv(theta[:, :, :2]); inside = (u.abs() <= 1).all(-1); ink = images.sum(1); return "
-            "(ink * inside).sum over pixels / ink.sum over pixels."
-        ),
-        quiet=quiet,
-    )
+)
