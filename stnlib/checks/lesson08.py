@@ -49,16 +49,14 @@ from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
     CASE_SEED,
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_probe,
     compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
-    run_and_record,
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
@@ -86,12 +84,6 @@ def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
 
 def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
     return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
-
-
-def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
-    """The runner around the student's class; something not callable is passed on as it is, so that
-    :func:`check_function` reports it ("pass the function itself")."""
-    return runner(student) if callable(student) else student
 
 
 def _built(cls: Any, *args: Any) -> Any:
@@ -255,23 +247,21 @@ def _diagnose_window_box(case: Case, actual: Any, expected: Tensor) -> str | Non
     )
 
 
-def check_window_box(student_fn: Any, *, quiet: bool = False) -> CheckResult:
+check_window_box = Exercise(
+    "window_box",
+    window_box,
+    _window_box_cases,
+    torch_fn=_box_of_affine_grid,
+    grad_wrt=(0,),
+    diagnose=_diagnose_window_box,
+    hint=(
+        "corners = torch.stack([centre - s, centre + s], dim=1) with s = params[:, :1] and centre = "
+        "params[:, 1:]; then geometry.normalized_to_pixel(corners, input_size, align_corners).reshape(-1, 4)."
+    ),
+).checker(
     """Check ``window_box(params, input_size, align_corners=False)`` on the 60x60 cluttered canvas, the identity,
     non-square inputs and float64, with both ``align_corners``; values and gradients with respect to ``params``."""
-    return check_function(
-        "window_box",
-        student_fn,
-        window_box,
-        _window_box_cases(),
-        torch_fn=_box_of_affine_grid,
-        grad_wrt=(0,),
-        diagnose=_diagnose_window_box,
-        hint=(
-            "corners = torch.stack([centre - s, centre + s], dim=1) with s = params[:, :1] and centre = "
-            "params[:, 1:]; then geometry.normalized_to_pixel(corners, input_size, align_corners).reshape(-1, 4)."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # --------------------------------------------------- exercise 2: the downsampling attention transformer
@@ -506,7 +496,21 @@ def _diagnose_attention(case: Case, actual: Any, expected: _AttentionProbe) -> s
     )
 
 
-def check_attention_transformer(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+check_attention_transformer = Exercise(
+    "AttentionTransformer",
+    AttentionTransformer,
+    _attention_cases,
+    runner=_attention_runner,
+    torch_fn=_library_attention,
+    compare=_compare_attention,
+    diagnose=_diagnose_attention,
+    hint=(
+        'self.localization = LocalizationNet(in_shape, "attention", kind="conv"); in forward: params = '
+        "self.localization(x); theta = geometry.attention_theta(params); grid = F.affine_grid(theta, "
+        "(N, C, *self.output_size), align_corners=False); output = F.grid_sample(x, grid, "
+        "align_corners=False); return output, params."
+    ),
+).checker(
     """Check the class ``AttentionTransformer(in_shape, output_size)``.
 
     For each case — the 60x60 cluttered canvas to 30x30 with batches of 4 and 1 and in float64, a two-channel
@@ -517,26 +521,7 @@ def check_attention_transformer(student_cls: Any, *, quiet: bool = False) -> Che
     with ``self.localization`` replaced by a network that zooms in on each input, the parameters forward
     returns, the output, and the gradient that reaches the localization network.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "AttentionTransformer",
-            _wrapped(student_cls, _attention_runner),
-            _attention_runner(AttentionTransformer),
-            _attention_cases(),
-            torch_fn=_library_attention,
-            compare=_compare_attention,
-            diagnose=_diagnose_attention,
-            hint=(
-                'self.localization = LocalizationNet(in_shape, "attention", kind="conv"); in forward: params = '
-                "self.localization(x); theta = geometry.attention_theta(params); grid = F.affine_grid(theta, "
-                "(N, C, *self.output_size), align_corners=False); output = F.grid_sample(x, grid, "
-                "align_corners=False); return output, params."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_cls)
+)
 
 
 # ------------------------------------------------------------------- exercise 3: transformers in parallel
@@ -704,30 +689,24 @@ def _diagnose_stack(case: Case, actual: Any, expected: _StackProbe) -> str | Non
     )
 
 
-def check_stack_transformers(student_fn: Any, *, quiet: bool = False) -> CheckResult:
+check_stack_transformers = Exercise(
+    "stack_transformers",
+    stack_transformers,
+    _stack_cases,
+    runner=_stack_runner,
+    torch_fn=_library_stacking,
+    compare=_compare_stack,
+    diagnose=_diagnose_stack,
+    hint=(
+        "results = [t(x) for t in transformers]; stacked = torch.cat([out for out, _ in results], dim=1); "
+        "params = [p for _, p in results]; return stacked, params."
+    ),
+).checker(
     """Check ``stack_transformers(x, transformers)`` with two attention or affine transformers on 2-channel
     addition inputs, the 60x60 cluttered canvas and a non-square float64 input; compares the stacked outputs,
     the parameters and the gradient reaching both localization networks with :func:`stack_transformers` and
     :class:`stnlib.models.TwoTransformerClassifier`."""
-
-    def run() -> CheckResult:
-        student = _stack_runner(student_fn) if callable(student_fn) else student_fn
-        return check_function(
-            "stack_transformers",
-            student,
-            _stack_runner(stack_transformers),
-            _stack_cases(),
-            torch_fn=_library_stacking,
-            compare=_compare_stack,
-            diagnose=_diagnose_stack,
-            hint=(
-                "results = [t(x) for t in transformers]; stacked = torch.cat([out for out, _ in results], dim=1); "
-                "params = [p for _, p in results]; return stacked, params."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
 
 
 # ---------------------------------------------------------------- exercise 4: the 2xST-FCN for addition
@@ -1100,7 +1079,20 @@ def _diagnose_addition(case: Case, actual: Any, expected: _AdditionProbe) -> str
     return None
 
 
-def check_two_transformer_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+check_two_transformer_net = Exercise(
+    "TwoTransformerNet",
+    TwoTransformerNet,
+    _addition_cases,
+    runner=_addition_runner,
+    torch_fn=_library_addition,
+    compare=_compare_addition,
+    diagnose=_diagnose_addition,
+    hint=(
+        'self.transformers = nn.ModuleList([SpatialTransformer(in_shape, "affine", "fc") for _ in '
+        "range(2)]); self.classifier = FCN((2 * C, H, W), num_classes); in forward: stacked, _ = "
+        "stack_transformers(x, self.transformers); return self.classifier(stacked)."
+    ),
+).checker(
     """Check the class ``TwoTransformerNet(in_shape, num_classes)``.
 
     For each case — MNIST addition's 2x42x42 with 19 classes, batches of 3 and 1 and float64, a non-square input
@@ -1112,22 +1104,4 @@ def check_two_transformer_net(student_cls: Any, *, quiet: bool = False) -> Check
     input, which block of it each transformer's θ changes (its own only), the logits (the classifier's output)
     and the gradient that a loss on the classifier's input sends to each localization network.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "TwoTransformerNet",
-            _wrapped(student_cls, _addition_runner),
-            _addition_runner(TwoTransformerNet),
-            _addition_cases(),
-            torch_fn=_library_addition,
-            compare=_compare_addition,
-            diagnose=_diagnose_addition,
-            hint=(
-                'self.transformers = nn.ModuleList([SpatialTransformer(in_shape, "affine", "fc") for _ in '
-                "range(2)]); self.classifier = FCN((2 * C, H, W), num_classes); in forward: stacked, _ = "
-                "stack_transformers(x, self.transformers); return self.classifier(stacked)."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_cls)
+)
