@@ -46,14 +46,12 @@ from stnlib.checks._core import (
     CASE_SEED,
     Candidate,
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_tensors,
     first_matching_message,
-    run_and_record,
 )
 from stnlib.models import (
     CNN,
@@ -177,7 +175,18 @@ def _diagnose_theta_from_head(case: Case, actual: Any, expected: Tensor) -> str 
     return first_matching_message(actual, candidates, expected=expected)
 
 
-def check_theta_from_head(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_theta_from_head = Exercise(
+    "theta_from_head",
+    theta_from_head,
+    _theta_cases,
+    torch_fn=_stnlib_params_from_head,
+    grad_wrt=(0,),
+    diagnose=_diagnose_theta_from_head,
+    hint=(
+        "the six numbers are θ row by row, [a, b, t_x, c, d, t_y]: params.view(-1, 2, 3) (or reshape) — no "
+        "transpose."
+    ),
+).checker(
     """Check ``theta_from_head(params)``: ``(N, 6) -> (N, 2, 3)``, θ read row by row; values and gradients.
 
     Cases: the identity bias (batch of 1), head outputs with six different numbers (so every mix-up shows), θ
@@ -185,20 +194,7 @@ def check_theta_from_head(student_fn: Callable[..., Any], *, quiet: bool = False
     ``params_from_head``; reading θ column by column, swapping its rows or its first two columns, reading A
     then t, and a ``(N, 3, 2)`` result are recognised.
     """
-    return check_function(
-        "theta_from_head",
-        student_fn,
-        theta_from_head,
-        _theta_cases(),
-        torch_fn=_stnlib_params_from_head,
-        grad_wrt=(0,),
-        diagnose=_diagnose_theta_from_head,
-        hint=(
-            "the six numbers are θ row by row, [a, b, t_x, c, d, t_y]: params.view(-1, 2, 3) (or reshape) — no "
-            "transpose."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ---------------------------------------------------------------- exercise 2: a global init and the heads
@@ -350,9 +346,6 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
 
 
 def _init_runner(fn: Any) -> Any:
-    if not callable(fn):
-        return fn
-
     def run(build: Callable[[], nn.Module]) -> _InitProbe:
         if isinstance(fn, nn.Module):
             raise TypeError(
@@ -460,7 +453,20 @@ def _diagnose_init(case: Case, actual: Any, expected: _InitProbe) -> str | None:
     return None
 
 
-def check_init_weights(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_init_weights = Exercise(
+    "init_weights_",
+    init_weights_,
+    _init_cases,
+    runner=_init_runner,
+    check_name="check_init_weights",
+    compare=_compare_init,
+    diagnose=_diagnose_init,
+    hint=(
+        "first model.apply(weights_init); then, for every SpatialTransformer in model.modules(), inside "
+        "`with torch.no_grad():` zero transformer.localization.head.weight and copy the identity "
+        "[1., 0., 0., 0., 1., 0.] into its bias."
+    ),
+).checker(
     """Check ``init_weights_(model)`` on freshly built models with one and two transformers.
 
     The function may change the model in place and return it, or return nothing. Afterwards θ must be the
@@ -469,24 +475,7 @@ def check_init_weights(student_fn: Callable[..., Any], *, quiet: bool = False) -
     weights within the Xavier-uniform bound. A head overwritten by the global initialisation, a zero bias,
     non-zero head weights and a second transformer left out are recognised.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "init_weights_",
-            _init_runner(student_fn),
-            _init_runner(init_weights_),
-            _init_cases(),
-            compare=_compare_init,
-            diagnose=_diagnose_init,
-            hint=(
-                "first model.apply(weights_init); then, for every SpatialTransformer in model.modules(), inside "
-                "`with torch.no_grad():` zero transformer.localization.head.weight and copy the identity "
-                "[1., 0., 0., 0., 1., 0.] into its bias."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
 
 
 # ------------------------------------------------------------- exercise 3: a grid generator from scratch
@@ -618,7 +607,18 @@ def _diagnose_grid(case: Case, actual: Any, expected: Tensor) -> str | None:
     )
 
 
-def check_affine_grid_from_scratch(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_affine_grid_from_scratch = Exercise(
+    "affine_grid_from_scratch",
+    affine_grid_from_scratch,
+    _grid_cases,
+    torch_fn=_torch_affine_grid,
+    grad_wrt=(0,),
+    diagnose=_diagnose_grid,
+    hint=(
+        "torch.meshgrid(ys, xs, indexing='ij') returns grids of shape (H, W), y down the rows and x along the "
+        "columns; stack them as (x, y, 1) so the base grid is (H, W, 3) with x first."
+    ),
+).checker(
     """Check ``affine_grid_from_scratch(theta, size, align_corners=False)``, values and gradients.
 
     Compared with :func:`affine_grid_from_scratch` and ``F.affine_grid`` on the identity (square and
@@ -626,20 +626,7 @@ def check_affine_grid_from_scratch(student_fn: Callable[..., Any], *, quiet: boo
     built ``(W, H)`` (``torch.meshgrid(xs, ys, indexing="ij")``), a result with ``(y, x)`` last, a base grid of
     ``(y, x, 1)``, the other ``align_corners`` and θ's transposed linear part are recognised.
     """
-    return check_function(
-        "affine_grid_from_scratch",
-        student_fn,
-        affine_grid_from_scratch,
-        _grid_cases(),
-        torch_fn=_torch_affine_grid,
-        grad_wrt=(0,),
-        diagnose=_diagnose_grid,
-        hint=(
-            "torch.meshgrid(ys, xs, indexing='ij') returns grids of shape (H, W), y down the rows and x along the "
-            "columns; stack them as (x, y, 1) so the base grid is (H, W, 3) with x first."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------- exercise 4: a diagnosis from θ alone
@@ -862,7 +849,17 @@ def _diagnose_diagnosis(case: Case, actual: Any, expected: str) -> str | None:
     return rules
 
 
-def check_diagnose_theta(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_diagnose_theta = Exercise(
+    "diagnose_theta",
+    diagnose_theta,
+    _diagnosis_cases,
+    compare=_compare_diagnosis,
+    diagnose=_diagnose_diagnosis,
+    hint=(
+        "compute vitals = theta_vitals(theta), then test in this order: abs(det) < 0.1 -> 'collapsed'; "
+        "det < 0 -> 'mirrored'; det > 1.25 -> 'zoomed out'; outside > 0.5 -> 'drifted off'; else 'healthy'."
+    ),
+).checker(
     """Check ``diagnose_theta(theta)`` on batches of every kind: the right label of :data:`DIAGNOSES`.
 
     Cases: the identity, zooms in (one close to the collapse threshold), collapses (one with a negative det A),
@@ -870,16 +867,4 @@ def check_diagnose_theta(student_fn: Callable[..., Any], *, quiet: bool = False)
     slight zoom out in float64, and a single θ. Mixing up the rules' order, |det A| against det A, the mean
     instead of the median and other thresholds are recognised.
     """
-    return check_function(
-        "diagnose_theta",
-        student_fn,
-        diagnose_theta,
-        _diagnosis_cases(),
-        compare=_compare_diagnosis,
-        diagnose=_diagnose_diagnosis,
-        hint=(
-            "compute vitals = theta_vitals(theta), then test in this order: abs(det) < 0.1 -> 'collapsed'; "
-            "det < 0 -> 'mirrored'; det > 1.25 -> 'zoomed out'; outside > 0.5 -> 'drifted off'; else 'healthy'."
-        ),
-        quiet=quiet,
-    )
+)
