@@ -32,7 +32,7 @@ from stnlib.checks._core import (
     Candidate,
     Case,
     CheckResult,
-    check_function,
+    Exercise,
     close_for_dtype,
     first_matching_message,
     run_and_record,
@@ -177,25 +177,24 @@ def _diagnose_pixel(case: Case, actual: object, expected: object) -> str | None:
     )
 
 
-def check_pixel_to_normalized(student_fn: Callable[..., Tensor]) -> CheckResult:
+check_pixel_to_normalized = Exercise(
+    "pixel_to_normalized",
+    pixel_to_normalized,
+    _pixel_cases,
+    torch_fn=_pixel_to_normalized_by_torch,
+    grad_wrt=(0,),
+    diagnose=_diagnose_pixel,
+    hint="for an axis of n pixels, align_corners=True puts the centres of pixels 0 and n-1 at -1 and +1: "
+    "x = 2 i / (n - 1) - 1; align_corners=False puts their outer edges there: x = (2 i + 1) / n - 1. "
+    "Use W for x (points[..., 0]) and H for y (points[..., 1]).",
+).checker(
     """Check ``pixel_to_normalized(points, size, align_corners)``.
 
     ``points: (..., 2)`` pixel coordinates ``(x, y) = (column, row)`` (pixel centres at integers), ``size =
     (H, W)``; returns normalised coordinates of the same shape. Compared with
     :func:`stnlib.geometry.pixel_to_normalized` and with the pixel centres of PyTorch's ``F.affine_grid``.
     """
-    return check_function(
-        "pixel_to_normalized",
-        student_fn,
-        pixel_to_normalized,
-        _pixel_cases(),
-        torch_fn=_pixel_to_normalized_by_torch,
-        grad_wrt=(0,),
-        diagnose=_diagnose_pixel,
-        hint="for an axis of n pixels, align_corners=True puts the centres of pixels 0 and n-1 at -1 and +1: "
-        "x = 2 i / (n - 1) - 1; align_corners=False puts their outer edges there: x = (2 i + 1) / n - 1. "
-        "Use W for x (points[..., 0]) and H for y (points[..., 1]).",
-    )
+)
 
 
 # ------------------------------------------------------------------------- exercise 2: transform points
@@ -246,22 +245,21 @@ def _diagnose_points(case: Case, actual: object, expected: object) -> str | None
     )
 
 
-def check_transform_points(student_fn: Callable[..., Tensor]) -> CheckResult:
+check_transform_points = Exercise(
+    "transform_points",
+    transform_points,
+    _points_cases,
+    grad_wrt=(0, 1),
+    diagnose=_diagnose_points,
+    hint="append a 1 to every point, hom = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1), "
+    "then p' = θ · hom for each point; with points stored as rows that is hom @ theta.transpose(1, 2).",
+).checker(
     """Check ``transform_points(theta, points)``: ``theta: (N, 2, 3)``, ``points: (N, P, 2)`` -> ``(N, P, 2)``.
 
     Compared with :func:`transform_points` (which agrees with ``F.affine_grid`` on pixel centres, see the
     lesson's tests), on the values and on the gradients with respect to both arguments.
     """
-    return check_function(
-        "transform_points",
-        student_fn,
-        transform_points,
-        _points_cases(),
-        grad_wrt=(0, 1),
-        diagnose=_diagnose_points,
-        hint="append a 1 to every point, hom = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1), "
-        "then p' = θ · hom for each point; with points stored as rows that is hom @ theta.transpose(1, 2).",
-    )
+)
 
 
 # ----------------------------------------------------------------------------- exercise 3: make theta
@@ -331,7 +329,17 @@ def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
     return first_matching_message(actual, candidates, close_for_dtype, expected=expected)
 
 
-def check_make_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+check_make_theta = Exercise(
+    "make_theta",
+    affine_theta,
+    _theta_cases,
+    grad_wrt=(0, 1, 2, 3),
+    diagnose=_diagnose_theta,
+    hint="build R = [[cos, -sin], [sin, cos]], K = [[1, k], [0, 1]] and S = diag(s_x, s_y) per batch item "
+    "with torch.stack(...).view(-1, 2, 2) and torch.diag_embed(scale), multiply A = R @ K @ S, then "
+    "torch.cat([A, translation.unsqueeze(-1)], dim=-1). Do not use torch.tensor([...]) on the "
+    "parameters: it cuts the gradient.",
+).checker(
     """Check ``make_theta(rotation, scale, shear, translation)`` -> ``theta: (N, 2, 3)``.
 
     ``rotation: (N,)`` radians, ``scale: (N, 2)`` = ``(s_x, s_y)``, ``shear: (N,)``, ``translation: (N, 2)``;
@@ -339,18 +347,7 @@ def check_make_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
     :func:`stnlib.geometry.affine_theta`, including the gradients with respect to every parameter (a
     localization network learns through them).
     """
-    return check_function(
-        "make_theta",
-        student_fn,
-        affine_theta,
-        _theta_cases(),
-        grad_wrt=(0, 1, 2, 3),
-        diagnose=_diagnose_theta,
-        hint="build R = [[cos, -sin], [sin, cos]], K = [[1, k], [0, 1]] and S = diag(s_x, s_y) per batch item "
-        "with torch.stack(...).view(-1, 2, 2) and torch.diag_embed(scale), multiply A = R @ K @ S, then "
-        "torch.cat([A, translation.unsqueeze(-1)], dim=-1). Do not use torch.tensor([...]) on the "
-        "parameters: it cuts the gradient.",
-    )
+)
 
 
 # ---------------------------------------------------------------------------- exercise 4: composition
@@ -393,21 +390,20 @@ def _diagnose_compose(case: Case, actual: object, expected: object) -> str | Non
     )
 
 
-def check_compose_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+check_compose_theta = Exercise(
+    "compose_theta",
+    compose_affine,
+    _compose_cases,
+    grad_wrt=(0, 1),
+    diagnose=_diagnose_compose,
+    hint="make both 3x3 with a row (0, 0, 1) (stnlib.geometry.to_homogeneous), multiply H(a) @ H(b), and keep "
+    "the first two rows.",
+).checker(
     """Check ``compose_theta(theta_a, theta_b)``: the ``(N, 2, 3)`` map ``p -> theta_a(theta_b(p))``.
 
     Compared with :func:`stnlib.geometry.compose_affine`, values and gradients.
     """
-    return check_function(
-        "compose_theta",
-        student_fn,
-        compose_affine,
-        _compose_cases(),
-        grad_wrt=(0, 1),
-        diagnose=_diagnose_compose,
-        hint="make both 3x3 with a row (0, 0, 1) (stnlib.geometry.to_homogeneous), multiply H(a) @ H(b), and keep "
-        "the first two rows.",
-    )
+)
 
 
 # ------------------------------------------------------------------------------ exercise 5: inversion
@@ -573,7 +569,29 @@ def _diagnose_invert(case: Case, actual: object, expected: object) -> str | None
     return message
 
 
-def check_invert_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
+def _closed_form(student_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """The student's function, run with PyTorch's matrix inverters switched off (:func:`_closed_form_only`)."""
+
+    def invert_theta(theta: Tensor) -> Tensor:
+        with _closed_form_only():
+            return student_fn(theta)
+
+    return invert_theta
+
+
+_INVERT_THETA = Exercise(
+    "invert_theta",
+    invert_affine,
+    _invert_cases,
+    grad_wrt=(0,),
+    diagnose=_diagnose_invert,
+    hint="name the entries a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]; "
+    "det = a * d - b * c has shape (N,); A⁻¹ = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / "
+    "det[:, None, None]; then t' = -A⁻¹ @ theta[:, :, 2:] and torch.cat([A⁻¹, t'], dim=-1).",
+)
+
+
+def check_invert_theta(student_fn: Callable[..., Tensor], *, quiet: bool = False) -> CheckResult:
     """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``, written in
     closed form, ``[adj(A) / det(A) | -A⁻¹ t]``.
 
@@ -582,22 +600,6 @@ def check_invert_theta(student_fn: Callable[..., Tensor]) -> CheckResult:
     PyTorch's matrix inverters and solvers (``torch.linalg.inv``, ``torch.inverse``, ``torch.linalg.solve``, ...)
     raise :class:`ClosedFormExpected`, whose message asks for the closed form.
     """
-
-    def invert_theta(theta: Tensor) -> Tensor:
-        with _closed_form_only():
-            return student_fn(theta)
-
-    return run_and_record(
-        lambda: check_function(
-            "invert_theta",
-            invert_theta if callable(student_fn) else student_fn,
-            invert_affine,
-            _invert_cases(),
-            grad_wrt=(0,),
-            diagnose=_diagnose_invert,
-            hint="name the entries a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]; "
-            "det = a * d - b * c has shape (N,); A⁻¹ = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / "
-            "det[:, None, None]; then t' = -A⁻¹ @ theta[:, :, 2:] and torch.cat([A⁻¹, t'], dim=-1).",
-        ),
-        student_fn,
-    )
+    # Not Exercise(runner=_closed_form): a runner also wraps the reference, which calls torch.linalg.solve.
+    student = _closed_form(student_fn) if callable(student_fn) else student_fn
+    return run_and_record(lambda: _INVERT_THETA.check(student, quiet=quiet), student_fn)
