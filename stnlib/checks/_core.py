@@ -681,7 +681,9 @@ class CheckFailed(Exception):
 
 def _qualified_name(fn: Callable[..., Any]) -> str:
     """The shortest public dotted path of ``fn`` (``stnlib.geometry.affine_grid`` rather than
-    ``stnlib.geometry.affine.affine_grid``), or its plain name."""
+    ``stnlib.geometry.affine.affine_grid``), or its plain name. A runner made with ``functools.wraps`` is named
+    after the function it wraps."""
+    fn = getattr(fn, "__wrapped__", fn)
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     if module in ("", "__main__", "builtins"):

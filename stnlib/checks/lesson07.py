@@ -115,8 +115,6 @@ def _value_and_gradient(radial_basis: Callable[[Tensor], Tensor]) -> Callable[..
             (gradient,) = torch.autograd.grad((value * weights).sum(), points, allow_unused=True)
         return value.detach(), gradient
 
-    if radial_basis is geometry.radial_basis:
-        run.__module__ = "stnlib.geometry"  # reports say "compared with stnlib.geometry.radial_basis"
     return run
 
 
