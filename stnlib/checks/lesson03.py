@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -39,10 +41,9 @@ from stnlib.checks._core import (
     Candidate,
     Case,
     CheckResult,
-    check_function,
+    Exercise,
     close_for_dtype,
     first_matching_message,
-    record_result,
 )
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
 
@@ -311,7 +312,17 @@ def _trunc(pixels: Tensor, size: int) -> Tensor:
     return torch.trunc(pixels)
 
 
-def check_nearest_sample(student_fn: Sampler) -> CheckResult:
+check_nearest_sample = Exercise(
+    "nearest_sample",
+    sampling.nearest_sample,
+    lambda: _forward_cases(seed=31),
+    torch_fn=_torch_nearest,
+    grad_wrt=("input",),
+    diagnose=_diagnose_nearest,
+    hint="x = normalized_to_pixel(grid[..., 0], W, align_corners) and y likewise with H; m = torch.round(x), "
+    "n = torch.round(y); read_pixels(input, rows=n, cols=m) after clamping m into [0, W-1] and n into "
+    "[0, H-1], then multiply by 0 where (m, n) was outside the image.",
+).checker(
     """Check ``nearest_sample(input, grid, align_corners=False)``: eq. (4) with zero padding.
 
     Compared with :func:`stnlib.sampling.nearest_sample` and ``F.grid_sample(mode="nearest")`` on the values,
@@ -319,18 +330,7 @@ def check_nearest_sample(student_fn: Sampler) -> CheckResult:
     copied). The cases avoid points exactly halfway between two pixels, where the paper's ``floor(x + 0.5)``
     and PyTorch's round-half-to-even differ.
     """
-    return check_function(
-        "nearest_sample",
-        student_fn,
-        sampling.nearest_sample,
-        _forward_cases(seed=31),
-        torch_fn=_torch_nearest,
-        grad_wrt=("input",),
-        diagnose=_diagnose_nearest,
-        hint="x = normalized_to_pixel(grid[..., 0], W, align_corners) and y likewise with H; m = torch.round(x), "
-        "n = torch.round(y); read_pixels(input, rows=n, cols=m) after clamping m into [0, W-1] and n into "
-        "[0, H-1], then multiply by 0 where (m, n) was outside the image.",
-    )
+)
 
 
 # ----------------------------------------------------------------------- exercise 2: bilinear (eq. 5)
@@ -365,7 +365,46 @@ def _mirrored_in_cell(pixels: Tensor, size: int) -> Tensor:
     return 2 * low + 1 - pixels
 
 
-def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
+def _diagnose_bilinear(student_fn: Sampler, case: Case, actual: object, expected: object) -> str | None:
+    if close_for_dtype(actual, expected):
+        return None
+    input, grid, align_corners = _unpack(case)
+    size = (input.shape[-2], input.shape[-1])
+    candidates = _sampling_candidates(case, sampling.bilinear_sample)
+    candidates += [
+        (
+            lambda: sampling.bilinear_sample(input, grid, "border", align_corners),
+            "neighbours outside the image must count as 0 (zero padding): you clamped their positions "
+            "into the image, so they read the border pixel instead. Multiply each weight by 0 where its "
+            "neighbour (m, n) lies outside.",
+        ),
+        (
+            lambda: sampling.bilinear_sample(
+                input, _in_pixels(grid, size, align_corners, _mirrored_in_cell), "zeros", align_corners
+            ),
+            "the weights sit on the wrong neighbours: the pixel nearer to (x_s, y_s) must get the larger "
+            "weight, k(x_s - m) = 1 - |x_s - m|: m0 = floor(x_s) gets 1 - (x_s - m0), m1 = m0 + 1 gets "
+            "x_s - m0.",
+        ),
+    ]
+    found = first_matching_message(actual, candidates, close_for_dtype)
+    return found or _constant_image_problem(student_fn, case)
+
+
+_BILINEAR_SAMPLE = Exercise(
+    "bilinear_sample",
+    sampling.bilinear_sample,
+    lambda: _forward_cases(seed=32),
+    torch_fn=F.grid_sample,
+    grad_wrt=("input",),
+    hint="unnormalise x with W and y with H (normalized_to_pixel); m0 = floor(x), n0 = floor(y); for each "
+    "of the four neighbours (m0 or m0+1, n0 or n0+1) add (1 - |x - m|) (1 - |y - n|) times the pixel, "
+    "read with read_pixels at positions clamped into the image, and zero the term where the neighbour "
+    "lies outside.",
+)
+
+
+def check_bilinear_sample(student_fn: Sampler, *, quiet: bool = False) -> CheckResult:
     """Check ``bilinear_sample(input, grid, align_corners=False)``: eq. (5) with zero padding.
 
     Compared with :func:`stnlib.sampling.bilinear_sample` and ``F.grid_sample`` on the values, and on the
@@ -373,51 +412,66 @@ def check_bilinear_sample(student_fn: Sampler) -> CheckResult:
     the subject of the backward exercise (autograd's answer at exact pixel centres depends on how the kernel is
     written, so it is not compared here).
     """
-
-    def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if close_for_dtype(actual, expected):
-            return None
-        input, grid, align_corners = _unpack(case)
-        size = (input.shape[-2], input.shape[-1])
-        candidates = _sampling_candidates(case, sampling.bilinear_sample)
-        candidates += [
-            (
-                lambda: sampling.bilinear_sample(input, grid, "border", align_corners),
-                "neighbours outside the image must count as 0 (zero padding): you clamped their positions "
-                "into the image, so they read the border pixel instead. Multiply each weight by 0 where its "
-                "neighbour (m, n) lies outside.",
-            ),
-            (
-                lambda: sampling.bilinear_sample(
-                    input, _in_pixels(grid, size, align_corners, _mirrored_in_cell), "zeros", align_corners
-                ),
-                "the weights sit on the wrong neighbours: the pixel nearer to (x_s, y_s) must get the larger "
-                "weight, k(x_s - m) = 1 - |x_s - m|: m0 = floor(x_s) gets 1 - (x_s - m0), m1 = m0 + 1 gets "
-                "x_s - m0.",
-            ),
-        ]
-        found = first_matching_message(actual, candidates, close_for_dtype)
-        return found or _constant_image_problem(student_fn, case)
-
-    return check_function(
-        "bilinear_sample",
-        student_fn,
-        sampling.bilinear_sample,
-        _forward_cases(seed=32),
-        torch_fn=F.grid_sample,
-        grad_wrt=("input",),
-        diagnose=diagnose,
-        hint="unnormalise x with W and y with H (normalized_to_pixel); m0 = floor(x), n0 = floor(y); for each "
-        "of the four neighbours (m0 or m0+1, n0 or n0+1) add (1 - |x - m|) (1 - |y - n|) times the pixel, "
-        "read with read_pixels at positions clamped into the image, and zero the term where the neighbour "
-        "lies outside.",
-    )
+    # The diagnosis also samples an image of ones with the student's function.
+    diagnose = partial(_diagnose_bilinear, student_fn)
+    return replace(_BILINEAR_SAMPLE, diagnose=diagnose).check(student_fn, quiet=quiet)
 
 
 # --------------------------------------------------------------------- exercise 3: border padding
 
 
-def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
+def _diagnose_border(case: Case, actual: object, expected: object) -> str | None:
+    if close_for_dtype(actual, expected):
+        return None
+    input, grid, align_corners = _unpack(case)
+    size = (input.shape[-2], input.shape[-1])
+
+    def zeros(g: Tensor) -> Tensor:
+        return sampling.bilinear_sample(input, g, "zeros", align_corners)
+
+    candidates: list[Candidate] = [
+        (
+            lambda: zeros(grid),
+            "points outside the image still read 0: this is zero padding. Clamp the pixel coordinates into "
+            "the image, x into [0, W-1] and y into [0, H-1], before sampling.",
+        ),
+        (
+            lambda: zeros(grid.clamp(-1, 1)),
+            "you clamped the normalised grid to [-1, 1]. With align_corners=False, ±1 are the outer "
+            "edges of the border pixels, half a pixel beyond their centres, so the edge still blends "
+            "with zero padding. Clamp in pixels, x into [0, W-1] and y into [0, H-1].",
+        ),
+        (
+            lambda: zeros(_in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n))),
+            "you clamped into [0, W] and [0, H]; the last pixel is W-1 (and H-1): clamp into [0, W-1] "
+            "and [0, H-1].",
+        ),
+        (
+            lambda: zeros(
+                _in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n - 1), swap_sizes=True)
+            ),
+            "x was clamped with the height and y with the width: x runs along W, y along H.",
+        ),
+        (
+            lambda: bilinear_sample_border(input, grid, not align_corners),
+            f"this is the align_corners={not align_corners} result; this case asks for "
+            f"align_corners={align_corners}.",
+        ),
+    ]
+    return first_matching_message(actual, candidates, close_for_dtype)
+
+
+check_bilinear_sample_border = Exercise(
+    "bilinear_sample_border",
+    bilinear_sample_border,
+    lambda: _gradient_cases(seed=33),
+    torch_fn=_torch_border,
+    grad_wrt=("input", "grid"),
+    diagnose=_diagnose_border,
+    hint="convert the grid to pixels (normalized_to_pixel: x with W, y with H), clamp x into [0, W-1] and y "
+    "into [0, H-1], convert back (pixel_to_normalized) and sample with your bilinear_sample. Clamping keeps "
+    "the gradient where the point was inside and gives 0 where it was moved.",
+).checker(
     """Check ``bilinear_sample_border(input, grid, align_corners=False)``: bilinear sampling with
     ``padding_mode="border"`` (points outside read the nearest border pixel).
 
@@ -426,59 +480,7 @@ def check_bilinear_sample_border(student_fn: Sampler) -> CheckResult:
     with respect to ``input`` and ``grid`` (zero along an axis where the point was clamped). The cases put many
     points outside the image and none exactly on a pixel centre, where the grid gradient needs a sub-gradient.
     """
-
-    def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if close_for_dtype(actual, expected):
-            return None
-        input, grid, align_corners = _unpack(case)
-        size = (input.shape[-2], input.shape[-1])
-
-        def zeros(g: Tensor) -> Tensor:
-            return sampling.bilinear_sample(input, g, "zeros", align_corners)
-
-        candidates: list[Candidate] = [
-            (
-                lambda: zeros(grid),
-                "points outside the image still read 0: this is zero padding. Clamp the pixel coordinates into "
-                "the image, x into [0, W-1] and y into [0, H-1], before sampling.",
-            ),
-            (
-                lambda: zeros(grid.clamp(-1, 1)),
-                "you clamped the normalised grid to [-1, 1]. With align_corners=False, ±1 are the outer "
-                "edges of the border pixels, half a pixel beyond their centres, so the edge still blends "
-                "with zero padding. Clamp in pixels, x into [0, W-1] and y into [0, H-1].",
-            ),
-            (
-                lambda: zeros(_in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n))),
-                "you clamped into [0, W] and [0, H]; the last pixel is W-1 (and H-1): clamp into [0, W-1] "
-                "and [0, H-1].",
-            ),
-            (
-                lambda: zeros(
-                    _in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n - 1), swap_sizes=True)
-                ),
-                "x was clamped with the height and y with the width: x runs along W, y along H.",
-            ),
-            (
-                lambda: bilinear_sample_border(input, grid, not align_corners),
-                f"this is the align_corners={not align_corners} result; this case asks for "
-                f"align_corners={align_corners}.",
-            ),
-        ]
-        return first_matching_message(actual, candidates, close_for_dtype)
-
-    return check_function(
-        "bilinear_sample_border",
-        student_fn,
-        bilinear_sample_border,
-        _gradient_cases(seed=33),
-        torch_fn=_torch_border,
-        grad_wrt=("input", "grid"),
-        diagnose=diagnose,
-        hint="convert the grid to pixels (normalized_to_pixel: x with W, y with H), clamp x into [0, W-1] and y "
-        "into [0, H-1], convert back (pixel_to_normalized) and sample with your bilinear_sample. Clamping keeps "
-        "the gradient where the point was inside and gives 0 where it was moved.",
-    )
+)
 
 
 # ------------------------------------------------------------- exercise 4: the backward (eqs. 6-7)
@@ -515,7 +517,102 @@ def _not_implemented(input: Tensor, grid: Tensor, align_corners: bool = False) -
     raise NotImplementedError
 
 
-def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
+def _stub_as_not_implemented(fn: Sampler) -> Sampler:
+    """The backward exercise's runner: a function whose backward still raises ``NotImplementedError`` (the
+    lesson's stub) is checked as not implemented; any other, the reference included, as it is."""
+    return _not_implemented if _backward_not_implemented(fn) else fn
+
+
+def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected: object) -> str | None:
+    if not close_for_dtype(actual, expected):
+        return (
+            "the forward values are wrong: the forward of this exercise is given, so check that it still "
+            "calls bilinear_sample and that bilinear_sample passed its check."
+        )
+    try:
+        mine = _gradients(student_fn, case)
+        right = _gradients(F.grid_sample, case)
+        border = _gradients(
+            sampling.bilinear_sample,
+            Case(case.name, (), {**case.kwargs, "padding_mode": "border"}),
+        )
+    except Exception:  # e.g. the student's backward raises: the report shows it
+        return None
+    input, _, align_corners = _unpack(case)
+    height, width = input.shape[-2:]
+    grad_input, grad_grid = right
+    assert grad_input is not None and grad_grid is not None  # F.grid_sample is differentiable in both
+    per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
+    other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
+    mine_grid = mine[1]
+    grid_candidates: list[Candidate] = [
+        (
+            lambda: grad_grid / per_axis,
+            "the grid gradient lacks the unnormalisation scale. Eq. (7) gives dV/dx_s in pixels; the grid "
+            "holds normalised coordinates, so multiply by d(pixels)/d(normalised) = W/2 for x and H/2 for "
+            "y (align_corners=False), or (W-1)/2 and (H-1)/2 (align_corners=True).",
+        ),
+        (
+            lambda: grad_grid / per_axis * other,
+            f"the grid gradient uses the scale of align_corners={not align_corners}: with "
+            f"align_corners={align_corners} one normalised unit is "
+            + ("(W-1)/2 pixels along x." if align_corners else "W/2 pixels along x."),
+        ),
+        (
+            lambda: grad_grid.flip(-1),
+            "the x and y components of the grid gradient are swapped: stack (dL/dx_s, dL/dy_s) in that "
+            "order, like the grid itself.",
+        ),
+        (
+            lambda: -grad_grid,
+            "the grid gradient has the wrong sign: moving x_s to the right raises the weight of the right "
+            "neighbour m0 + 1 (k' = +1) and lowers that of m0 = floor(x_s) (k' = -1).",
+        ),
+    ]
+    input_ok = mine[0] is not None and close_for_dtype(mine[0], grad_input)
+    grid_ok = mine_grid is not None and close_for_dtype(mine_grid, grad_grid)
+    unmasked_input = mine[0] is not None and not input_ok and close_for_dtype(mine[0], border[0])
+    unmasked_grid = mine_grid is not None and not grid_ok and close_for_dtype(mine_grid, border[1])
+    if unmasked_input or unmasked_grid:
+        which = (
+            "eqs. (6) and (7)"
+            if unmasked_input and unmasked_grid
+            else "eq. (6)"
+            if unmasked_input
+            else "eq. (7)"
+        )
+        return (
+            f"in {which} the neighbours outside the image must count as 0: multiply by the inside mask. "
+            "read_pixels / add_to_pixels at clamped positions reach the border pixel, which then collects "
+            "(or contributes) what belongs to the zero padding."
+        )
+    found = None if grid_ok else first_matching_message(mine_grid, grid_candidates, close_for_dtype)
+    if found or mine[0] is None or input_ok:
+        return found
+    if float(mine[0].detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):
+        return (
+            "some of the gradient with respect to the input is lost: several output pixels read the same "
+            "input pixel, and their contributions must add up. Use add_to_pixels (scatter_add_) for "
+            "eq. (6), not an assignment such as grad[..., index] = values."
+        )
+    return None
+
+
+_BILINEAR_BACKWARD = Exercise(
+    "bilinear_sampler",
+    F.grid_sample,
+    lambda: _gradient_cases(seed=34),
+    torch_fn=sampling.grid_sample,
+    grad_wrt=("input", "grid"),
+    hint="for each neighbour (m, n) of the four: eq. (6) adds grad_output * k(x - m) k(y - n) (zero if "
+    "outside) to pixel (n, m) with add_to_pixels; eq. (7) adds sum_c(grad_output * U_nm) * k(y - n) * "
+    "(+1 for m = m0 + 1, -1 for m = m0) to dL/dx, likewise for y; finally multiply dL/dx by W/2 and dL/dy "
+    "by H/2 (align_corners=False) or (W-1)/2 and (H-1)/2 (True).",
+    runner=_stub_as_not_implemented,
+)
+
+
+def check_bilinear_backward(student_fn: Sampler, *, quiet: bool = False) -> CheckResult:
     """Check ``bilinear_sampler(input, grid, align_corners=False)``, whose gradients come from a hand-written
     ``backward`` implementing eqs. (6)–(7).
 
@@ -524,96 +621,6 @@ def check_bilinear_backward(student_fn: Sampler) -> CheckResult:
     ``NotImplementedError`` is reported as not implemented. The cases avoid exact pixel centres, where the
     kernel has a kink and a sub-gradient must be chosen.
     """
-    cases = _gradient_cases(seed=34)
-
-    def diagnose(case: Case, actual: object, expected: object) -> str | None:
-        if not close_for_dtype(actual, expected):
-            return (
-                "the forward values are wrong: the forward of this exercise is given, so check that it still "
-                "calls bilinear_sample and that bilinear_sample passed its check."
-            )
-        try:
-            mine = _gradients(student_fn, case)
-            right = _gradients(F.grid_sample, case)
-            border = _gradients(
-                sampling.bilinear_sample,
-                Case(case.name, (), {**case.kwargs, "padding_mode": "border"}),
-            )
-        except Exception:  # e.g. the student's backward raises: the report shows it
-            return None
-        input, _, align_corners = _unpack(case)
-        height, width = input.shape[-2:]
-        grad_input, grad_grid = right
-        assert grad_input is not None and grad_grid is not None  # F.grid_sample is differentiable in both
-        per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
-        other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
-        mine_grid = mine[1]
-        grid_candidates: list[Candidate] = [
-            (
-                lambda: grad_grid / per_axis,
-                "the grid gradient lacks the unnormalisation scale. Eq. (7) gives dV/dx_s in pixels; the grid "
-                "holds normalised coordinates, so multiply by d(pixels)/d(normalised) = W/2 for x and H/2 for "
-                "y (align_corners=False), or (W-1)/2 and (H-1)/2 (align_corners=True).",
-            ),
-            (
-                lambda: grad_grid / per_axis * other,
-                f"the grid gradient uses the scale of align_corners={not align_corners}: with "
-                f"align_corners={align_corners} one normalised unit is "
-                + ("(W-1)/2 pixels along x." if align_corners else "W/2 pixels along x."),
-            ),
-            (
-                lambda: grad_grid.flip(-1),
-                "the x and y components of the grid gradient are swapped: stack (dL/dx_s, dL/dy_s) in that "
-                "order, like the grid itself.",
-            ),
-            (
-                lambda: -grad_grid,
-                "the grid gradient has the wrong sign: moving x_s to the right raises the weight of the right "
-                "neighbour m0 + 1 (k' = +1) and lowers that of m0 = floor(x_s) (k' = -1).",
-            ),
-        ]
-        input_ok = mine[0] is not None and close_for_dtype(mine[0], grad_input)
-        grid_ok = mine_grid is not None and close_for_dtype(mine_grid, grad_grid)
-        unmasked_input = mine[0] is not None and not input_ok and close_for_dtype(mine[0], border[0])
-        unmasked_grid = mine_grid is not None and not grid_ok and close_for_dtype(mine_grid, border[1])
-        if unmasked_input or unmasked_grid:
-            which = (
-                "eqs. (6) and (7)"
-                if unmasked_input and unmasked_grid
-                else "eq. (6)"
-                if unmasked_input
-                else "eq. (7)"
-            )
-            return (
-                f"in {which} the neighbours outside the image must count as 0: multiply by the inside mask. "
-                "read_pixels / add_to_pixels at clamped positions reach the border pixel, which then collects "
-                "(or contributes) what belongs to the zero padding."
-            )
-        found = None if grid_ok else first_matching_message(mine_grid, grid_candidates, close_for_dtype)
-        if found or mine[0] is None or input_ok:
-            return found
-        if float(mine[0].detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):
-            return (
-                "some of the gradient with respect to the input is lost: several output pixels read the same "
-                "input pixel, and their contributions must add up. Use add_to_pixels (scatter_add_) for "
-                "eq. (6), not an assignment such as grad[..., index] = values."
-            )
-        return None
-
-    target = _not_implemented if _backward_not_implemented(student_fn) else student_fn
-    result = check_function(
-        "bilinear_sampler",
-        target,
-        F.grid_sample,
-        cases,
-        torch_fn=sampling.grid_sample,
-        grad_wrt=("input", "grid"),
-        diagnose=diagnose,
-        hint="for each neighbour (m, n) of the four: eq. (6) adds grad_output * k(x - m) k(y - n) (zero if "
-        "outside) to pixel (n, m) with add_to_pixels; eq. (7) adds sum_c(grad_output * U_nm) * k(y - n) * "
-        "(+1 for m = m0 + 1, -1 for m = m0) to dL/dx, likewise for y; finally multiply dL/dx by W/2 and dL/dy "
-        "by H/2 (align_corners=False) or (W-1)/2 and (H-1)/2 (True).",
-    )
-    if target is not student_fn:
-        record_result(student_fn, result)  # so use_or_fallback sees "not implemented"
-    return result
+    # The diagnosis also computes the student's gradients.
+    diagnose = partial(_diagnose_backward, student_fn)
+    return replace(_BILINEAR_BACKWARD, diagnose=diagnose).check(student_fn, quiet=quiet)
