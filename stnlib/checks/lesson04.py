@@ -39,14 +39,12 @@ from stnlib.checks._core import (
     CASE_SEED,
     Candidate,
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_tensors,
     first_matching_message,
-    run_and_record,
 )
 from stnlib.geometry import tps_control_points
 from stnlib.models import identity_params, num_params, params_from_head
@@ -194,24 +192,22 @@ def _diagnose_size(case: Case, actual: Any, expected: Any) -> str | None:
     )
 
 
-def check_conv_output_size(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_conv_output_size = Exercise(
+    "conv_output_size",
+    conv_output_size,
+    _conv_cases,
+    torch_fn=_conv1d_output_size,
+    compare=_compare_size,
+    diagnose=_diagnose_size,
+    hint="out = (size + 2 * padding - kernel_size) // stride + 1 — padding on both sides, round down, plus 1.",
+).checker(
     """Check ``conv_output_size(size, kernel_size, stride=1, padding=0)``.
 
     Compared with :func:`conv_output_size` and with the length ``F.conv1d`` actually produces, on
     convolutions, 2x2 max-pools on even and odd sizes, "same" padding, stride with padding, and a kernel as
     large as the input.
     """
-    return check_function(
-        "conv_output_size",
-        student_fn,
-        conv_output_size,
-        _conv_cases(),
-        torch_fn=_conv1d_output_size,
-        compare=_compare_size,
-        diagnose=_diagnose_size,
-        hint="out = (size + 2 * padding - kernel_size) // stride + 1 — padding on both sides, round down, plus 1.",
-        quiet=quiet,
-    )
+)
 
 
 # ---------------------------------------------------------------------------------- exercise 2: the head
@@ -334,26 +330,24 @@ def _diagnose_head(case: Case, actual: Any, expected: nn.Linear) -> str | None:
     return first_matching_message(actual, candidates, same)
 
 
-def check_identity_head(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_identity_head = Exercise(
+    "identity_head",
+    identity_head,
+    _head_cases,
+    compare=_compare_head,
+    diagnose=_diagnose_head,
+    hint=(
+        "create nn.Linear(in_features, P) with P = 6, 3, 8 or 2*K*K; then, inside `with torch.no_grad():`, "
+        "set head.weight to zero and copy the family's identity into head.bias (affine: 1, 0, 0, 0, 1, 0)."
+    ),
+).checker(
     """Check ``identity_head(in_features, transform, tps_grid_size=4)`` for all four families.
 
     The result must be an ``nn.Linear`` with the family's number of outputs, zero weights, the identity as its
     bias (compared with :func:`identity_head`, i.e. :func:`stnlib.models.identity_params`), and both still
     trainable.
     """
-    return check_function(
-        "identity_head",
-        student_fn,
-        identity_head,
-        _head_cases(),
-        compare=_compare_head,
-        diagnose=_diagnose_head,
-        hint=(
-            "create nn.Linear(in_features, P) with P = 6, 3, 8 or 2*K*K; then, inside `with torch.no_grad():`, "
-            "set head.weight to zero and copy the family's identity into head.bias (affine: 1, 0, 0, 0, 1, 0)."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ----------------------------------------------------------------------- exercise 3: the localization net
@@ -534,7 +528,20 @@ def _diagnose_net(case: Case, actual: Any, expected: _NetProbe) -> str | None:
     return None
 
 
-def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+check_localization_net = Exercise(
+    "SmallLocalizationNet",
+    SmallLocalizationNet,
+    _net_cases,
+    compare=_compare_net,
+    diagnose=_diagnose_net,
+    hint=(
+        "compute the flattened size from in_shape with conv_output_size (conv 5 -> pool 2, twice), so "
+        "that every input size works; an error like 'mat1 and mat2 shapes cannot be multiplied' means "
+        "a hard-coded size. The last layer is self.head = identity_head(32, transform)."
+    ),
+    runner=_net_runner,
+    check_name="check_localization_net",
+).checker(
     """Check the class ``SmallLocalizationNet(in_shape, transform)``.
 
     For each case the checker builds a network with ``student_cls(in_shape, transform)`` — MNIST 28x28, the
@@ -543,24 +550,7 @@ def check_localization_net(student_cls: Any, *, quiet: bool = False) -> CheckRes
     image; the number of parameters matches the layout described; after the checker gives ``self.head``
     random weights, θ depends on the image and a gradient reaches the first convolution.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "SmallLocalizationNet",
-            _net_runner(student_cls),
-            _net_runner(SmallLocalizationNet),
-            _net_cases(),
-            compare=_compare_net,
-            diagnose=_diagnose_net,
-            hint=(
-                "compute the flattened size from in_shape with conv_output_size (conv 5 -> pool 2, twice), so "
-                "that every input size works; an error like 'mat1 and mat2 shapes cannot be multiplied' means "
-                "a hard-coded size. The last layer is self.head = identity_head(32, transform)."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_cls)
+)
 
 
 # ------------------------------------------------------------------------------ exercise 4: the training loop
@@ -716,17 +706,6 @@ def _probe_training(
 
 def _training_runner(loop: Any) -> Callable[..., _TrainingProbe]:
     def run(*args: Any) -> _TrainingProbe:
-        if not callable(loop):
-            return _TrainingProbe(
-                None,
-                torch.zeros(0),
-                (),
-                (),
-                0,
-                0,
-                problem="expected your function, e.g. "
-                "check_train_alignment(train_alignment), not the result of calling it.",
-            )
         return _probe_training(loop, *args)
 
     run.__name__ = run.__qualname__ = getattr(loop, "__name__", "train_alignment")
@@ -888,7 +867,17 @@ def _diagnose_training(case: Case, actual: Any, expected: _TrainingProbe) -> str
     return None
 
 
-def check_train_alignment(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_train_alignment = Exercise(
+    "train_alignment",
+    train_alignment,
+    _training_cases,
+    compare=_compare_training,
+    diagnose=_diagnose_training,
+    hint="for each (x, upright) in batches: output, theta = transformer(x); loss = ((output - upright) ** "
+    "2).mean(); optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item()). "
+    "Return the list.",
+    runner=_training_runner,
+).checker(
     """Check ``train_alignment(transformer, optimizer, batches) -> list[float]``.
 
     Each case builds a small seeded problem (smooth random images, distorted by small random affine maps; a
@@ -899,19 +888,4 @@ def check_train_alignment(student_fn: Callable[..., Any], *, quiet: bool = False
     repeated, the loss must fall. Diagnoses a missing ``zero_grad``, a loss against the distorted input
     instead of the upright digit, and a summed loss.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "train_alignment",
-            _training_runner(student_fn),
-            _training_runner(train_alignment),
-            _training_cases(),
-            compare=_compare_training,
-            diagnose=_diagnose_training,
-            hint="for each (x, upright) in batches: output, theta = transformer(x); loss = ((output - upright) ** "
-            "2).mean(); optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item()). "
-            "Return the list.",
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
