@@ -54,16 +54,14 @@ from stnlib.checks._classifier_wiring import (
 from stnlib.checks._core import (
     CASE_SEED,
     Case,
-    CheckResult,
     Comparison,
+    Exercise,
     Status,
     case_generator,
-    check_function,
     compare_probe,
     compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
-    run_and_record,
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
@@ -84,12 +82,6 @@ __all__ = [
     "train_and_watch",
     "training_step",
 ]
-
-
-def _wrapped(student: Any, runner: Callable[[Any], Callable[..., Any]]) -> Any:
-    """The runner around the student's class or function; something not callable is passed on as it is, so
-    that :func:`check_function` reports it ("pass the function itself")."""
-    return runner(student) if callable(student) else student
 
 
 class _ThetaTable(nn.Module):
@@ -374,7 +366,20 @@ def _diagnose_transformer(case: Case, actual: Any, expected: _TransformerProbe) 
     )
 
 
-def check_spatial_transformer(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+check_spatial_transformer = Exercise(
+    "SpatialTransformer",
+    SpatialTransformer,
+    _transformer_cases,
+    runner=_transformer_runner,
+    torch_fn=_torch_transformer,
+    compare=_compare_transformer,
+    diagnose=_diagnose_transformer,
+    hint=(
+        "theta = self.localization(x); grid = geometry.affine_grid(theta, (N, C, H_out, W_out), "
+        "align_corners=self.align_corners); output = sampling.grid_sample(x, grid, "
+        "align_corners=self.align_corners), with (H_out, W_out) = self.output_size or the input's (H, W)."
+    ),
+).checker(
     """Check the class ``SpatialTransformer(localization, output_size=None, align_corners=False)``.
 
     For each case the checker builds the student's module around a localization network — Lesson 04's at the
@@ -384,25 +389,7 @@ def check_spatial_transformer(student_cls: Any, *, quiet: bool = False) -> Check
     output sends back to the localization network's parameters, are compared with :class:`SpatialTransformer`
     and with :class:`stnlib.models.SpatialTransformer` running ``F.affine_grid`` and ``F.grid_sample``.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "SpatialTransformer",
-            _wrapped(student_cls, _transformer_runner),
-            _transformer_runner(SpatialTransformer),
-            _transformer_cases(),
-            torch_fn=_torch_transformer,
-            compare=_compare_transformer,
-            diagnose=_diagnose_transformer,
-            hint=(
-                "theta = self.localization(x); grid = geometry.affine_grid(theta, (N, C, H_out, W_out), "
-                "align_corners=self.align_corners); output = sampling.grid_sample(x, grid, "
-                "align_corners=self.align_corners), with (H_out, W_out) = self.output_size or the input's (H, W)."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_cls)
+)
 
 
 # ----------------------------------------------------------------------- exercise 2: the sampled region
@@ -541,26 +528,24 @@ def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
     )
 
 
-def check_region_corners(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_region_corners = Exercise(
+    "region_corners",
+    region_corners,
+    _corner_cases,
+    torch_fn=_corners_of_affine_grid,
+    grad_wrt=(0,),
+    diagnose=_diagnose_corners,
+    hint=(
+        "take the normalised corners (-1, -1), (1, -1), (1, 1), (-1, 1) in this order, map each with θ "
+        "(x_s, y_s) = θ (x_t, y_t, 1), then geometry.normalized_to_pixel(points, size, align_corners)."
+    ),
+).checker(
     """Check ``region_corners(theta, size, align_corners=False)``: values and gradients with respect to θ.
 
     Compared with :func:`region_corners` and with the corners of a 2x2 ``F.affine_grid``, on the identity
     (both conventions), zooms, rotations on non-square inputs, a batch of random θ and float64.
     """
-    return check_function(
-        "region_corners",
-        student_fn,
-        region_corners,
-        _corner_cases(),
-        torch_fn=_corners_of_affine_grid,
-        grad_wrt=(0,),
-        diagnose=_diagnose_corners,
-        hint=(
-            "take the normalised corners (-1, -1), (1, -1), (1, 1), (-1, 1) in this order, map each with θ "
-            "(x_s, y_s) = θ (x_t, y_t, 1), then geometry.normalized_to_pixel(points, size, align_corners)."
-        ),
-        quiet=quiet,
-    )
+)
 
 
 # ------------------------------------------------------------------------------ exercise 3: the ST-CNN
@@ -721,7 +706,20 @@ def _diagnose_st_cnn(case: Case, actual: Any, expected: ClassifierProbe) -> str 
     return diagnose_classifier_wiring(case, actual, expected, untransformed=_UNTRANSFORMED_BUG)
 
 
-def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:
+check_st_cnn = Exercise(
+    "STCNN",
+    STCNN,
+    _st_cnn_cases,
+    runner=_st_cnn_runner,
+    compare=_compare_st_cnn,
+    diagnose=_diagnose_st_cnn,
+    hint=(
+        "forward: output, theta = self.transformer(x), then return self.classifier(output). The "
+        "classifier must see the transformer's output; if it complains about the input size, it is being "
+        "given x."
+    ),
+    check_name="check_st_cnn",
+).checker(
     """Check the class ``STCNN(transformer, classifier)``.
 
     For each case the checker builds the student's model around a transformer whose θ clearly moves the image
@@ -730,24 +728,7 @@ def check_st_cnn(student_cls: Any, *, quiet: bool = False) -> CheckResult:
     to the localization network are compared with :class:`STCNN`; feeding the untransformed image to the
     classifier is recognised and explained.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "STCNN",
-            _wrapped(student_cls, _st_cnn_runner),
-            _st_cnn_runner(STCNN),
-            _st_cnn_cases(),
-            compare=_compare_st_cnn,
-            diagnose=_diagnose_st_cnn,
-            hint=(
-                "forward: output, theta = self.transformer(x), then return self.classifier(output). The "
-                "classifier must see the transformer's output; if it complains about the input size, it is being "
-                "given x."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_cls)
+)
 
 
 # -------------------------------------------------------------------------- exercise 4: parameter groups
@@ -913,7 +894,20 @@ def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | N
     return None
 
 
-def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_parameter_groups = Exercise(
+    "parameter_groups",
+    parameter_groups,
+    _groups_cases,
+    runner=_groups_runner,
+    compare=_compare_groups,
+    diagnose=_diagnose_groups,
+    hint=(
+        "loop over model.named_parameters(); a parameter whose name has a part 'localization' "
+        "('localization' in name.split('.')) goes to the group with lr * localization_lr_multiplier, "
+        "every other one to the group with lr. Return [{'params': rest, 'lr': lr}, {'params': loc, "
+        "'lr': ...}]."
+    ),
+).checker(
     """Check ``parameter_groups(model, lr, localization_lr_multiplier=1.0)``.
 
     The learning rate the groups give each parameter (a group may leave out ``"lr"`` and take the optimiser's
@@ -921,25 +915,7 @@ def check_parameter_groups(student_fn: Callable[..., Any], *, quiet: bool = Fals
     with :func:`parameter_groups` — on this lesson's ST-CNN with two multipliers, stnlib's ST-CNN-Aff, a
     model with two transformers and a plain CNN. Every parameter must be in exactly one group.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "parameter_groups",
-            _wrapped(student_fn, _groups_runner),
-            _groups_runner(parameter_groups),
-            _groups_cases(),
-            compare=_compare_groups,
-            diagnose=_diagnose_groups,
-            hint=(
-                "loop over model.named_parameters(); a parameter whose name has a part 'localization' "
-                "('localization' in name.split('.')) goes to the group with lr * localization_lr_multiplier, "
-                "every other one to the group with lr. Return [{'params': rest, 'lr': lr}, {'params': loc, "
-                "'lr': ...}]."
-            ),
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
 
 
 # --------------------------------------------------------------------------- exercise 5: the training step
@@ -1179,7 +1155,19 @@ def _diagnose_step(case: Case, actual: Any, expected: _StepProbe) -> str | None:
     return None
 
 
-def check_training_step(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_training_step = Exercise(
+    "training_step",
+    training_step,
+    _step_cases,
+    runner=_step_runner,
+    compare=_compare_step,
+    diagnose=_diagnose_step,
+    hint=(
+        "four lines: optimizer.zero_grad(); loss = F.cross_entropy(model(images), labels); "
+        "loss.backward(); optimizer.step() — then return loss.item()."
+    ),
+    timeout=30.0,
+).checker(
     """Check ``training_step(model, optimizer, images, labels) -> float``.
 
     A small ST classifier (θ depends on the image) is trained for a few steps with SGD or AdamW built from
@@ -1188,24 +1176,7 @@ def check_training_step(student_fn: Callable[..., Any], *, quiet: bool = False) 
     steps on one batch, where the loss must fall. Diagnoses: nothing moved, the localization network did not
     move, gradients accumulated (no ``zero_grad``), the groups' rates ignored, the loss returned after the step.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "training_step",
-            _wrapped(student_fn, _step_runner),
-            _step_runner(training_step),
-            _step_cases(),
-            compare=_compare_step,
-            diagnose=_diagnose_step,
-            hint=(
-                "four lines: optimizer.zero_grad(); loss = F.cross_entropy(model(images), labels); "
-                "loss.backward(); optimizer.step() — then return loss.item()."
-            ),
-            timeout=30.0,
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
 
 
 # ------------------------------------------------------------------------ exercise 6: the training loop
@@ -1398,29 +1369,24 @@ def _diagnose_loop(case: Case, actual: Any, expected: _LoopProbe) -> str | None:
     return None
 
 
-def check_train_and_watch(student_fn: Callable[..., Any], *, quiet: bool = False) -> CheckResult:
+check_train_and_watch = Exercise(
+    "train_and_watch",
+    train_and_watch,
+    _loop_cases,
+    runner=_loop_runner,
+    compare=_compare_loop,
+    diagnose=_diagnose_loop,
+    hint=(
+        "for epoch in range(1, epochs + 1): model.train(); a training_step and a scheduler.step() per batch; "
+        "then model.eval() and, under torch.no_grad(), append {'epoch': epoch, 'train_loss': mean loss, "
+        "**watch(model)}."
+    ),
+    timeout=30.0,
+).checker(
     """Check ``train_and_watch(model, optimizer, scheduler, data, epochs, watch) -> rows``.
 
     A small ST classifier trains for one to three epochs with SGD and a decaying schedule; the parameters after
     training, the logged rows (epoch from 1, the mean training loss, what ``watch`` returned) and the modes
     (training while stepping, eval while watching) are compared with :func:`train_and_watch`'s.
     """
-
-    def run() -> CheckResult:
-        return check_function(
-            "train_and_watch",
-            _wrapped(student_fn, _loop_runner),
-            _loop_runner(train_and_watch),
-            _loop_cases(),
-            compare=_compare_loop,
-            diagnose=_diagnose_loop,
-            hint=(
-                "for epoch in range(1, epochs + 1): model.train(); a training_step and a scheduler.step() per batch; "
-                "then model.eval() and, under torch.no_grad(), append {'epoch': epoch, 'train_loss': mean loss, "
-                "**watch(model)}."
-            ),
-            timeout=30.0,
-            quiet=quiet,
-        )
-
-    return run_and_record(run, student_fn)
+)
