@@ -586,3 +586,35 @@ def test_an_exercise_with_a_runner_checks_a_class_and_records_on_it(capsys) -> N
         failure.value.result.status is Status.WRONG_TYPE
         and "expected your function" in failure.value.result.report()
     )
+
+
+def test_a_runner_for_the_student_only_and_a_diagnosis_that_sees_the_student() -> None:
+    seen = []
+
+    def diagnose(student, case, actual, expected):
+        seen.append(student)
+        return "a diagnosis that ran the student's own function"
+
+    exercise = checks.Exercise(
+        "double",
+        lambda x: 2 * x,
+        lambda: [Case("ones", (torch.ones(3),))],
+        runner=lambda fn: lambda x: fn(x),  # polices the student only; the reference is used as it is
+        wrap_reference=False,
+        diagnose=diagnose,
+        diagnose_sees_student=True,
+    )
+
+    def wrong(x):
+        return 3 * x
+
+    with pytest.raises(CheckFailed) as failure:
+        exercise.check(wrong, quiet=True)
+    assert seen == [wrong] and "ran the student's own function" in failure.value.result.report()
+    with pytest.raises(CheckFailed) as failure:
+        exercise.check(42, quiet=True)
+    assert "check_double(double)" in failure.value.result.report()
+    renamed = checks.Exercise("Double", lambda x: 2 * x, lambda: [], check_name="check_twice")
+    with pytest.raises(CheckFailed) as failure:
+        renamed.check(42, quiet=True)
+    assert "check_twice(Double)" in failure.value.result.report()  # the advice names the real check function

@@ -49,6 +49,7 @@ function whose name starts with ``check_`` (``check_affine_grid(...)``, ``checks
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import linecache
 import os
@@ -715,6 +716,7 @@ def check_function(
     diagnose: Callable[[Case, Any, Any], str | None] | None = None,
     timeout: float | None = 10.0,
     quiet: bool = False,
+    check_name: str | None = None,
 ) -> CheckResult:
     """Check a student's function against the reference (and PyTorch's own function) on ``cases``.
 
@@ -741,6 +743,7 @@ def check_function(
             equals ``expected``.
         timeout: seconds per case (main thread only; ``None`` for no limit).
         quiet: do not print the report.
+        check_name: the check function's name, for advice; ``check_<name>`` by default.
 
     Returns:
         The :class:`CheckResult` (also recorded on ``student_fn`` for :func:`use_or_fallback`).
@@ -762,7 +765,7 @@ def check_function(
             "",
             Status.WRONG_TYPE,
             f"expected your function; got {_describe(student_fn)}. Pass the function itself, e.g. "
-            f"check_{name}({name}), not the result of calling it.",
+            f"{check_name or 'check_' + name}({name}), not the result of calling it.",
         )
         return _finish(name, student_fn, [outcome], len(cases), hint, compared_with, quiet)
 
@@ -1110,6 +1113,10 @@ class Exercise:
         runner: for a class, or a function judged by what it does rather than by what it returns:
             ``runner(obj)`` is the function that the cases call, made from the student's object and from
             ``reference`` alike. The result is recorded on the student's own object (:func:`run_and_record`).
+        wrap_reference: whether ``runner`` also wraps ``reference`` (False when the runner only polices the
+            student, e.g. by switching library functions off that the reference may use).
+        diagnose_sees_student: ``diagnose`` takes the student's object first, ``diagnose(student, case, actual,
+            expected)``, to run it on inputs of its own.
         check_name: the check function's name; ``check_`` + ``name`` in snake case by default.
     """
 
@@ -1119,24 +1126,41 @@ class Exercise:
     hint: str = ""
     torch_fn: Callable[..., Any] | None = None
     compare: Callable[[Any, Any], Comparison] | None = None
-    diagnose: Callable[[Case, Any, Any], str | None] | None = None
+    diagnose: Callable[..., str | None] | None = None
     grad_wrt: Sequence[int | str] = ()
     atol: float | None = None
     rtol: float | None = None
     timeout: float | None = 10.0
     runner: Callable[[Any], Callable[..., Any]] | None = None
+    wrap_reference: bool = True
+    diagnose_sees_student: bool = False
     check_name: str | None = None
+
+    @property
+    def function_name(self) -> str:
+        """The check function's name, e.g. ``check_affine_grid``."""
+        return self.check_name or f"check_{_snake_case(self.name)}"
 
     def check(self, student: Any, *, quiet: bool = False) -> CheckResult:
         """Check the student's function or class; see :func:`check_function` for what is printed and raised."""
+        diagnose = self.diagnose
+        if diagnose is not None and self.diagnose_sees_student:
+            diagnose = functools.partial(diagnose, student)
         runner = self.runner
         if runner is None:
-            return self._check(student, self.reference, quiet)
+            return self._check(student, self.reference, diagnose, quiet)
+        reference = runner(self.reference) if self.wrap_reference else self.reference
         # Something not callable is passed on as it is, so that check_function reports it.
         wrapped = runner(student) if callable(student) else student
-        return run_and_record(lambda: self._check(wrapped, runner(self.reference), quiet), student)
+        return run_and_record(lambda: self._check(wrapped, reference, diagnose, quiet), student)
 
-    def _check(self, student: Any, reference: Callable[..., Any], quiet: bool) -> CheckResult:
+    def _check(
+        self,
+        student: Any,
+        reference: Callable[..., Any],
+        diagnose: Callable[..., str | None] | None,
+        quiet: bool,
+    ) -> CheckResult:
         return check_function(
             self.name,
             student,
@@ -1148,9 +1172,10 @@ class Exercise:
             rtol=self.rtol,
             compare=self.compare,
             grad_wrt=self.grad_wrt,
-            diagnose=self.diagnose,
+            diagnose=diagnose,
             timeout=self.timeout,
             quiet=quiet,
+            check_name=self.function_name,
         )
 
     def checker(self, doc: str) -> Callable[..., CheckResult]:
@@ -1159,6 +1184,6 @@ class Exercise:
         def check(student: Any, *, quiet: bool = False) -> CheckResult:
             return self.check(student, quiet=quiet)
 
-        check.__name__ = check.__qualname__ = self.check_name or f"check_{_snake_case(self.name)}"
+        check.__name__ = check.__qualname__ = self.function_name
         check.__doc__ = doc
         return check

@@ -31,11 +31,9 @@ from stnlib._validation import check_same_device, check_tensor
 from stnlib.checks._core import (
     Candidate,
     Case,
-    CheckResult,
     Exercise,
     close_for_dtype,
     first_matching_message,
-    run_and_record,
 )
 from stnlib.geometry import (
     affine_theta,
@@ -579,7 +577,7 @@ def _closed_form(student_fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
     return invert_theta
 
 
-_INVERT_THETA = Exercise(
+check_invert_theta = Exercise(
     "invert_theta",
     invert_affine,
     _invert_cases,
@@ -588,10 +586,10 @@ _INVERT_THETA = Exercise(
     hint="name the entries a, b, c, d = theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1]; "
     "det = a * d - b * c has shape (N,); A⁻¹ = torch.stack([d, -b, -c, a], dim=-1).view(-1, 2, 2) / "
     "det[:, None, None]; then t' = -A⁻¹ @ theta[:, :, 2:] and torch.cat([A⁻¹, t'], dim=-1).",
-)
-
-
-def check_invert_theta(student_fn: Callable[..., Tensor], *, quiet: bool = False) -> CheckResult:
+    # The runner switches PyTorch's inverters off for the student only: the reference calls torch.linalg.solve.
+    runner=_closed_form,
+    wrap_reference=False,
+).checker(
     """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``, written in
     closed form, ``[adj(A) / det(A) | -A⁻¹ t]``.
 
@@ -600,6 +598,4 @@ def check_invert_theta(student_fn: Callable[..., Tensor], *, quiet: bool = False
     PyTorch's matrix inverters and solvers (``torch.linalg.inv``, ``torch.inverse``, ``torch.linalg.solve``, ...)
     raise :class:`ClosedFormExpected`, whose message asks for the closed form.
     """
-    # Not Exercise(runner=_closed_form): a runner also wraps the reference, which calls torch.linalg.solve.
-    student = _closed_form(student_fn) if callable(student_fn) else student_fn
-    return run_and_record(lambda: _INVERT_THETA.check(student, quiet=quiet), student_fn)
+)

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -40,7 +38,6 @@ from stnlib import sampling
 from stnlib.checks._core import (
     Candidate,
     Case,
-    CheckResult,
     Exercise,
     close_for_dtype,
     first_matching_message,
@@ -391,7 +388,7 @@ def _diagnose_bilinear(student_fn: Sampler, case: Case, actual: object, expected
     return found or _constant_image_problem(student_fn, case)
 
 
-_BILINEAR_SAMPLE = Exercise(
+check_bilinear_sample = Exercise(
     "bilinear_sample",
     sampling.bilinear_sample,
     lambda: _forward_cases(seed=32),
@@ -401,10 +398,9 @@ _BILINEAR_SAMPLE = Exercise(
     "of the four neighbours (m0 or m0+1, n0 or n0+1) add (1 - |x - m|) (1 - |y - n|) times the pixel, "
     "read with read_pixels at positions clamped into the image, and zero the term where the neighbour "
     "lies outside.",
-)
-
-
-def check_bilinear_sample(student_fn: Sampler, *, quiet: bool = False) -> CheckResult:
+    diagnose=_diagnose_bilinear,
+    diagnose_sees_student=True,  # it also samples an image of ones with the student's function
+).checker(
     """Check ``bilinear_sample(input, grid, align_corners=False)``: eq. (5) with zero padding.
 
     Compared with :func:`stnlib.sampling.bilinear_sample` and ``F.grid_sample`` on the values, and on the
@@ -412,9 +408,7 @@ def check_bilinear_sample(student_fn: Sampler, *, quiet: bool = False) -> CheckR
     the subject of the backward exercise (autograd's answer at exact pixel centres depends on how the kernel is
     written, so it is not compared here).
     """
-    # The diagnosis also samples an image of ones with the student's function.
-    diagnose = partial(_diagnose_bilinear, student_fn)
-    return replace(_BILINEAR_SAMPLE, diagnose=diagnose).check(student_fn, quiet=quiet)
+)
 
 
 # --------------------------------------------------------------------- exercise 3: border padding
@@ -598,7 +592,7 @@ def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected
     return None
 
 
-_BILINEAR_BACKWARD = Exercise(
+check_bilinear_backward = Exercise(
     "bilinear_sampler",
     F.grid_sample,
     lambda: _gradient_cases(seed=34),
@@ -609,10 +603,9 @@ _BILINEAR_BACKWARD = Exercise(
     "(+1 for m = m0 + 1, -1 for m = m0) to dL/dx, likewise for y; finally multiply dL/dx by W/2 and dL/dy "
     "by H/2 (align_corners=False) or (W-1)/2 and (H-1)/2 (True).",
     runner=_stub_as_not_implemented,
-)
-
-
-def check_bilinear_backward(student_fn: Sampler, *, quiet: bool = False) -> CheckResult:
+    diagnose=_diagnose_backward,
+    diagnose_sees_student=True,  # it also computes the student's gradients
+).checker(
     """Check ``bilinear_sampler(input, grid, align_corners=False)``, whose gradients come from a hand-written
     ``backward`` implementing eqs. (6)–(7).
 
@@ -621,6 +614,4 @@ def check_bilinear_backward(student_fn: Sampler, *, quiet: bool = False) -> Chec
     ``NotImplementedError`` is reported as not implemented. The cases avoid exact pixel centres, where the
     kernel has a kink and a sub-gradient must be chosen.
     """
-    # The diagnosis also computes the student's gradients.
-    diagnose = partial(_diagnose_backward, student_fn)
-    return replace(_BILINEAR_BACKWARD, diagnose=diagnose).check(student_fn, quiet=quiet)
+)
