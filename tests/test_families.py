@@ -124,3 +124,17 @@ def test_bad_tps_grid_size_is_refused(size: object) -> None:
     for function in (num_params, param_shape, identity_params):
         with pytest.raises(ValueError, match="tps_grid_size must be an int >= 2"):
             function("tps", size)  # type: ignore[operator]
+
+
+def test_tps_head_output_must_match_the_control_points() -> None:
+    from stnlib.geometry import tps_control_points
+    from stnlib.models import params_from_head
+
+    targets = params_from_head(torch.zeros(2, 32), "tps", tps_control_points(4))
+    assert torch.equal(targets, tps_control_points(4).expand(2, 16, 2))  # zero offsets: the lattice itself
+    with pytest.raises(
+        ValueError, match=r"raw must hold an \(x, y\) offset for each of the 9 control points"
+    ):
+        params_from_head(torch.zeros(2, 32), "tps", tps_control_points(3))
+    with pytest.raises(ValueError, match="control_points"):
+        params_from_head(torch.zeros(2, 32), "tps", torch.zeros(16, 3))

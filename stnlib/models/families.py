@@ -270,6 +270,12 @@ def _tps_grid(
 def _tps_params_from_head(raw: Tensor, control_points: Tensor | None) -> Tensor:
     if control_points is None:
         raise ValueError("control_points are needed to turn TPS offsets into target points")
+    points = check_tensor(control_points, "control_points", "P 2")["P"]
+    if raw.shape[1] != 2 * points:
+        raise ValueError(
+            f"raw must hold an (x, y) offset for each of the {points} control points, {2 * points} columns; "
+            f"got {raw.shape[1]} (a head built for another tps_grid_size?)"
+        )
     return control_points + raw.view(raw.shape[0], -1, 2)
 
 
