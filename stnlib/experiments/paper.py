@@ -31,6 +31,7 @@ __all__ = [
     "EXPERIMENT_GROUPS",
     "PAPER_SOURCE",
     "ExperimentGroup",
+    "canonical_model",
     "paper_error",
     "paper_results",
 ]
@@ -106,24 +107,40 @@ def paper_error(model: str, dataset: str) -> float | None:
     Raises:
         ValueError: ``model`` or ``dataset`` is not a name of the experiments (:data:`EXPERIMENTS`).
     """
-    check_model_name(model, "model")
+    canonical_model(model, argument="model")
     if not isinstance(dataset, str) or dataset not in EXPERIMENTS:
         raise ValueError(f"dataset must be one of {', '.join(EXPERIMENTS)}; got {dataset!r}")
     return _paper_file()["errors"].get(dataset, {}).get(model)
+
+
+_ALL_MODELS: tuple[str, ...] = tuple(dict.fromkeys(m for models in EXPERIMENTS.values() for m in models))
 
 
 def _normalise(name: str) -> str:
     return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
 
 
-def check_model_name(model: object, argument: str = "model") -> str:
-    """Raise naming ``argument`` unless ``model`` names a model of the experiments (case, spaces and underscores
-    do not matter); return it."""
-    if not isinstance(model, str):
-        raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(model).__name__}")
-    known = [m for group in EXPERIMENT_GROUPS.values() for m in (*group.models, *group.course_models)]
-    if _normalise(model) not in {_normalise(m) for m in known}:
-        raise ValueError(
-            f"{argument}={model!r} is not a model of the experiments; choose one of {', '.join(known)}"
+def canonical_model(name: str, *, argument: str = "name") -> str:
+    """The experiment's spelling of a model name (case, spaces and underscores do not matter).
+
+    ``argument`` is the name of the caller's argument that held ``name``, for the error messages.
+
+    Raises:
+        ValueError: not a model of the paper's MNIST experiments; the message lists them.
+
+    Example:
+        >>> canonical_model("st cnn aff"), canonical_model("2xst_fcn")
+        ('ST-CNN-Aff', '2xST-FCN')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
+    found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
+    if found is None:
+        per_group = "; ".join(
+            f"{', '.join(g.datasets)}: {', '.join(g.models + g.course_models)}"
+            for g in EXPERIMENT_GROUPS.values()
         )
-    return model
+        raise ValueError(
+            f"unknown model {name!r}; the paper's experiments have: {per_group} (argument {argument})"
+        )
+    return found

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from stnlib.budget import Budget, get_budget, training_steps
-from stnlib.experiments.paper import EXPERIMENT_GROUPS, check_model_name
+from stnlib.experiments.paper import EXPERIMENT_GROUPS, canonical_model
 from stnlib.train.config import TrainConfig
 
 __all__ = ["Family", "Recipe", "family_of", "recipe_for"]
@@ -133,7 +133,7 @@ def family_of(model: str) -> Family:
         >>> family_of("2xST-FCN"), family_of("ST-CNN-TPS")
         ('fcn', 'cnn')
     """
-    check_model_name(model, "model")
+    canonical_model(model, argument="model")
     return "fcn" if "FCN" in model.upper() else "cnn"
 
 

@@ -47,6 +47,7 @@ from stnlib.experiments.paper import (
     EXPERIMENT_GROUPS,
     EXPERIMENTS,
     PAPER_SOURCE,
+    canonical_model,
     paper_error,
 )
 from stnlib.experiments.recipes import Recipe, recipe_for
@@ -98,38 +99,6 @@ FILM_FILE = "film.json"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Names of the paper's experiments (the experiments themselves: stnlib.experiments.paper).
-
-_ALL_MODELS: tuple[str, ...] = tuple(dict.fromkeys(m for models in EXPERIMENTS.values() for m in models))
-
-
-def _normalise(name: str) -> str:
-    return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
-
-
-def canonical_model(name: str, *, argument: str = "name") -> str:
-    """The experiment's spelling of a model name (case, spaces and underscores do not matter).
-
-    ``argument`` is the name of the caller's argument that held ``name``, for the error messages.
-
-    Raises:
-        ValueError: not a model of the paper's MNIST experiments; the message lists them.
-
-    Example:
-        >>> canonical_model("st cnn aff"), canonical_model("2xst_fcn")
-        ('ST-CNN-Aff', '2xST-FCN')
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
-    found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
-    if found is None:
-        per_group = "; ".join(
-            f"{', '.join(g.datasets)}: {', '.join(g.models + g.course_models)}"
-            for g in EXPERIMENT_GROUPS.values()
-        )
-        raise ValueError(
-            f"unknown model {name!r}; the paper's experiments have: {per_group} (argument {argument})"
-        )
-    return found
 
 
 def canonical_dataset(name: str, *, argument: str = "name") -> str:
