@@ -26,6 +26,7 @@ __all__ = [
     "check_same_device",
     "check_size",
     "check_tensor",
+    "mps_available",
 ]
 
 
@@ -295,10 +296,15 @@ def check_labels(labels: object, name: str, num_classes: int | None = None, dims
     return dims
 
 
+def mps_available() -> bool:
+    """Whether Apple's MPS backend is usable here (older torch builds have no ``torch.backends.mps``)."""
+    backend = getattr(torch.backends, "mps", None)
+    return backend is not None and backend.is_available()
+
+
 def _devices_here() -> str:
     names = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    backend = getattr(torch.backends, "mps", None)
-    if backend is not None and backend.is_available():
+    if mps_available():
         names.append("mps")
     return ", ".join(names)
 
@@ -348,8 +354,7 @@ def check_device(
                 f"CUDA device(s); {auto}."
             )
     elif chosen.type == "mps":
-        backend = getattr(torch.backends, "mps", None)
-        if backend is None or not backend.is_available():
+        if not mps_available():
             raise ValueError(
                 f"{name}='mps' was asked for but Apple's MPS backend is not available here; {auto}."
             )

@@ -26,7 +26,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import torch
 
-from stnlib._validation import check_device
+from stnlib._validation import check_device, mps_available
 
 __all__ = [
     "PRECISIONS",
@@ -50,9 +50,7 @@ _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _T = TypeVar("_T")
 
 
-def _mps_available() -> bool:
-    backend = getattr(torch.backends, "mps", None)
-    return backend is not None and backend.is_available()
+_mps_available = mps_available  # module attribute: tests replace it to pretend MPS is absent
 
 
 def select_device(preferred: str | torch.device | None = None) -> torch.device:
