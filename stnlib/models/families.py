@@ -170,10 +170,19 @@ def params_from_head(raw: Tensor, transform: str, control_points: Tensor | None 
     For ``"tps"`` the head's output holds offsets of ``control_points: (K*K, 2)``, which are added here.
     """
     family = transform_family(transform)
-    dims = check_tensor(raw, "raw", "N P")
-    if not family.uses_control_points and dims["P"] != family.num_params(4):
+    columns = check_tensor(raw, "raw", "N P")["P"]
+    if family.uses_control_points:
+        if control_points is None:
+            raise ValueError(f"control_points are needed to turn {family.name} offsets into target points")
+        points = check_tensor(control_points, "control_points", "P 2")["P"]
+        if columns != 2 * points:
+            raise ValueError(
+                f"raw must hold an (x, y) offset for each of the {points} control points, {2 * points} columns; "
+                f"got {columns} (a head built for another tps_grid_size?)"
+            )
+    elif columns != family.num_params(4):  # families without control points have one size for every K
         raise ValueError(
-            f"raw must have {family.num_params(4)} columns for the {family.name!r} family; got {dims['P']}"
+            f"raw must have {family.num_params(4)} columns for the {family.name!r} family; got {columns}"
         )
     return family.params_from_head(raw, control_points)
 
@@ -268,14 +277,7 @@ def _tps_grid(
 
 
 def _tps_params_from_head(raw: Tensor, control_points: Tensor | None) -> Tensor:
-    if control_points is None:
-        raise ValueError("control_points are needed to turn TPS offsets into target points")
-    points = check_tensor(control_points, "control_points", "P 2")["P"]
-    if raw.shape[1] != 2 * points:
-        raise ValueError(
-            f"raw must hold an (x, y) offset for each of the {points} control points, {2 * points} columns; "
-            f"got {raw.shape[1]} (a head built for another tps_grid_size?)"
-        )
+    assert control_points is not None  # params_from_head checks it for every family with control points
     return control_points + raw.view(raw.shape[0], -1, 2)
 
 
