@@ -18,9 +18,9 @@ Every exercise in a lesson has a *check cell* that calls a checker from ``stnlib
     ).checker("Check ``affine_grid(theta, size, align_corners=False)``.")
 
 Checking runs :func:`check_function`, which runs the student's function and the reference on every :class:`Case`
-(cover non-square sizes, both ``align_corners``, a batch > 1 and float64), compares the results with a tolerance chosen by dtype
-(:func:`tolerance_for`, :func:`compare_tensors`), optionally against PyTorch's own function and on gradients
-(:func:`compare_gradients`), prints a short report and returns a :class:`CheckResult`.
+(cover non-square sizes, both ``align_corners``, a batch > 1 and float64), compares the results with a tolerance
+chosen by dtype (:func:`tolerance_for`, :func:`compare_tensors`), optionally against PyTorch's own function and on
+gradients (:func:`compare_gradients`), prints a short report and returns a :class:`CheckResult`.
 
 The contract, which keeps lessons runnable from top to bottom and solutions strictly tested:
 
