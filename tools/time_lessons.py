@@ -54,13 +54,17 @@ class LessonTime:
         return round(self.run + self.reading)
 
 
+def count_words(markdown: str) -> int:
+    """The words a reader reads in ``markdown``; a stated ``**Estimated time:**`` paragraph does not count."""
+    return len(re.findall(r"\w+", TIME_PARAGRAPH.sub("", markdown)))
+
+
 def reading_minutes(nb: nbformat.NotebookNode) -> float:
     """Minutes to read the markdown (150 words per minute) and do the exercises (5 minutes each).
 
     The ``**Estimated time:**`` paragraph itself is not counted, so stating a time does not change it.
     """
-    text = (TIME_PARAGRAPH.sub("", c.source) for c in nb.cells if c.cell_type == "markdown")
-    words = sum(len(re.findall(r"\w+", t)) for t in text)
+    words = sum(count_words(c.source) for c in nb.cells if c.cell_type == "markdown")
     exercises = sum(1 for c in nb.cells if c.cell_type == "code" and SOLUTION_MARKER in c.source)
     return words / WORDS_PER_MINUTE + MINUTES_PER_EXERCISE * exercises
 
