@@ -66,7 +66,7 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -84,6 +84,9 @@ __all__ = [
     "tolerance_for",
     "use_or_fallback",
 ]
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Attribute under which a checker records its :class:`CheckResult` on the student's function.
 RESULT_ATTRIBUTE = "__stn_check__"
@@ -948,6 +951,63 @@ def case_generator(offset: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(CASE_SEED + offset)
 
 
+def random_uniform(
+    *shape: int, dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None
+) -> Tensor:
+    """Case data uniform in [0, 1), drawn in float64 so that every dtype gets the same numbers, from ``generator``
+    (a fresh :func:`case_generator` by default)."""
+    values = torch.rand(*shape, generator=generator or case_generator(), dtype=torch.float64)
+    return values.to(dtype)
+
+
+def build_seeded(cls: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``cls(*args, **kwargs)`` with the global generator seeded by :data:`CASE_SEED`, inside
+    ``torch.random.fork_rng``: the layers' initialisation is the same on every check, and the lesson's own random
+    numbers are left as they were."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(CASE_SEED)
+        return cls(*args, **kwargs)
+
+
+def refuse_instance(
+    obj: Any, example: str, what: str = "module", builds: str = "its own for several inputs"
+) -> None:
+    """Raise a ``TypeError`` that explains the fix when a class exercise is handed a module built from the class.
+
+    Example:
+        >>> refuse_instance(torch.nn.Linear(2, 2), "check_st_cnn(STCNN)", "model")
+        Traceback (most recent call last):
+        ...
+        TypeError: pass the class itself, e.g. check_st_cnn(STCNN), not a model built from it: the checker builds its own for several inputs.
+    """
+    if isinstance(obj, torch.nn.Module):
+        raise TypeError(
+            f"pass the class itself, e.g. {example}, not a {what} built from it: the checker builds {builds}."
+        )
+
+
+def reported_as(label: str) -> Callable[[_F], _F]:
+    """Decorator: the name a check report gives a second reference, ``"compared with ... and <label>"``."""
+
+    def rename(fn: _F) -> _F:
+        fn.__module__ = ""
+        fn.__qualname__ = label
+        return fn
+
+    return rename
+
+
+def _named_like(run: Any, obj: Any, default: str) -> Any:
+    """Give ``run`` (a runner made from ``obj``) the name and module of ``obj``, so that reports name the
+    student's class or function, and the reference by its place in stnlib."""
+    try:
+        run.__name__ = run.__qualname__ = getattr(obj, "__name__", default)
+        run.__module__ = getattr(obj, "__module__", "")
+    except (AttributeError, TypeError):  # not a plain function; keep its own name
+        pass
+    return run
+
+
 def tensors_close(actual: Any, candidate: Any, *, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
     """Whether both are tensors of the same shape whose values agree within ``atol + rtol * |candidate|``
     (compared in float64; dtypes may differ)."""
@@ -1149,9 +1209,11 @@ class Exercise:
         runner = self.runner
         if runner is None:
             return self._check(student, self.reference, diagnose, quiet)
-        reference = runner(self.reference) if self.wrap_reference else self.reference
+        reference = self.reference
+        if self.wrap_reference:
+            reference = _named_like(runner(reference), reference, self.name)
         # Something not callable is passed on as it is, so that check_function reports it.
-        wrapped = runner(student) if callable(student) else student
+        wrapped = _named_like(runner(student), student, self.name) if callable(student) else student
         return run_and_record(lambda: self._check(wrapped, reference, diagnose, quiet), student)
 
     def _check(
