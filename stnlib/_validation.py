@@ -13,6 +13,7 @@ import numbers
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -233,9 +234,12 @@ def check_same_device(a: Tensor, a_name: str, b: Tensor, b_name: str) -> None:
         )
 
 
+_Choice = TypeVar("_Choice", bound=str)
+
+
 def check_choice(
-    value: object, name: str, choices: Sequence[str], hint: str = "", *, ignore_case: bool = False
-) -> str:
+    value: object, name: str, choices: Sequence[_Choice], hint: str = "", *, ignore_case: bool = False
+) -> _Choice:
     """Return ``value`` if it is one of ``choices`` (lower-cased first with ``ignore_case``), else raise a
     ``ValueError`` listing them, followed by ``hint``.
 
@@ -246,7 +250,7 @@ def check_choice(
     chosen = value.lower() if ignore_case and isinstance(value, str) else value
     if not isinstance(chosen, str) or chosen not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}")
-    return chosen
+    return cast(_Choice, chosen)  # one of choices, as just tested
 
 
 def check_int(value: object, name: str, minimum: int = 1, what: str = "") -> int:

@@ -391,6 +391,7 @@ class BilinearSampler(torch.autograd.Function):
         result = _bilinear(input, x_s, y_s)
         # The slopes are None for zero padding; save_for_backward accepts None, though torch's stub says Tensor.
         ctx.save_for_backward(slope_x, slope_y, *result[1:])  # type: ignore[arg-type]
+        # FunctionCtx's stub declares no attributes, but autograd contexts carry any the backward needs.
         ctx.scale = (_pixels_per_unit(width, align_corners), _pixels_per_unit(height, align_corners))  # type: ignore[attr-defined]
         ctx.input_shape = input.shape  # type: ignore[attr-defined]
         ctx.grid_dtype = grid.dtype  # type: ignore[attr-defined]

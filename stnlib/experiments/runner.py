@@ -470,6 +470,7 @@ class _FilmRecorder:
         was_training = model.training
         model.eval()
         with torch.random.fork_rng(devices=[]), torch.no_grad():
+            # nn.Module.__getattr__ is typed Tensor | Module; the probe is only attached to models with a transformer.
             _, params = model.transformer(self.inputs)  # type: ignore[operator]
         model.train(was_training)
         keep = [k for k, e in enumerate(self.epochs) if e < epoch]

@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from stnlib._validation import check_choice
 from stnlib.train.device import Precision, check_precision
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "TrainConfig", "record_differences"]
 
-OPTIMIZERS: tuple[str, ...] = ("adamw", "sgd")
-SCHEDULES: tuple[str, ...] = ("onecycle", "paper", "none")
+OptimizerName = Literal["adamw", "sgd"]
+ScheduleName = Literal["onecycle", "paper", "none"]
+OPTIMIZERS: tuple[OptimizerName, ...] = ("adamw", "sgd")
+SCHEDULES: tuple[ScheduleName, ...] = ("onecycle", "paper", "none")
 
 _DEFAULT_LR = {
     ("adamw", "onecycle"): 3e-3,

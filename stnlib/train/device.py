@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[Precision, ...] = ("fp32", "bf16", "fp16")
 """The numeric precisions :func:`stnlib.train.fit` accepts."""
 
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -157,7 +157,7 @@ def check_precision(precision: object) -> Precision:
         raise ValueError(
             f"precision must be one of {', '.join(map(repr, PRECISIONS))}; got {precision!r}{hint}"
         )
-    return precision  # type: ignore[return-value]
+    return precision
 
 
 def effective_precision(device: torch.device, precision: Precision) -> Precision:

@@ -83,7 +83,7 @@ class History:
             for a, b in zip(self.records, other.records, strict=True)
         )
 
-    __hash__ = None  # type: ignore[assignment]  # mutable
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable; object's stub types __hash__ as a method
 
     def __iter__(self) -> Iterator[dict[str, Metric]]:
         return iter(self.records)

@@ -140,7 +140,7 @@ def make_optimizer(
 
     ``weight_decay=None`` means 0.01 for AdamW (PyTorch's default) and 0 for SGD.
     """
-    name = check_choice(name, "name", OPTIMIZERS, " (the optimizer)", ignore_case=True)  # type: ignore[assignment]
+    name = check_choice(name, "name", OPTIMIZERS, " (the optimizer)", ignore_case=True)
     decay = default_weight_decay(name) if weight_decay is None else weight_decay
     groups = optimizer_param_groups(
         model, lr, weight_decay=decay, localization_lr_multiplier=localization_lr_multiplier
@@ -161,7 +161,7 @@ def make_scheduler(
     ``"paper"``: :class:`~torch.optim.lr_scheduler.MultiStepLR` dividing by 10 after 1/3 and 2/3 of the steps
     (the paper's 50k and 100k of 150k iterations, scaled to this run). ``"none"``: ``None``.
     """
-    schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)  # type: ignore[assignment]
+    schedule = check_choice(schedule, "schedule", SCHEDULES, ignore_case=True)
     check_number(total_steps, "total_steps", integer=True)
     if schedule == "onecycle":
         defaults = optimizer.defaults
@@ -449,7 +449,7 @@ def _steps_per_epoch(train_data: object, steps_per_epoch: int | None) -> int | N
         check_number(steps_per_epoch, "steps_per_epoch", integer=True)
         return steps_per_epoch
     try:
-        n = len(train_data)  # type: ignore[arg-type]
+        n = len(train_data)  # type: ignore[arg-type]  # any data; the TypeError below means it has no len()
     except TypeError:
         return None
     if n == 0:
@@ -613,6 +613,8 @@ def _build_run(
     device = resolve_device(device)
     precision = effective_precision(device, config.precision)
     model.to(device)
+    # TrainConfig's fields are typed as given (None: a default), but __post_init__ has resolved and validated
+    # them: optimizer, lr and schedule are never None or unknown names here.
     opt = optimizer or make_optimizer(
         model,
         config.optimizer,  # type: ignore[arg-type]
