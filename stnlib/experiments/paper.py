@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from stnlib.models.classifiers import model_name_key
+
 __all__ = [
     "DATASETS",
     "EXPERIMENTS",
@@ -116,10 +118,6 @@ def paper_error(model: str, dataset: str) -> float | None:
 _ALL_MODELS: tuple[str, ...] = tuple(dict.fromkeys(m for models in EXPERIMENTS.values() for m in models))
 
 
-def _normalise(name: str) -> str:
-    return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
-
-
 def canonical_model(name: str, *, argument: str = "name") -> str:
     """The experiment's spelling of a model name (case, spaces and underscores do not matter).
 
@@ -134,7 +132,7 @@ def canonical_model(name: str, *, argument: str = "name") -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f"{argument} must be a model name such as 'ST-CNN-Aff'; got {type(name).__name__}")
-    found = {_normalise(m): m for m in _ALL_MODELS}.get(_normalise(name))
+    found = {model_name_key(m): m for m in _ALL_MODELS}.get(model_name_key(name))
     if found is None:
         per_group = "; ".join(
             f"{', '.join(g.datasets)}: {', '.join(g.models + g.course_models)}"

@@ -384,7 +384,15 @@ MODEL_NAMES: tuple[str, ...] = ("FCN", "CNN", *_ST_MODELS, *_TWO_ST_MODELS, "Tut
 """Every name :func:`build_model` accepts (case, spaces and underscores do not matter)."""
 
 
-def _normalise_name(name: str) -> str:
+def model_name_key(name: str) -> str:
+    """The key under which two spellings of a model name are the same: case, spaces, underscores and ``×`` do
+    not matter. Shared by :func:`build_model` and :func:`stnlib.experiments.canonical_model` (not exported: it
+    does not validate; both callers do).
+
+    Example:
+        >>> model_name_key("st cnn_aff") == model_name_key("ST-CNN-Aff"), model_name_key("2×ST-FCN")
+        (True, '2XST-FCN')
+    """
     return name.strip().upper().replace("_", "-").replace(" ", "-").replace("×", "X")
 
 
@@ -416,8 +424,8 @@ def build_model(
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be a string such as 'ST-CNN-Aff'; got {type(name).__name__}")
-    by_key = {_normalise_name(n): n for n in MODEL_NAMES}
-    canonical = by_key.get(_normalise_name(name))
+    by_key = {model_name_key(n): n for n in MODEL_NAMES}
+    canonical = by_key.get(model_name_key(name))
     if canonical is None:
         raise ValueError(f"unknown model name {name!r}; choose one of {', '.join(MODEL_NAMES)}")
     if num_classes is None:
