@@ -39,7 +39,6 @@ from torch import nn
 
 from stnlib import probes
 from stnlib.budget import BUDGETS, Budget, get_budget
-from stnlib.checks.lesson04 import SmallLocalizationNet  # Lesson 04's answer, the lessons' network
 from stnlib.data import DistortedMNIST
 from stnlib.experiments import build_experiment_model
 from stnlib.models import CNN, LocalizationNet, SpatialTransformer, STClassifier, parameter_groups
@@ -62,9 +61,11 @@ SMOKE_GRID = [("small", 3e-3, 0.1, 1), ("paper", 1e-3, 3.0, 1)]
 
 
 LOCALIZATION_NETS: dict[str, Callable[[], nn.Module]] = {
-    "small": lambda: SmallLocalizationNet((1, 42, 42)),  # Lesson 04's, as in Lesson 05
+    "small": lambda: LocalizationNet((1, 42, 42), kind="small"),  # the lessons' network (Lessons 04 and 05)
     "paper": lambda: LocalizationNet((1, 42, 42)),  # the appendix's two conv layers of 20 filters
-    "half_res": lambda: nn.Sequential(nn.AvgPool2d(2), SmallLocalizationNet((1, 21, 21))),  # sees 21x21
+    "half_res": lambda: nn.Sequential(
+        nn.AvgPool2d(2), LocalizationNet((1, 21, 21), kind="small")
+    ),  # sees 21x21
 }
 
 

@@ -368,8 +368,16 @@ CASES: dict[str, Case] = {
             "transform": CHOICE,
             "kind": CHOICE,
             "tps_grid_size": Int(minimum=2),
-            "conv_channels": SHAPE,
+            "conv_channels": Size(ok=("batch+1", "None")),  # None: the kind's default
         },
+    ),
+    "models.conv_output_size": Case(
+        lambda t: {"size": 28, "kernel_size": 5, "stride": 1, "padding": 0},
+        {"size": POS, "kernel_size": POS, "stride": POS, "padding": Int(minimum=0)},
+    ),
+    "models.identity_head": Case(
+        lambda t: {"in_features": 8, "transform": "tps", "tps_grid_size": 3},
+        {"in_features": POS, "transform": CHOICE, "tps_grid_size": Int(minimum=2)},
     ),
     "models.STClassifier": Case(
         lambda t: {"transformer": SpatialTransformer((1, 28, 28)), "classifier": _tiny_model()},

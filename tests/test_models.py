@@ -19,6 +19,8 @@ from stnlib.models import (
     TwoTransformerClassifier,
     border_background,
     build_model,
+    conv_output_size,
+    identity_head,
     parameter_groups,
     transform_grid,
 )
@@ -83,6 +85,41 @@ def test_localization_net_follows_the_papers_st_cnn_layout() -> None:
     assert [m.out_features for m in linears] == [20]
     assert linears[0].in_features == 20 * 6 * 6  # 28 -> pool 14 -> conv 10 -> conv 6
     assert loc.head.out_features == 6
+
+
+def test_small_localization_net_is_the_lessons_layout() -> None:
+    loc = LocalizationNet((1, 42, 42), "affine", "small")
+    assert [type(m).__name__ for m in loc.features] == [
+        *("Conv2d", "MaxPool2d", "ReLU") * 2,
+        *("Flatten", "Linear", "ReLU"),
+    ]
+    convs = [m for m in loc.features if isinstance(m, nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (8, (5, 5), (0, 0)),
+        (10, (5, 5), (0, 0)),
+    ]
+    assert loc.features[7].in_features == 10 * 7 * 7  # 42 -> conv 38 -> pool 19 -> conv 15 -> pool 7
+    assert sum(p.numel() for p in loc.parameters()) == 208 + 2010 + 15712 + 198
+    for transform in ("affine", "attention", "projective", "tps"):
+        loc = LocalizationNet((2, 16, 30), transform, "small")
+        torch.testing.assert_close(loc(torch.randn(2, 2, 16, 30)), identity(transform, 2), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="does not fit into an input of 4"):
+        LocalizationNet((1, 12, 12), kind="small")  # 12 -> conv 8 -> pool 4: no room for the second 5x5
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding"), [(28, 5, 1, 0), (27, 2, 2, 0), (5, 3, 2, 1)]
+)
+def test_conv_output_size_is_what_pytorch_layers_give(size, kernel, stride, padding) -> None:
+    out = nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)(torch.zeros(1, 1, size, size))
+    assert conv_output_size(size, kernel, stride, padding) == out.shape[-1]
+
+
+def test_identity_head_is_the_localization_nets_head() -> None:
+    torch.manual_seed(0)
+    head = identity_head(20, "tps", 3)
+    library = LocalizationNet((1, 28, 28), "tps", tps_grid_size=3).head
+    assert torch.equal(head.weight, library.weight) and torch.equal(head.bias, library.bias)
 
 
 def test_tps_head_predicts_offsets_of_the_control_points() -> None:

@@ -27,7 +27,7 @@ from stnlib.models.families import (
     transform_family,
     transform_grid,
 )
-from stnlib.models.localization import LOCALIZATION_KINDS, LocalizationNet
+from stnlib.models.localization import LOCALIZATION_KINDS, LocalizationNet, conv_output_size, identity_head
 from stnlib.models.transformer import (
     SAMPLERS,
     TRANSFORMER_PADDING_MODES,
@@ -55,6 +55,8 @@ __all__ = [
     "TwoTransformerClassifier",
     "border_background",
     "build_model",
+    "conv_output_size",
+    "identity_head",
     "identity_params",
     "localization_parameter_names",
     "num_params",
