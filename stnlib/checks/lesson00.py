@@ -1,15 +1,11 @@
 """Checkers for Lesson 00 — welcome, and the problem spatial transformers solve.
 
-Three warm-up exercises, three checkers, and the reference each is compared with:
+Three warm-up exercises; each is compared with its answer key here and with a second computation of the same
+thing (stnlib's training loop, torchvision, PyTorch's own functions):
 
-* :func:`check_accuracy` — ``accuracy(logits, labels)``: the fraction of items whose largest logit is the true
-  class; compared with :func:`accuracy` and with the accuracy :func:`stnlib.train.evaluate` reports.
-* :func:`check_rotate_digits` — ``rotate_digits(images, degrees)``: turn each square image about its centre
-  with ``F.affine_grid`` and ``F.grid_sample`` (eq. (1) with a rotation matrix); compared with
-  :func:`rotate_digits` and with torchvision's ``rotate``.
-* :func:`check_pooled_similarity` — ``pooled_similarity(features_a, features_b, pool)``: max-pool two batches of
-  feature maps and return the cosine similarity of each pair; compared with :func:`pooled_similarity` and with
-  ``F.max_pool2d`` followed by ``F.cosine_similarity``.
+* :func:`check_accuracy` — the fraction of items whose largest logit is the true class.
+* :func:`check_rotate_digits` — turn square images about their centres (eq. (1) with a rotation matrix).
+* :func:`check_pooled_similarity` — the cosine similarity of two batches of max-pooled feature maps.
 
 Example (in the lesson)::
 
@@ -34,6 +30,8 @@ from stnlib.checks._core import (
     case_generator,
     compare_tensors,
     first_matching_message,
+    random_uniform,
+    reported_as,
 )
 from stnlib.geometry import affine_theta
 
@@ -98,15 +96,12 @@ def accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     return (logits.argmax(dim=1) == labels).float().mean()
 
 
+@reported_as("stnlib.train.evaluate")
 def _accuracy_by_evaluate(logits: Tensor, labels: Tensor) -> float:
     """The accuracy :func:`stnlib.train.evaluate` reports for a "model" that returns ``logits`` unchanged."""
     from stnlib.train import evaluate  # imported here: stnlib.train is heavier than the checkers need
 
     return evaluate(nn.Identity(), [(logits, labels)], device=logits.device)["accuracy"]
-
-
-_accuracy_by_evaluate.__module__ = ""  # how reports name it: "... and stnlib.train.evaluate"
-_accuracy_by_evaluate.__qualname__ = "stnlib.train.evaluate"
 
 
 def _compare_number(actual: Any, expected: Any) -> Comparison:
@@ -127,9 +122,8 @@ def _logits_with_labels(
     """Random ``(n, k)`` logits without ties and labels of which exactly ``correct`` equal the argmax."""
     logits = torch.randn(n, k, generator=generator, dtype=torch.float64)
     predicted = logits.argmax(dim=1)
-    wrong = (
-        predicted + torch.randint(1, k, (n,), generator=generator)
-    ) % k  # any class but the predicted one
+    shift = torch.randint(1, k, (n,), generator=generator)
+    wrong = (predicted + shift) % k  # any class but the predicted one
     order = torch.randperm(n, generator=generator)
     is_correct = torch.zeros(n, dtype=torch.bool)
     is_correct[order[:correct]] = True
@@ -158,6 +152,7 @@ def _accuracy_cases() -> list[Case]:
 def _diagnose_accuracy(case: Case, actual: object, expected: object) -> str | None:
     logits, labels = case.args
     right = logits.argmax(dim=1) == labels
+    fraction = right.double().mean()
     return first_matching_message(
         actual,
         [
@@ -165,8 +160,8 @@ def _diagnose_accuracy(case: Case, actual: object, expected: object) -> str | No
                 lambda: right.sum(),
                 "this is the NUMBER of correct predictions; divide by the batch size (or use .float().mean()).",
             ),
-            (lambda: 100 * right.double().mean(), "this is a percentage; return a fraction in [0, 1]."),
-            (lambda: 1 - right.double().mean(), "this is the error rate, 1 - accuracy."),
+            (lambda: 100 * fraction, "this is a percentage; return a fraction in [0, 1]."),
+            (lambda: 1 - fraction, "this is the error rate, 1 - accuracy."),
             (
                 lambda: (logits.argmax(dim=0) == labels).double().mean(),
                 "you took the argmax over dim=0, the batch; the classes run along dim=1.",
@@ -201,8 +196,9 @@ check_accuracy = Exercise(
 # ------------------------------------------------------------------------ exercise 2: rotate digits
 
 
-def _rotation_theta(degrees: Tensor, dtype: torch.dtype, device: torch.device, sign: float = 1.0) -> Tensor:
-    return affine_theta(rotation=sign * torch.deg2rad(degrees.to(device=device, dtype=dtype)))
+def _rotation_theta(degrees: Tensor, images: Tensor, sign: float = 1.0) -> Tensor:
+    """``(N, 2, 3)`` turns by ``sign * degrees``, in the images' dtype and on their device."""
+    return affine_theta(rotation=sign * torch.deg2rad(degrees.to(images)))
 
 
 def _warp(images: Tensor, theta: Tensor, grid_corners: bool = False, sample_corners: bool = False,
@@ -241,9 +237,10 @@ def rotate_digits(images: Tensor, degrees: Tensor) -> Tensor:
             f"images must be square; got {dims['H']}x{dims['W']}. On a non-square image a turn in normalised "
             "coordinates is not a rigid rotation (Lesson 01): pad the images to a square first."
         )
-    return _warp(images, _rotation_theta(degrees, images.dtype, images.device))
+    return _warp(images, _rotation_theta(degrees, images))
 
 
+@reported_as("torchvision.transforms.v2.functional.rotate")
 def _rotate_by_torchvision(images: Tensor, degrees: Tensor) -> Tensor:
     """torchvision's ``rotate`` (bilinear, zero fill, about the centre), one image at a time."""
     from torchvision.transforms.v2 import InterpolationMode
@@ -256,14 +253,6 @@ def _rotate_by_torchvision(images: Tensor, degrees: Tensor) -> Tensor:
     return torch.stack(turned)
 
 
-_rotate_by_torchvision.__module__ = ""
-_rotate_by_torchvision.__qualname__ = "torchvision.transforms.v2.functional.rotate"
-
-
-def _images(*shape: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(*shape, generator=generator, dtype=torch.float64).to(dtype)
-
-
 def _rotate_cases() -> list[Case]:
     g = case_generator(1)
     digit = torch.zeros(1, 1, 28, 28)
@@ -272,37 +261,38 @@ def _rotate_cases() -> list[Case]:
         digit[0, 0, row, 18 - (row - 9) // 2 : 21 - (row - 9) // 2] = 1.0
     return [
         Case("a 28x28 seven turned by 30°", (digit, torch.tensor([30.0]))),
-        Case("0° must change nothing (batch of 2)", (_images(2, 1, 28, 28, generator=g), torch.zeros(2))),
-        Case("a quarter turn (90°) and -90°", (_images(2, 1, 28, 28, generator=g), torch.tensor([90.0, -90.0]))),
+        Case("0° must change nothing (batch of 2)",
+             (random_uniform(2, 1, 28, 28, generator=g), torch.zeros(2))),
+        Case("a quarter turn (90°) and -90°",
+             (random_uniform(2, 1, 28, 28, generator=g), torch.tensor([90.0, -90.0]))),
         Case("batch of 4 on a 42x42 canvas, each its own angle",
-             (_images(4, 1, 42, 42, generator=g), torch.tensor([-45.0, 10.0, 135.0, -170.0]))),
+             (random_uniform(4, 1, 42, 42, generator=g), torch.tensor([-45.0, 10.0, 135.0, -170.0]))),
         Case("two channels, 180°, float64",
-             (_images(1, 2, 28, 28, generator=g, dtype=torch.float64),
+             (random_uniform(1, 2, 28, 28, dtype=torch.float64, generator=g),
               torch.tensor([180.0], dtype=torch.float64))),
         Case("batch of 3 on a 60x60 canvas, float64",
-             (_images(3, 1, 60, 60, generator=g, dtype=torch.float64),
+             (random_uniform(3, 1, 60, 60, dtype=torch.float64, generator=g),
               torch.tensor([-30.0, 60.0, 5.0], dtype=torch.float64))),
     ]  # fmt: skip
 
 
 def _diagnose_rotate(case: Case, actual: object, expected: object) -> str | None:
     images, degrees = case.args
-    dtype, device = images.dtype, images.device
-    theta = _rotation_theta(degrees, dtype, device)
+    theta = _rotation_theta(degrees, images)
     return first_matching_message(
         actual,
         [
             (
-                lambda: _warp(images, _rotation_theta(degrees, dtype, device, sign=-1.0)),
+                lambda: _warp(images, _rotation_theta(degrees, images, sign=-1.0)),
                 "your digits turn clockwise: with y pointing down, theta = [[cos a, -sin a, 0], [sin a, cos a, 0]] "
                 "turns the content counter-clockwise on screen.",
             ),
             (
-                lambda: _warp(images, affine_theta(rotation=degrees.to(dtype))),
+                lambda: _warp(images, affine_theta(rotation=degrees.to(images.dtype))),
                 "torch.cos and torch.sin expect radians: convert with torch.deg2rad(degrees).",
             ),
             (
-                lambda: _warp(images, affine_theta(rotation=-degrees.to(dtype))),
+                lambda: _warp(images, affine_theta(rotation=-degrees.to(images.dtype))),
                 "two mistakes: the angle is in degrees (use torch.deg2rad) and the digits turn clockwise.",
             ),
             (
@@ -383,12 +373,14 @@ def pooled_similarity(features_a: Tensor, features_b: Tensor, pool: int) -> Tens
     return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(_COSINE_EPS)
 
 
+def _cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarity of each item's flattened maps, as F.cosine_similarity computes it."""
+    return F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
+
+
+@reported_as("F.max_pool2d + F.cosine_similarity")
 def _pooled_similarity_by_torch(features_a: Tensor, features_b: Tensor, pool: int) -> Tensor:
     return _cosine(F.max_pool2d(features_a, pool), F.max_pool2d(features_b, pool))
-
-
-_pooled_similarity_by_torch.__module__ = ""
-_pooled_similarity_by_torch.__qualname__ = "F.max_pool2d + F.cosine_similarity"
 
 
 def _relu_maps(*shape: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -412,11 +404,6 @@ def _similarity_cases() -> list[Case]:
              (doubles, _relu_maps(3, 3, 7, 9, generator=g, dtype=torch.float64), 3)),
         Case("an all-zero map (no response after the ReLU) scores 0, not NaN", (zero_one, zero_one.flip(0), 2)),
     ]  # fmt: skip
-
-
-def _cosine(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine similarity of each item's flattened maps, as F.cosine_similarity computes it."""
-    return F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
 
 
 def _diagnose_similarity(case: Case, actual: object, expected: object) -> str | None:

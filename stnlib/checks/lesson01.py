@@ -1,27 +1,28 @@
 """Checkers for lesson 01, "Coordinates and affine transforms".
 
-One checker per exercise; each runs the student's function on small cases (non-square images, both
-``align_corners`` values, batches, float32 and float64), compares it with stnlib's reference and, where PyTorch
-has the same computation, with PyTorch's own (``F.affine_grid``), checks that gradients flow, and recognises the
-usual wrong answers:
+Each student function is compared with :mod:`stnlib.geometry` (and with ``F.affine_grid`` where PyTorch computes
+the same thing), values and gradients:
 
 * :func:`check_pixel_to_normalized` — pixel ``(x, y)`` points of an ``(H, W)`` image to normalised coordinates.
-* :func:`check_transform_points` — apply ``theta: (N, 2, 3)`` to points with homogeneous coordinates (eq. 1).
+* :func:`check_transform_points` — apply ``theta: (N, 2, 3)`` to points (eq. 1); the reference is
+  :func:`transform_points`, since stnlib's grid generator maps a whole lattice at once.
 * :func:`check_make_theta` — ``theta`` from rotation, scale, shear and translation.
-* :func:`check_compose_theta` — the ``theta`` of "first ``theta_b``, then ``theta_a``" (on points).
-* :func:`check_invert_theta` — the ``theta`` that undoes another, in closed form (``adj(A) / det(A)``; PyTorch's
-  matrix inverters are switched off while the student's function runs).
+* :func:`check_compose_theta` — the ``theta`` of "first ``theta_b``, then ``theta_a``".
+* :func:`check_invert_theta` — the inverse ``theta`` in closed form (PyTorch's matrix inverters switched off).
 
-:func:`transform_points` is the reference of the second exercise (stnlib has no separate point-mapping
-function: the grid generator maps a whole lattice at once).
+Example (in the lesson)::
+
+    checks.lesson01.check_transform_points(transform_points)
+    transform_points = checks.use_or_fallback(transform_points, checks.lesson01.transform_points)
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,7 @@ from stnlib.checks._core import (
     Exercise,
     close_for_dtype,
     first_matching_message,
+    reported_as,
 )
 from stnlib.geometry import (
     affine_theta,
@@ -78,6 +80,7 @@ def transform_points(theta: Tensor, points: Tensor) -> Tensor:
     return homogeneous @ theta.transpose(1, 2)
 
 
+@reported_as("the pixel centres of F.affine_grid")
 def _pixel_to_normalized_by_torch(points: Tensor, size: tuple[int, int], align_corners: bool) -> Tensor:
     """PyTorch's convention, read off ``F.affine_grid``'s identity grid (the normalised pixel centres of an
     ``(H, W)`` image) and extended linearly between and beyond the centres. Needs ``H, W >= 2``."""
@@ -87,11 +90,6 @@ def _pixel_to_normalized_by_torch(points: Tensor, size: tuple[int, int], align_c
     origin = centres[0, 0]  # (x, y) of pixel (col 0, row 0)
     per_pixel = torch.stack([centres[0, 1, 0] - centres[0, 0, 0], centres[1, 0, 1] - centres[0, 0, 1]])
     return origin + points * per_pixel
-
-
-# How check reports name it ("compared with stnlib.geometry.pixel_to_normalized and ...").
-_pixel_to_normalized_by_torch.__module__ = ""
-_pixel_to_normalized_by_torch.__qualname__ = "the pixel centres of F.affine_grid"
 
 
 def _theta_from_parts(
@@ -111,10 +109,27 @@ def _theta_from_parts(
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _random_theta(n: int, generator: torch.Generator, dtype: torch.dtype, spread: float = 0.4) -> Tensor:
+def _random_theta(n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
     """Well-conditioned random ``(N, 2, 3)``: the identity plus noise."""
-    noise = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64) * spread
+    noise = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64) * 0.4
     return (torch.eye(2, 3, dtype=torch.float64) + noise).to(dtype)
+
+
+def _random_parts(
+    n: int, generator: torch.Generator, mirrors: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Random float64 ``(rotation, scale, shear, translation)`` for ``n`` items: any angle, scales in
+    [0.5, 1.5) (with ``mirrors``, ±[0.4, 1.4): a negative scale flips an axis, det A < 0), shears and shifts in
+    [-0.5, 0.5)."""
+    rotation = (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * math.pi
+    if mirrors:
+        sign = torch.where(torch.rand(n, 2, generator=generator) < 0.5, -1.0, 1.0).to(torch.float64)
+        scale = sign * (0.4 + torch.rand(n, 2, generator=generator, dtype=torch.float64))
+    else:
+        scale = 0.5 + torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    shear = torch.rand(n, generator=generator, dtype=torch.float64) - 0.5
+    translation = torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5
+    return rotation, scale, shear, translation
 
 
 def _pixel_lattice(height: int, width: int, dtype: torch.dtype) -> Tensor:
@@ -266,12 +281,8 @@ check_transform_points = Exercise(
 def _theta_cases() -> list[Case]:
     g = torch.Generator().manual_seed(3)
 
-    def params(n: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        rotation = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * math.pi
-        scale = 0.5 + torch.rand(n, 2, generator=g, dtype=torch.float64)
-        shear = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
-        translation = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
-        return rotation.to(dtype), scale.to(dtype), shear.to(dtype), translation.to(dtype)
+    def params(n: int, dtype: torch.dtype) -> tuple[Tensor, ...]:
+        return tuple(part.to(dtype) for part in _random_parts(n, g))
 
     def t(*values: object) -> Tensor:
         return torch.tensor(values, dtype=torch.float32)
@@ -292,38 +303,34 @@ def _theta_cases() -> list[Case]:
 
 def _diagnose_theta(case: Case, actual: object, expected: object) -> str | None:
     rotation, scale, shear, translation = case.args
+    offset = translation.unsqueeze(-1)
 
-    def with_linear(linear: Tensor) -> Tensor:
-        return torch.cat([linear, translation.unsqueeze(-1)], dim=-1)
+    def theta(order: str = "RKS", sign: float = 1.0) -> Tensor:
+        return torch.cat([_theta_from_parts(rotation, scale, shear, order, sign), offset], dim=-1)
 
-    def in_order(order: str) -> Callable[[], Tensor]:
-        return lambda: with_linear(_theta_from_parts(rotation, scale, shear, order))
+    def translation_through_linear() -> Tensor:
+        linear = _theta_from_parts(rotation, scale, shear, "RKS")
+        return torch.cat([linear, linear @ offset], dim=-1)
 
     candidates: list[Candidate] = [
         (
-            lambda: with_linear(_theta_from_parts(rotation, scale, shear, "RKS", sign=-1.0)),
+            functools.partial(theta, sign=-1.0),
             "the rotation turns the wrong way: R(α) = [[cos α, -sin α], [sin α, cos α]] (the minus sign is in "
             "the first row).",
         ),
         (
-            lambda: torch.cat(
-                [
-                    _theta_from_parts(rotation, scale, shear, "RKS"),
-                    (_theta_from_parts(rotation, scale, shear, "RKS") @ translation.unsqueeze(-1)),
-                ],
-                dim=-1,
-            ),
+            translation_through_linear,
             "the translation went through A as well; θ = [A | t] adds t after the linear part, unchanged.",
         ),
     ]
-    for order in ("RSK", "KRS", "KSR", "SRK", "SKR"):
-        candidates.append(
-            (
-                in_order(order),
-                f"the factors are multiplied in the order {' @ '.join(order)}; this lesson (and "
-                "stnlib.geometry.affine_theta) uses A = R @ K @ S: scale first, then shear, then rotate.",
-            )
+    candidates += [
+        (
+            functools.partial(theta, order),
+            f"the factors are multiplied in the order {' @ '.join(order)}; this lesson (and "
+            "stnlib.geometry.affine_theta) uses A = R @ K @ S: scale first, then shear, then rotate.",
         )
+        for order in ("RSK", "KRS", "KSR", "SRK", "SKR")
+    ]
     return first_matching_message(actual, candidates, close_for_dtype, expected=expected)
 
 
@@ -407,18 +414,12 @@ check_compose_theta = Exercise(
 # ------------------------------------------------------------------------------ exercise 5: inversion
 
 #: What the inversion exercise asks the student to do by hand: these find an inverse (or solve a system) for them.
-_MATRIX_INVERTERS: tuple[tuple[object, str, str], ...] = (
-    (torch.linalg, "inv", "torch.linalg.inv"),
-    (torch.linalg, "inv_ex", "torch.linalg.inv_ex"),
-    (torch.linalg, "solve", "torch.linalg.solve"),
-    (torch.linalg, "solve_ex", "torch.linalg.solve_ex"),
-    (torch.linalg, "pinv", "torch.linalg.pinv"),
-    (torch.linalg, "lstsq", "torch.linalg.lstsq"),
-    (torch, "inverse", "torch.inverse"),
-    (torch, "pinverse", "torch.pinverse"),
-    (torch.Tensor, "inverse", "Tensor.inverse"),
-    (torch.Tensor, "pinverse", "Tensor.pinverse"),
-)
+#: Reports name each ``owner.__name__ + "." + attribute``: ``torch.linalg.inv``, ``Tensor.inverse``.
+_MATRIX_INVERTERS: dict[Any, tuple[str, ...]] = {
+    torch.linalg: ("inv", "inv_ex", "solve", "solve_ex", "pinv", "lstsq"),
+    torch: ("inverse", "pinverse"),
+    torch.Tensor: ("inverse", "pinverse"),
+}
 
 
 class ClosedFormExpected(Exception):
@@ -441,10 +442,14 @@ def _closed_form_only() -> Iterator[None]:
 
         return refused
 
-    originals = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in _MATRIX_INVERTERS]
+    originals = [
+        (owner, attribute, getattr(owner, attribute))
+        for owner, attributes in _MATRIX_INVERTERS.items()
+        for attribute in attributes
+    ]
     try:
-        for owner, attribute, name in _MATRIX_INVERTERS:
-            setattr(owner, attribute, refuse(name))
+        for owner, attribute, _ in originals:
+            setattr(owner, attribute, refuse(f"{owner.__name__}.{attribute}"))
         yield
     finally:
         for owner, attribute, original in originals:
@@ -454,14 +459,8 @@ def _closed_form_only() -> Iterator[None]:
 def _invert_cases() -> list[Case]:
     g = torch.Generator().manual_seed(5)
 
-    def mixed(n: int, dtype: torch.dtype) -> Tensor:
-        # Rotations, shears, scales and mirrors (a negative scale flips an axis: det A < 0), all at once.
-        rotation = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * math.pi
-        sign = torch.where(torch.rand(n, 2, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
-        scale = sign * (0.4 + torch.rand(n, 2, generator=g, dtype=torch.float64))
-        shear = torch.rand(n, generator=g, dtype=torch.float64) - 0.5
-        translation = torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5
-        return affine_theta(rotation, scale, shear, translation).to(dtype)
+    def mixed(n: int, dtype: torch.dtype) -> Tensor:  # rotations, shears, scales and mirrors, all at once
+        return affine_theta(*_random_parts(n, g, mirrors=True)).to(dtype)
 
     # R(90°) @ shear 0.5 @ diag(0.8, 1.5), written out so that a is exactly 0. Every usual mistake changes the
     # *values* of this first case (so the report's first failure comes with its diagnosis), and a determinant
@@ -593,8 +592,7 @@ check_invert_theta = Exercise(
     """Check ``invert_theta(theta)``: ``(N, 2, 3)`` -> the ``(N, 2, 3)`` map that undoes ``theta``, written in
     closed form, ``[adj(A) / det(A) | -A⁻¹ t]``.
 
-    Compared with :func:`stnlib.geometry.invert_affine`, values and gradients, on rotations, shears, mirrors
-    (``det A < 0``) and a nearly singular ``A``, in float32 and float64. While the student's function runs,
+    Compared with :func:`stnlib.geometry.invert_affine`, values and gradients. While the student's function runs,
     PyTorch's matrix inverters and solvers (``torch.linalg.inv``, ``torch.inverse``, ``torch.linalg.solve``, ...)
     raise :class:`ClosedFormExpected`, whose message asks for the closed form.
     """

@@ -1,16 +1,12 @@
 """Checkers for Lesson 02 — the grid generator (Sec. 3.2 of the paper: eqs. 1 and 2, and homographies).
 
-Four exercises, four checkers; each compares the student's function with :mod:`stnlib.geometry` (and with
-``torch.nn.functional.affine_grid`` where PyTorch has the same function) on non-square sizes, both
-``align_corners`` values, batches of more than one item and float64, and recognises the classic mistakes:
+Each student function is compared with :mod:`stnlib.geometry` (and with PyTorch's own function where there is
+one):
 
-* :func:`check_base_grid` — ``base_grid(height, width, align_corners=False, *, device=None, dtype=float32)``:
-  the homogeneous output pixel centres ``(x_t, y_t, 1)``, shape ``(H, W, 3)``.
-* :func:`check_affine_grid` — ``affine_grid(theta, size, align_corners=False)``: eq. (1) for a batch, shape
-  ``(N, H_out, W_out, 2)``, values and gradients with respect to ``theta``.
-* :func:`check_attention_theta` — ``attention_theta(params)``: eq. (2), ``(N, 3) -> (N, 2, 3)``.
-* :func:`check_projective_grid` — ``projective_grid(params, size, align_corners=False)``: the homography
-  ``H = I + [p0 .. p7, 0]``, then the perspective divide.
+* :func:`check_base_grid` — the homogeneous output pixel centres ``(x_t, y_t, 1)``, shape ``(H, W, 3)``.
+* :func:`check_affine_grid` — eq. (1) for a batch, ``(N, H_out, W_out, 2)``.
+* :func:`check_attention_theta` — eq. (2), ``(N, 3) -> (N, 2, 3)``.
+* :func:`check_projective_grid` — the homography ``H = I + [p0 .. p7, 0]``, then the perspective divide.
 
 Example (in the lesson)::
 
@@ -19,7 +15,6 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -60,6 +55,20 @@ def _close(actual: Any, candidate: Tensor) -> bool:
     return bool(torch.allclose(actual[finite], candidate[finite], atol=10 * atol, rtol=10 * rtol))
 
 
+_OFF, _ON = {"align_corners": False}, {"align_corners": True}
+
+_BASE_GRID_XY_SWAPPED = (
+    "your base grid has x and y swapped: its entries must be (x_t, y_t, 1), x along the width."
+)
+
+
+def _other_convention(align_corners: bool) -> str:
+    return (
+        f"this is the align_corners={not align_corners} grid: build the base grid with "
+        f"align_corners={align_corners}, the value you were given."
+    )
+
+
 # ------------------------------------------------------------------------------------------------ base grid
 
 
@@ -84,12 +93,12 @@ def torch_base_grid(
 def _base_grid_cases() -> list[Case]:
     float64 = {"dtype": torch.float64}
     return [
-        Case("4x4, align_corners=False", (4, 4), {"align_corners": False}),
-        Case("3x5 (H != W), align_corners=False", (3, 5), {"align_corners": False}),
-        Case("3x5 (H != W), align_corners=True", (3, 5), {"align_corners": True}),
-        Case("one row, 1x4, align_corners=False", (1, 4), {"align_corners": False}),
-        Case("7x2, align_corners=True, float64", (7, 2), {"align_corners": True, **float64}),
-        Case("6x9, align_corners=False, float64", (6, 9), {"align_corners": False, **float64}),
+        Case("4x4, align_corners=False", (4, 4), _OFF),
+        Case("3x5 (H != W), align_corners=False", (3, 5), _OFF),
+        Case("3x5 (H != W), align_corners=True", (3, 5), _ON),
+        Case("one row, 1x4, align_corners=False", (1, 4), _OFF),
+        Case("7x2, align_corners=True, float64", (7, 2), {**_ON, **float64}),
+        Case("6x9, align_corners=False, float64", (6, 9), {**_OFF, **float64}),
     ]
 
 
@@ -151,8 +160,7 @@ check_base_grid = Exercise(
     """Check ``base_grid(height, width, align_corners=False, *, device=None, dtype=torch.float32)``.
 
     Compared with :func:`stnlib.geometry.base_grid` and with :func:`torch_base_grid` (``F.affine_grid`` of
-    the identity, plus the homogeneous 1) on square and non-square sizes, one row, both ``align_corners``
-    values and float64.
+    the identity, plus the homogeneous 1).
     """
 )
 
@@ -169,14 +177,13 @@ def _affine_grid_cases() -> list[Case]:
         return (identity + noise).to(dtype)
 
     turned = geometry.affine_theta(rotation=0.5, scale=(0.8, 1.2), translation=(0.1, -0.2))
-    off, on = {"align_corners": False}, {"align_corners": True}
     return [
-        Case("rotation, scale, shift; 5x7 (H != W), align_corners=False", (turned, (1, 1, 5, 7)), off),
-        Case("rotation, scale, shift; 5x7 (H != W), align_corners=True", (turned, (1, 1, 5, 7)), on),
-        Case("identity, 4x4, align_corners=False", (geometry.identity_affine(1), (1, 1, 4, 4)), off),
-        Case("batch of 3 random thetas, 6x4, align_corners=True", (random_theta(3), (3, 2, 6, 4)), on),
-        Case("batch of 2, float64, 3x8", (random_theta(2, torch.float64), (2, 1, 3, 8)), off),
-        Case("output 30x30 (for a 60x60 input), batch of 2", (random_theta(2), (2, 1, 30, 30)), off),
+        Case("rotation, scale, shift; 5x7 (H != W), align_corners=False", (turned, (1, 1, 5, 7)), _OFF),
+        Case("rotation, scale, shift; 5x7 (H != W), align_corners=True", (turned, (1, 1, 5, 7)), _ON),
+        Case("identity, 4x4, align_corners=False", (geometry.identity_affine(1), (1, 1, 4, 4)), _OFF),
+        Case("batch of 3 random thetas, 6x4, align_corners=True", (random_theta(3), (3, 2, 6, 4)), _ON),
+        Case("batch of 2, float64, 3x8", (random_theta(2, torch.float64), (2, 1, 3, 8)), _OFF),
+        Case("output 30x30 (for a 60x60 input), batch of 2", (random_theta(2), (2, 1, 30, 30)), _OFF),
     ]
 
 
@@ -205,11 +212,7 @@ def _diagnose_affine_grid(case: Case, actual: Any, expected: Tensor) -> str | No
     return first_matching_message(
         actual,
         [
-            (
-                lambda: grid(theta, not align_corners),
-                f"this is the align_corners={not align_corners} grid: build the base grid with "
-                f"align_corners={align_corners}, the value you were given.",
-            ),
+            (lambda: grid(theta, not align_corners), _other_convention(align_corners)),
             (
                 lambda: expected.flip(-1),
                 "x and y are swapped in the result: the last dimension must be (x_s, y_s), the first row of "
@@ -220,10 +223,7 @@ def _diagnose_affine_grid(case: Case, actual: Any, expected: Tensor) -> str | No
                 "you multiplied by the transpose of A: (x_s, y_s) = A (x_t, y_t) + t, so with points as rows "
                 "compute points @ theta.transpose(1, 2), not points @ theta[:, :, :2].",
             ),
-            (
-                lambda: grid(_with_linear(theta, linear.flip(-1))),
-                "your base grid has x and y swapped: its entries must be (x_t, y_t, 1), x along the width.",
-            ),
+            (lambda: grid(_with_linear(theta, linear.flip(-1))), _BASE_GRID_XY_SWAPPED),
             (
                 lambda: grid(torch.cat([linear, torch.zeros_like(offset)], dim=-1)),
                 "the translation is missing: the third column of theta multiplies the homogeneous 1 of "
@@ -256,9 +256,7 @@ check_affine_grid = Exercise(
 ).checker(
     """Check ``affine_grid(theta, size, align_corners=False)``, eq. (1), values and gradients.
 
-    Compared with :func:`stnlib.geometry.affine_grid` and ``torch.nn.functional.affine_grid`` on the identity,
-    a rotation with scale and shift (non-square, both ``align_corners``), random batches, float64 and a 30x30
-    output (as when a 60x60 input is sampled into 30x30).
+    Compared with :func:`stnlib.geometry.affine_grid` and ``torch.nn.functional.affine_grid``.
     """
 )
 
@@ -339,8 +337,7 @@ check_attention_theta = Exercise(
 ).checker(
     """Check ``attention_theta(params)``, eq. (2): ``(s, t_x, t_y) -> [[s, 0, t_x], [0, s, t_y]]``.
 
-    Compared with :func:`stnlib.geometry.attention_theta` (values and gradients) on the identity, one window,
-    a random batch and float64.
+    Compared with :func:`stnlib.geometry.attention_theta`, values and gradients.
     """
 )
 
@@ -358,22 +355,15 @@ def _projective_cases() -> list[Case]:
         return params.to(dtype)
 
     keystone = torch.tensor([[0.1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0]])
-    off, on = {"align_corners": False}, {"align_corners": True}
     return [
-        Case("keystone p6=0.3, 5x7, align_corners=False", (keystone, (1, 1, 5, 7)), off),
-        Case("keystone p6=0.3, 5x7, align_corners=True", (keystone, (1, 1, 5, 7)), on),
-        Case("zero parameters give the identity, 4x5", (torch.zeros(1, 8), (1, 1, 4, 5)), off),
-        Case("batch of 3 random homographies, 6x4, align_corners=True", (random_params(3), (3, 1, 6, 4)), on),
-        Case("batch of 2, float64, 3x8", (random_params(2, torch.float64), (2, 1, 3, 8)), off),
-        Case("output 30x30, batch of 2", (random_params(2), (2, 1, 30, 30)), off),
-    ]
-
-
-def _homogeneous_points(params: Tensor, size: Sequence[int], align_corners: bool, matrix: Tensor) -> Tensor:
-    """``(N, H, W, 3)``: the base grid multiplied by ``matrix: (N, 3, 3)`` (no divide)."""
-    n, _, height, width = size
-    points = geometry.base_grid(height, width, align_corners, dtype=params.dtype).view(1, -1, 3)
-    return (points @ matrix.transpose(1, 2)).view(n, height, width, 3)
+        Case("keystone p6=0.3, 5x7, align_corners=False", (keystone, (1, 1, 5, 7)), _OFF),
+        Case("keystone p6=0.3, 5x7, align_corners=True", (keystone, (1, 1, 5, 7)), _ON),
+        Case("zero parameters give the identity, 4x5", (torch.zeros(1, 8), (1, 1, 4, 5)), _OFF),
+        Case("batch of 3 random homographies, 6x4, align_corners=True",
+             (random_params(3), (3, 1, 6, 4)), _ON),
+        Case("batch of 2, float64, 3x8", (random_params(2, torch.float64), (2, 1, 3, 8)), _OFF),
+        Case("output 30x30, batch of 2", (random_params(2), (2, 1, 30, 30)), _OFF),
+    ]  # fmt: skip
 
 
 def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | None:
@@ -384,8 +374,17 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
     n, _, height, width = size
     if tuple(actual.shape) == (n, height, width, 3):
         return "the result still holds w: after dividing by w keep only (x_s, y_s) = (x' / w, y' / w)."
+    points = geometry.base_grid(height, width, align_corners, dtype=params.dtype).view(1, -1, 3)
+
+    def project(matrix: Tensor) -> Tensor:  # (N, H, W, 3): the base grid times matrix (N, 3, 3), not divided
+        return (points @ matrix.transpose(1, 2)).view(n, height, width, 3)
+
+    def grid(matrix: Tensor) -> Tensor:  # the projective grid, with matrix in place of H
+        projected = project(matrix)
+        return projected[..., :2] / projected[..., 2:]
+
     matrix = geometry.projective_matrix(params)
-    projected = _homogeneous_points(params, size, align_corners, matrix)
+    projected = project(matrix)
     xy, w = projected[..., :2], projected[..., 2:]
     if not bool(torch.isfinite(actual).all()) and not bool(params.any()):
         return (
@@ -397,8 +396,7 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
         [
             (
                 lambda: geometry.projective_grid(params, size, not align_corners),
-                f"this is the align_corners={not align_corners} grid: build the base grid with "
-                f"align_corners={align_corners}, the value you were given.",
+                _other_convention(align_corners),
             ),
             (
                 lambda: xy,
@@ -414,20 +412,17 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
                 "you divided by y', the second coordinate: divide by w, the third (last) one.",
             ),
             (
-                lambda: _divide(_homogeneous_points(params, size, align_corners, matrix.transpose(1, 2))),
+                lambda: grid(matrix.transpose(1, 2)),
                 "you used the transpose of H: params fill H row by row ([p0, p1, p2] is the first row), and "
                 "with points as rows the product is points @ H.transpose(1, 2).",
             ),
-            (
-                lambda: _divide(_homogeneous_points(params, size, align_corners, matrix[:, :, [1, 0, 2]])),
-                "your base grid has x and y swapped: its entries must be (x_t, y_t, 1), x along the width.",
-            ),
+            (lambda: grid(matrix[:, :, [1, 0, 2]]), _BASE_GRID_XY_SWAPPED),
             (
                 lambda: expected.flip(-1),
                 "x and y are swapped in the result: the last dimension must be (x_s, y_s).",
             ),
             (
-                lambda: _divide(_homogeneous_points(params, size, align_corners, matrix - torch.eye(3))),
+                lambda: grid(matrix - torch.eye(3)),
                 "the identity is missing: H = I + [[p0, p1, p2], [p3, p4, p5], [p6, p7, 0]], so that zero "
                 "parameters give w = 1 and the identity grid.",
             ),
@@ -439,10 +434,6 @@ def _diagnose_projective(case: Case, actual: Any, expected: Tensor) -> str | Non
         _close,
         expected=expected,
     )
-
-
-def _divide(projected: Tensor) -> Tensor:
-    return projected[..., :2] / projected[..., 2:]
 
 
 check_projective_grid = Exercise(
@@ -459,8 +450,7 @@ check_projective_grid = Exercise(
 ).checker(
     """Check ``projective_grid(params, size, align_corners=False)``: ``H = I + [p, 0]``, product, divide.
 
-    Compared with :func:`stnlib.geometry.projective_grid` (values and gradients) on zero parameters (which
-    must give the identity grid), a keystone for both ``align_corners``, random batches, float64 and a 30x30
-    output. Every case keeps ``w >= 0.5``, away from the horizon where the reference clamps ``w``.
+    Compared with :func:`stnlib.geometry.projective_grid`, values and gradients. Every case keeps ``w >= 0.5``,
+    away from the horizon where the reference clamps ``w``.
     """
 )
