@@ -1,23 +1,13 @@
 """Checkers for Lesson 03 — the sampler (Sec. 3.3 of the paper: eqs. 3–7).
 
-Four exercises, four checkers. Each runs the student's function on small cases (non-square images, both
-``align_corners`` values, batches with several channels, float32 and float64, points outside the image), compares
-it with :mod:`stnlib.sampling` and with ``torch.nn.functional.grid_sample``, and recognises the usual mistakes
-(x and y swapped, the other ``align_corners`` convention, half a pixel off, weights on the wrong neighbours or
-not summing to 1, neighbours outside the image not zeroed, the unnormalisation scale missing from the grid
-gradient):
+Each checker compares the student's sampler with :mod:`stnlib.sampling` and ``F.grid_sample`` (same shapes:
+``input (N, C, H, W)``, ``grid (N, H_out, W_out, 2)`` of normalised ``(x, y)``, result
+``(N, C, H_out, W_out)``), and names the usual mistake by rebuilding it from the reference:
 
-* :func:`check_nearest_sample` — ``nearest_sample(input, grid, align_corners=False)``: eq. (4), zero padding.
-* :func:`check_bilinear_sample` — ``bilinear_sample(input, grid, align_corners=False)``: eq. (5), zero padding;
-  values, and the gradient with respect to ``input`` through autograd.
-* :func:`check_bilinear_sample_border` — ``bilinear_sample_border(input, grid, align_corners=False)``: eq. (5)
-  with ``padding_mode="border"``; values and gradients.
-* :func:`check_bilinear_backward` — ``bilinear_sampler(input, grid, align_corners=False)``, which runs a
-  ``torch.autograd.Function`` whose hand-written backward implements eqs. (6)–(7); values and the gradients
-  with respect to ``input`` and ``grid``, compared with the autograd of ``F.grid_sample``.
-
-Every function has the shapes of ``F.grid_sample``: ``input: (N, C, H, W)``, ``grid: (N, H_out, W_out, 2)`` with
-normalised ``(x, y)`` last, result ``(N, C, H_out, W_out)``.
+* :func:`check_nearest_sample` — eq. (4), zero padding.
+* :func:`check_bilinear_sample` — eq. (5), zero padding.
+* :func:`check_bilinear_sample_border` — eq. (5) with ``padding_mode="border"``.
+* :func:`check_bilinear_backward` — a hand-written backward implementing eqs. (6)–(7).
 
 Example (in the lesson)::
 
@@ -41,6 +31,8 @@ from stnlib.checks._core import (
     Exercise,
     close_for_dtype,
     first_matching_message,
+    random_uniform,
+    reported_as,
 )
 from stnlib.geometry.coords import normalized_to_pixel, pixel_to_normalized
 
@@ -53,6 +45,7 @@ __all__ = [
 ]
 
 Sampler = Callable[..., Tensor]
+PixelMove = Callable[[Tensor, int], Tensor]  # move(pixels, axis_size): moves the points along one axis
 
 
 # ------------------------------------------------------------------------------------------ references
@@ -78,30 +71,17 @@ def bilinear_sample_border(input: Tensor, grid: Tensor, align_corners: bool = Fa
     return sampling.bilinear_sample(input, grid, padding_mode="border", align_corners=align_corners)
 
 
-def _named(fn: Sampler, name: str) -> Sampler:
-    """Give a wrapper the name that check reports print ("compared with <name>")."""
-    fn.__module__ = ""
-    fn.__qualname__ = fn.__name__ = name
-    return fn
-
-
+@reported_as("torch.nn.functional.grid_sample(mode='nearest')")
 def _torch_nearest(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
     return F.grid_sample(input, grid, mode="nearest", padding_mode="zeros", align_corners=align_corners)
 
 
+@reported_as("torch.nn.functional.grid_sample(padding_mode='border')")
 def _torch_border(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
     return F.grid_sample(input, grid, mode="bilinear", padding_mode="border", align_corners=align_corners)
 
 
-_named(_torch_nearest, "torch.nn.functional.grid_sample(mode='nearest')")
-_named(_torch_border, "torch.nn.functional.grid_sample(padding_mode='border')")
-
-
 # ----------------------------------------------------------------------------------------------- cases
-
-
-def _image(n: int, c: int, h: int, w: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
-    return torch.rand(n, c, h, w, generator=generator, dtype=torch.float64).to(dtype)
 
 
 def _identity_grid(n: int, h: int, w: int, align_corners: bool, dtype: torch.dtype) -> Tensor:
@@ -113,7 +93,8 @@ def _random_grid(
     n: int, h: int, w: int, spread: float, generator: torch.Generator, dtype: torch.dtype
 ) -> Tensor:
     """Uniform points in ``[-spread, spread]^2``; with ``spread > 1`` some fall outside the image."""
-    return ((torch.rand(n, h, w, 2, generator=generator, dtype=torch.float64) * 2 - 1) * spread).to(dtype)
+    points = random_uniform(n, h, w, 2, dtype=torch.float64, generator=generator) * 2 - 1
+    return (points * spread).to(dtype)
 
 
 def _turned_grid(
@@ -141,11 +122,15 @@ def _forward_cases(seed: int) -> list[Case]:
     f32, f64 = torch.float32, torch.float64
     return [
         _case("identity grid on a 5x7 image (H=5, W=7), align_corners=False: the output must equal the input",
-              _image(1, 1, 5, 7, g, f32), _identity_grid(1, 5, 7, False, f32), False),
+              random_uniform(1, 1, 5, 7, dtype=f32, generator=g), _identity_grid(1, 5, 7, False, f32), False),
         _case("identity grid on a 6x4 image (H=6, W=4), align_corners=True, float64",
-              _image(1, 2, 6, 4, g, f64), _identity_grid(1, 6, 4, True, f64), True),
+              random_uniform(1, 2, 6, 4, dtype=f64, generator=g), _identity_grid(1, 6, 4, True, f64), True),
         *_general_cases(g),
     ]  # fmt: skip
+
+
+def _gradient_cases(seed: int) -> list[Case]:
+    return _general_cases(torch.Generator().manual_seed(seed))
 
 
 def _general_cases(g: torch.Generator) -> list[Case]:
@@ -154,15 +139,17 @@ def _general_cases(g: torch.Generator) -> list[Case]:
     f32, f64 = torch.float32, torch.float64
     cases = [
         ("turned and zoomed in, batch of 2, 3 channels, 6x8 image to 4x9 output, align_corners=False",
-         _image(2, 3, 6, 8, g, f32), _turned_grid(2, (4, 9), 0.5, 0.55, False, f32), False),
+         random_uniform(2, 3, 6, 8, dtype=f32, generator=g), _turned_grid(2, (4, 9), 0.5, 0.55, False, f32),
+         False),
         ("random points, some outside the image, 5x6 image, batch of 2, float64, align_corners=True",
-         _image(2, 2, 5, 6, g, f64), _random_grid(2, 3, 4, 1.3, g, f64), True),
+         random_uniform(2, 2, 5, 6, dtype=f64, generator=g), _random_grid(2, 3, 4, 1.3, g, f64), True),
         ("random points, some outside the image, 3x8 image (H=3, W=8), float64, align_corners=False",
-         _image(1, 1, 3, 8, g, f64), _random_grid(1, 5, 2, 1.3, g, f64), False),
+         random_uniform(1, 1, 3, 8, dtype=f64, generator=g), _random_grid(1, 5, 2, 1.3, g, f64), False),
         ("a single row (H=1, W=5), float64, align_corners=False",
-         _image(2, 1, 1, 5, g, f64), _random_grid(2, 2, 3, 1.2, g, f64), False),
+         random_uniform(2, 1, 1, 5, dtype=f64, generator=g), _random_grid(2, 2, 3, 1.2, g, f64), False),
         ("turned and zoomed in, 7x5 image to 8x3 output, float64, align_corners=True",
-         _image(1, 2, 7, 5, g, f64), _turned_grid(1, (8, 3), -0.8, 0.7, True, f64), True),
+         random_uniform(1, 2, 7, 5, dtype=f64, generator=g), _turned_grid(1, (8, 3), -0.8, 0.7, True, f64),
+         True),
     ]  # fmt: skip
     return [
         _case(name, input, _away_from_kinks(grid, input.shape[-2:], align_corners), align_corners)
@@ -176,29 +163,19 @@ def _away_from_kinks(grid: Tensor, size: Sequence[int], align_corners: bool, mar
     At pixel centres the bilinear kernel has a kink (its derivative jumps), and halfway between two pixels the
     nearest-pixel rule must break a tie; both would make the comparison depend on float rounding.
     """
-    height, width = size
 
     def move(pixels: Tensor, n: int) -> Tensor:
         near = (pixels - torch.round(2 * pixels) / 2).abs() < margin
         return torch.where(near, pixels + 2.5 * margin, pixels)
 
-    return _in_pixels(grid.double(), (height, width), align_corners, move).to(grid.dtype)
-
-
-def _gradient_cases(seed: int) -> list[Case]:
-    g = torch.Generator().manual_seed(seed)
-    return _general_cases(g)
+    return _in_pixels(grid.double(), size, align_corners, move).to(grid.dtype)
 
 
 # --------------------------------------------------------------------------------------------- helpers
 
 
 def _in_pixels(
-    grid: Tensor,
-    size: tuple[int, int],
-    align_corners: bool,
-    move: Callable[[Tensor, int], Tensor],
-    swap_sizes: bool = False,
+    grid: Tensor, size: Sequence[int], align_corners: bool, move: PixelMove, swap_sizes: bool = False
 ) -> Tensor:
     """Move the points of a normalised grid in pixel units: ``move(pixels, axis_size)`` per axis (x with W, y
     with H, or the other way round with ``swap_sizes``), and return the normalised grid of the moved points."""
@@ -212,24 +189,41 @@ def _in_pixels(
     return torch.stack(axes, dim=-1)
 
 
+def _moved(case: Case, move: PixelMove, swap_sizes: bool = False) -> Tensor:
+    """The case's grid moved by :func:`_in_pixels` (on the case's image size and convention)."""
+    input, grid, align_corners = _unpack(case)
+    return _in_pixels(grid, input.shape[-2:], align_corners, move, swap_sizes)
+
+
 def _scale(size: int, align_corners: bool) -> float:
     """Pixels per normalised unit along an axis of ``size`` pixels (read off the one conversion function)."""
     at = normalized_to_pixel(torch.tensor([0.0, 1.0], dtype=torch.float64), size, align_corners)
     return float(at[1] - at[0])
 
 
-def _sampling_candidates(
-    case: Case, reference: Callable[..., Tensor], padding_mode: str = "zeros"
-) -> list[Candidate]:
-    """Wrong answers that every sampler exercise can produce, made by running the reference on a wrong grid."""
+def _other_convention(align_corners: bool) -> str:
+    """The diagnosis of a result computed with the other ``align_corners`` convention."""
+    return (
+        f"this is the align_corners={not align_corners} result; this case asks for "
+        f"align_corners={align_corners}."
+    )
+
+
+def _sampling_candidates(case: Case, reference: Sampler) -> list[Candidate]:
+    """Wrong answers that every sampler exercise can produce, made by running the reference (zero padding) on a
+    wrong grid."""
     input, grid, align_corners = _unpack(case)
-    size = (input.shape[-2], input.shape[-1])
 
-    def run(g: Tensor, mode: str = padding_mode, corners: bool = align_corners) -> Tensor:
-        return reference(input, g, padding_mode=mode, align_corners=corners)
+    def run(g: Tensor, corners: bool = align_corners) -> Tensor:
+        return reference(input, g, padding_mode="zeros", align_corners=corners)
 
-    def moved(move: Callable[[Tensor, int], Tensor], swap: bool = False) -> Tensor:
-        return _in_pixels(grid, size, align_corners, move, swap_sizes=swap)
+    def half_pixel_off(shift: float) -> Candidate:
+        return (
+            lambda: run(_moved(case, lambda p, n: p + shift)),
+            f"your pixel coordinates are half a pixel too {'large' if shift > 0 else 'small'}: you placed "
+            "pixel centres at the pixels' edges. Use normalized_to_pixel, which puts the centre of pixel i at "
+            "coordinate i.",
+        )
 
     return [
         (
@@ -238,75 +232,45 @@ def _sampling_candidates(
             "grid[..., 1] is y_s, which runs along the height H (the rows n).",
         ),
         (
-            lambda: run(moved(lambda p, n: p, swap=True)),
+            lambda: run(_moved(case, lambda p, n: p, swap_sizes=True)),
             "x was unnormalised with the height H and y with the width W: x (columns) goes with W = "
             "input.shape[-1], y (rows) with H = input.shape[-2].",
         ),
         (
             lambda: run(grid, corners=not align_corners),
-            f"this is the align_corners={not align_corners} result; this case asks for "
-            f"align_corners={align_corners}. Pass align_corners on to normalized_to_pixel.",
+            f"{_other_convention(align_corners)} Pass align_corners on to normalized_to_pixel.",
         ),
-        (
-            lambda: run(moved(lambda p, n: p + 0.5)),
-            "your pixel coordinates are half a pixel too large: you placed pixel centres at the pixels' edges. "
-            "Use normalized_to_pixel, which puts the centre of pixel i at coordinate i.",
-        ),
-        (
-            lambda: run(moved(lambda p, n: p - 0.5)),
-            "your pixel coordinates are half a pixel too small: you placed pixel centres at the pixels' edges. "
-            "Use normalized_to_pixel, which puts the centre of pixel i at coordinate i.",
-        ),
+        half_pixel_off(0.5),
+        half_pixel_off(-0.5),
     ]
 
 
 # ------------------------------------------------------------------------ exercise 1: nearest (eq. 4)
 
 
-def _nearest_with_border(
-    input: Tensor, grid: Tensor, padding_mode: str = "zeros", align_corners: bool = False
-) -> Tensor:
-    return sampling.nearest_sample(input, grid, padding_mode, align_corners)
-
-
 def _diagnose_nearest(case: Case, actual: object, expected: object) -> str | None:
-    if close_for_dtype(actual, expected):
-        return None  # the values are right; what failed is the gradient, which the report explains
     input, grid, align_corners = _unpack(case)
-    size = (input.shape[-2], input.shape[-1])
-    rounded_down = (
-        "you rounded down (floor, or .long() / int(), which cut off the fraction); eq. (4) picks the *nearest* "
-        "pixel: torch.round(x)."
-    )
+
+    def rounded_down(rounding: Callable[[Tensor], Tensor]) -> Candidate:
+        return (
+            lambda: sampling.nearest_sample(
+                input, _moved(case, lambda p, n: rounding(p)), "zeros", align_corners
+            ),
+            "you rounded down (floor, or .long() / int(), which cut off the fraction); eq. (4) picks the "
+            "*nearest* pixel: torch.round(x).",
+        )
+
     candidates: list[Candidate] = [
-        (
-            lambda: _nearest_with_border(
-                input, _in_pixels(grid, size, align_corners, _floor), "zeros", align_corners
-            ),
-            rounded_down,
-        ),
-        (
-            lambda: _nearest_with_border(
-                input, _in_pixels(grid, size, align_corners, _trunc), "zeros", align_corners
-            ),
-            rounded_down,
-        ),
+        rounded_down(torch.floor),
+        rounded_down(torch.trunc),
         (
             lambda: sampling.nearest_sample(input, grid, "border", align_corners),
             "points outside the image must read 0 (zero padding): you clamped the positions into the image "
             "but did not zero the values read for points that were outside.",
         ),
-        *_sampling_candidates(case, _nearest_with_border),
+        *_sampling_candidates(case, sampling.nearest_sample),
     ]
-    return first_matching_message(actual, candidates, close_for_dtype)
-
-
-def _floor(pixels: Tensor, size: int) -> Tensor:
-    return torch.floor(pixels)
-
-
-def _trunc(pixels: Tensor, size: int) -> Tensor:
-    return torch.trunc(pixels)
+    return first_matching_message(actual, candidates, close_for_dtype, expected=expected)
 
 
 check_nearest_sample = Exercise(
@@ -337,38 +301,33 @@ def _constant_image_problem(student_fn: Sampler, case: Case) -> str | None:
     """Sample an image of ones inside the image area: whatever the position, the four weights sum to 1 and the
     result must be 1. Returns a diagnosis if it is not."""
     input, grid, align_corners = _unpack(case)
-    height, width = input.shape[-2:]
-    inner = _in_pixels(
-        grid, (height, width), align_corners, lambda p, n: p.clamp(0, n - 1) if n > 1 else p * 0
-    )
+    inner = _moved(case, lambda p, n: p.clamp(0, n - 1) if n > 1 else p * 0)
     ones = torch.ones_like(input)
     try:
         result = student_fn(ones, inner, align_corners=align_corners)
     except Exception:  # the report already shows the student's error, if any
         return None
-    if isinstance(result, Tensor) and result.shape == ones.shape[:2] + grid.shape[1:3]:
-        if not close_for_dtype(result, torch.ones_like(result)):
-            return (
-                "on an image of ones your result is not 1 everywhere inside the image: the four weights must "
-                "sum to 1, k(x_s - m0) + k(x_s - m1) = 1 with k(d) = 1 - |d|, and the same for y (multiply "
-                "an x-weight by a y-weight; do not add them)."
-            )
+    shape_ok = isinstance(result, Tensor) and result.shape == ones.shape[:2] + grid.shape[1:3]
+    if shape_ok and not close_for_dtype(result, torch.ones_like(result)):
+        return (
+            "on an image of ones your result is not 1 everywhere inside the image: the four weights must "
+            "sum to 1, k(x_s - m0) + k(x_s - m1) = 1 with k(d) = 1 - |d|, and the same for y (multiply "
+            "an x-weight by a y-weight; do not add them)."
+        )
     return None
 
 
 def _mirrored_in_cell(pixels: Tensor, size: int) -> Tensor:
     """The point mirrored inside its pixel cell: the weights of m0 and m1 exchanged."""
-    low = torch.floor(pixels)
-    return 2 * low + 1 - pixels
+    return 2 * torch.floor(pixels) + 1 - pixels
 
 
 def _diagnose_bilinear(student_fn: Sampler, case: Case, actual: object, expected: object) -> str | None:
     if close_for_dtype(actual, expected):
-        return None
+        return None  # the values are right; what failed is the gradient, which the report explains
     input, grid, align_corners = _unpack(case)
-    size = (input.shape[-2], input.shape[-1])
-    candidates = _sampling_candidates(case, sampling.bilinear_sample)
-    candidates += [
+    candidates = [
+        *_sampling_candidates(case, sampling.bilinear_sample),
         (
             lambda: sampling.bilinear_sample(input, grid, "border", align_corners),
             "neighbours outside the image must count as 0 (zero padding): you clamped their positions "
@@ -376,9 +335,7 @@ def _diagnose_bilinear(student_fn: Sampler, case: Case, actual: object, expected
             "neighbour (m, n) lies outside.",
         ),
         (
-            lambda: sampling.bilinear_sample(
-                input, _in_pixels(grid, size, align_corners, _mirrored_in_cell), "zeros", align_corners
-            ),
+            lambda: sampling.bilinear_sample(input, _moved(case, _mirrored_in_cell), "zeros", align_corners),
             "the weights sit on the wrong neighbours: the pixel nearer to (x_s, y_s) must get the larger "
             "weight, k(x_s - m) = 1 - |x_s - m|: m0 = floor(x_s) gets 1 - (x_s - m0), m1 = m0 + 1 gets "
             "x_s - m0.",
@@ -415,10 +372,7 @@ check_bilinear_sample = Exercise(
 
 
 def _diagnose_border(case: Case, actual: object, expected: object) -> str | None:
-    if close_for_dtype(actual, expected):
-        return None
     input, grid, align_corners = _unpack(case)
-    size = (input.shape[-2], input.shape[-1])
 
     def zeros(g: Tensor) -> Tensor:
         return sampling.bilinear_sample(input, g, "zeros", align_corners)
@@ -436,23 +390,17 @@ def _diagnose_border(case: Case, actual: object, expected: object) -> str | None
             "with zero padding. Clamp in pixels, x into [0, W-1] and y into [0, H-1].",
         ),
         (
-            lambda: zeros(_in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n))),
+            lambda: zeros(_moved(case, lambda p, n: p.clamp(0, n))),
             "you clamped into [0, W] and [0, H]; the last pixel is W-1 (and H-1): clamp into [0, W-1] "
             "and [0, H-1].",
         ),
         (
-            lambda: zeros(
-                _in_pixels(grid, size, align_corners, lambda p, n: p.clamp(0, n - 1), swap_sizes=True)
-            ),
+            lambda: zeros(_moved(case, lambda p, n: p.clamp(0, n - 1), swap_sizes=True)),
             "x was clamped with the height and y with the width: x runs along W, y along H.",
         ),
-        (
-            lambda: bilinear_sample_border(input, grid, not align_corners),
-            f"this is the align_corners={not align_corners} result; this case asks for "
-            f"align_corners={align_corners}.",
-        ),
+        (lambda: bilinear_sample_border(input, grid, not align_corners), _other_convention(align_corners)),
     ]
-    return first_matching_message(actual, candidates, close_for_dtype)
+    return first_matching_message(actual, candidates, close_for_dtype, expected=expected)
 
 
 check_bilinear_sample_border = Exercise(
@@ -480,31 +428,15 @@ check_bilinear_sample_border = Exercise(
 # ------------------------------------------------------------- exercise 4: the backward (eqs. 6-7)
 
 
-def _gradients(fn: Sampler, case: Case, seed: int = 5) -> tuple[Tensor | None, Tensor | None]:
+def _gradients(fn: Sampler, case: Case) -> tuple[Tensor | None, Tensor | None]:
     """``(dL/d input, dL/d grid)`` of ``L = sum(fn(input, grid) * weights)`` with fixed random weights."""
     _, kwargs = case.fresh(requires_grad=("input", "grid"))
-    input, grid = kwargs["input"], kwargs["grid"]
     output = fn(**kwargs)
-    generator = torch.Generator().manual_seed(seed)
-    weights = torch.rand(output.shape, generator=generator, dtype=torch.float64).to(output.dtype)
-    grads = torch.autograd.grad((output * weights).sum(), (input, grid), allow_unused=True)
-    return grads[0], grads[1]
-
-
-def _backward_not_implemented(student_fn: Sampler) -> bool:
-    """Whether the student's backward still raises ``NotImplementedError`` (the lesson's stub)."""
-    g = torch.Generator().manual_seed(0)
-    input = torch.rand(1, 1, 3, 4, generator=g, requires_grad=True)
-    grid = (torch.rand(1, 2, 2, 2, generator=g) * 1.6 - 0.8).requires_grad_()
-    try:
-        output = student_fn(input, grid, align_corners=False)
-        if isinstance(output, Tensor) and output.requires_grad:
-            output.sum().backward()
-    except NotImplementedError:
-        return True
-    except Exception:  # any other problem is for check_function to report, with the student's line
-        return False
-    return False
+    weights = random_uniform(*output.shape, dtype=output.dtype, generator=torch.Generator().manual_seed(5))
+    grad_input, grad_grid = torch.autograd.grad(
+        (output * weights).sum(), (kwargs["input"], kwargs["grid"]), allow_unused=True
+    )
+    return grad_input, grad_grid
 
 
 def _not_implemented(input: Tensor, grid: Tensor, align_corners: bool = False) -> Tensor:
@@ -514,7 +446,18 @@ def _not_implemented(input: Tensor, grid: Tensor, align_corners: bool = False) -
 def _stub_as_not_implemented(fn: Sampler) -> Sampler:
     """The backward exercise's runner: a function whose backward still raises ``NotImplementedError`` (the
     lesson's stub) is checked as not implemented; any other, the reference included, as it is."""
-    return _not_implemented if _backward_not_implemented(fn) else fn
+    g = torch.Generator().manual_seed(0)
+    input = torch.rand(1, 1, 3, 4, generator=g, requires_grad=True)
+    grid = (torch.rand(1, 2, 2, 2, generator=g) * 1.6 - 0.8).requires_grad_()
+    try:
+        output = fn(input, grid, align_corners=False)
+        if isinstance(output, Tensor) and output.requires_grad:
+            output.sum().backward()
+    except NotImplementedError:
+        return _not_implemented
+    except Exception:  # any other problem is for check_function to report, with the student's line
+        pass
+    return fn
 
 
 def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected: object) -> str | None:
@@ -524,21 +467,17 @@ def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected
             "calls bilinear_sample and that bilinear_sample passed its check."
         )
     try:
-        mine = _gradients(student_fn, case)
-        right = _gradients(F.grid_sample, case)
-        border = _gradients(
-            sampling.bilinear_sample,
-            Case(case.name, (), {**case.kwargs, "padding_mode": "border"}),
-        )
+        mine_input, mine_grid = _gradients(student_fn, case)
+        grad_input, grad_grid = _gradients(F.grid_sample, case)
+        border_case = Case(case.name, (), {**case.kwargs, "padding_mode": "border"})
+        border_input, border_grid = _gradients(sampling.bilinear_sample, border_case)
     except Exception:  # e.g. the student's backward raises: the report shows it
         return None
+    assert grad_input is not None and grad_grid is not None  # F.grid_sample is differentiable in both
     input, _, align_corners = _unpack(case)
     height, width = input.shape[-2:]
-    grad_input, grad_grid = right
-    assert grad_input is not None and grad_grid is not None  # F.grid_sample is differentiable in both
     per_axis = grad_grid.new_tensor([_scale(width, align_corners), _scale(height, align_corners)])
     other = grad_grid.new_tensor([_scale(width, not align_corners), _scale(height, not align_corners)])
-    mine_grid = mine[1]
     grid_candidates: list[Candidate] = [
         (
             lambda: grad_grid / per_axis,
@@ -563,10 +502,10 @@ def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected
             "neighbour m0 + 1 (k' = +1) and lowers that of m0 = floor(x_s) (k' = -1).",
         ),
     ]
-    input_ok = mine[0] is not None and close_for_dtype(mine[0], grad_input)
-    grid_ok = mine_grid is not None and close_for_dtype(mine_grid, grad_grid)
-    unmasked_input = mine[0] is not None and not input_ok and close_for_dtype(mine[0], border[0])
-    unmasked_grid = mine_grid is not None and not grid_ok and close_for_dtype(mine_grid, border[1])
+    # close_for_dtype is False where the student's gradient is missing (None).
+    input_ok = close_for_dtype(mine_input, grad_input)
+    unmasked_input = not input_ok and close_for_dtype(mine_input, border_input)
+    unmasked_grid = not close_for_dtype(mine_grid, grad_grid) and close_for_dtype(mine_grid, border_grid)
     if unmasked_input or unmasked_grid:
         which = (
             "eqs. (6) and (7)"
@@ -580,10 +519,10 @@ def _diagnose_backward(student_fn: Sampler, case: Case, actual: object, expected
             "read_pixels / add_to_pixels at clamped positions reach the border pixel, which then collects "
             "(or contributes) what belongs to the zero padding."
         )
-    found = None if grid_ok else first_matching_message(mine_grid, grid_candidates, close_for_dtype)
-    if found or mine[0] is None or input_ok:
+    found = first_matching_message(mine_grid, grid_candidates, close_for_dtype, expected=grad_grid)
+    if found or mine_input is None or input_ok:
         return found
-    if float(mine[0].detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):
+    if float(mine_input.detach().sum()) < float(grad_input.sum()) - 1e-4 * float(grad_input.abs().sum()):
         return (
             "some of the gradient with respect to the input is lost: several output pixels read the same "
             "input pixel, and their contributions must add up. Use add_to_pixels (scatter_add_) for "
