@@ -1,21 +1,12 @@
 """Checkers for Lesson 04 — the localization network (Sec. 3.1 of the paper and its appendix).
 
-Four exercises, four checkers, and the reference each is compared with:
+The lesson builds a localization network piece by piece and trains it. The references the checkers compare
+with are defined here, and the lesson falls back to them:
 
-* :func:`check_conv_output_size` — ``conv_output_size(size, kernel_size, stride=1, padding=0)``: the length of
-  one side after a convolution or pooling layer; compared with :func:`conv_output_size` and with the length
-  PyTorch's own ``F.conv1d`` produces.
-* :func:`check_identity_head` — ``identity_head(in_features, transform, tps_grid_size=4)``: the regression
-  layer ``nn.Linear(in_features, P)`` with zero weights and the family's identity as its bias; compared with
-  :func:`identity_head` (built on :func:`stnlib.models.identity_params`) for all four families.
-* :func:`check_localization_net` — the class ``SmallLocalizationNet(in_shape, transform)``: conv → pool → conv
-  → pool → fc → head, built for any input size; checked for the shape of θ, the identity at initialisation,
-  its number of parameters, and that θ depends on the input and passes gradients to the convolutions once
-  the head has non-zero weights.
-* :func:`check_train_alignment` — ``train_alignment(transformer, optimizer, batches)``: the training loop that
-  teaches a spatial transformer to undo distortions with the alignment loss (the mean squared pixel error,
-  :func:`alignment_loss`); compared with :func:`train_alignment` on small seeded problems (losses per step and
-  final parameters), with checks that the loss falls on a fixed batch and that gradients reach the network.
+* :func:`check_conv_output_size` — :func:`conv_output_size`, one side's length after a convolution or pooling.
+* :func:`check_identity_head` — :func:`identity_head`, the regression layer started at the identity.
+* :func:`check_localization_net` — :class:`SmallLocalizationNet`, sized from its input.
+* :func:`check_train_alignment` — :func:`train_alignment`, the training loop with :func:`alignment_loss`.
 
 Example (in the lesson)::
 
@@ -25,6 +16,7 @@ Example (in the lesson)::
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator
@@ -42,13 +34,17 @@ from stnlib.checks._core import (
     Comparison,
     Exercise,
     Status,
+    build_seeded,
     case_generator,
     compare_tensors,
     first_matching_message,
+    random_uniform,
+    refuse_instance,
+    reported_as,
+    tensors_close,
 )
 from stnlib.geometry import tps_control_points
-from stnlib.models import identity_params, num_params, params_from_head
-from stnlib.models.localization import check_in_shape
+from stnlib.models import LocalizationNet, conv_output_size, identity_head
 
 if TYPE_CHECKING:
     from stnlib.models import SpatialTransformer
@@ -71,60 +67,14 @@ LOCALIZATION_NET_TRANSFORMS: tuple[str, ...] = ("affine", "attention", "projecti
 which :class:`stnlib.models.LocalizationNet` does)."""
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``, else a ``TypeError``/``ValueError`` that names the argument."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int; got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
-
-
 # --------------------------------------------------------------------------------- exercise 1: output size
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
-    """The length of one side after a convolution or pooling layer (PyTorch's rule, ``ceil_mode=False``).
-
-    ``out = floor((size + 2 * padding - kernel_size) / stride) + 1``: the kernel fits at positions
-    ``0, stride, 2 * stride, ...`` of the padded input, as long as it does not run past its end.
-
-    Args:
-        size: input length (height or width) in pixels.
-        kernel_size: side of the (square) kernel or pooling window.
-        stride: step between kernel positions (``nn.MaxPool2d(2)`` has stride 2).
-        padding: pixels added on **each** side.
-
-    Returns:
-        The output length, an int ``>= 1``.
-
-    Raises:
-        ValueError: the kernel does not fit into the padded input even once.
-
-    Example:
-        >>> conv_output_size(28, 5), conv_output_size(24, 2, stride=2), conv_output_size(27, 2, stride=2)
-        (24, 12, 13)
-    """
-    size, kernel_size = _check_int(size, "size", 1), _check_int(kernel_size, "kernel_size", 1)
-    stride, padding = _check_int(stride, "stride", 1), _check_int(padding, "padding", 0)
-    padded = size + 2 * padding
-    if kernel_size > padded:
-        raise ValueError(
-            f"a kernel of {kernel_size} does not fit into an input of {size} with padding {padding} "
-            f"({padded} pixels): the input is too small for this layer; use a smaller kernel or more padding"
-        )
-    return (padded - kernel_size) // stride + 1
-
-
+@reported_as("the output length of F.conv1d")
 def _conv1d_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
     """What PyTorch's own convolution produces: the length of ``F.conv1d`` applied to ``size`` zeros."""
     signal, kernel = torch.zeros(1, 1, size), torch.zeros(1, 1, kernel_size)
     return int(F.conv1d(signal, kernel, stride=stride, padding=padding).shape[-1])
-
-
-# How check reports name it ("compared with ... and the output length of F.conv1d").
-_conv1d_output_size.__module__ = ""
-_conv1d_output_size.__qualname__ = "the output length of F.conv1d"
 
 
 def _conv_cases() -> list[Case]:
@@ -203,37 +153,12 @@ check_conv_output_size = Exercise(
 ).checker(
     """Check ``conv_output_size(size, kernel_size, stride=1, padding=0)``.
 
-    Compared with :func:`conv_output_size` and with the length ``F.conv1d`` actually produces, on
-    convolutions, 2x2 max-pools on even and odd sizes, "same" padding, stride with padding, and a kernel as
-    large as the input.
+    Compared with :func:`conv_output_size` and with the length ``F.conv1d`` actually produces.
     """
 )
 
 
 # ---------------------------------------------------------------------------------- exercise 2: the head
-
-
-def identity_head(in_features: int, transform: str, tps_grid_size: int = 4) -> nn.Linear:
-    """The regression layer of a localization network, started at the identity transformation.
-
-    ``nn.Linear(in_features, P)`` with ``P`` = 6 (affine), 3 (attention), 8 (projective) or ``2 K²`` (TPS),
-    **zero weights** (so θ does not depend on the input yet) and the family's "do nothing" parameters as
-    **bias** (:func:`stnlib.models.identity_params`): ``[1, 0, 0, 0, 1, 0]`` for affine θ read row by row,
-    ``(s, t_x, t_y) = (1, 0, 0)`` for attention, zeros for projective (stnlib's 8 numbers are ``H - I``) and
-    zeros for TPS (the head predicts offsets of the control points).
-
-    Example:
-        >>> head = identity_head(32, "affine")
-        >>> head(torch.randn(2, 32)).view(2, 2, 3)[1]
-        tensor([[1., 0., 0.],
-                [0., 1., 0.]], grad_fn=<SelectBackward0>)
-    """
-    in_features = _check_int(in_features, "in_features", 1)
-    head = nn.Linear(in_features, num_params(transform, tps_grid_size))
-    with torch.no_grad():
-        head.weight.zero_()
-        head.bias.copy_(identity_params(transform, tps_grid_size))
-    return head
 
 
 def _head_cases() -> list[Case]:
@@ -269,7 +194,7 @@ def _compare_head(actual: Any, expected: nn.Linear) -> Comparison:
                 "values in place under torch.no_grad() instead of replacing or freezing it.",
             )
     weight = compare_tensors(actual.weight.detach(), expected.weight.detach(), name="the head's weight")
-    if not weight.ok and weight.status is Status.FAILED:
+    if weight.status is Status.FAILED:
         largest = float(actual.weight.detach().abs().max())
         return Comparison(
             Status.FAILED,
@@ -353,12 +278,14 @@ check_identity_head = Exercise(
 # ----------------------------------------------------------------------- exercise 3: the localization net
 
 
-class SmallLocalizationNet(nn.Module):
+class SmallLocalizationNet(LocalizationNet):
     """A small convolutional localization network, sized from its input (the lesson's reference solution).
 
     ``conv 5x5 (8 filters) -> max-pool 2 -> ReLU -> conv 5x5 (10 filters) -> max-pool 2 -> ReLU -> flatten
     -> fc 32 -> ReLU -> head``, the layout of PyTorch's STN tutorial; the flattened size comes from
     :func:`conv_output_size`, so any input of at least 16x16 works, and the head is :func:`identity_head`.
+    It is the library's ``LocalizationNet(in_shape, transform, kind="small")`` under the lesson's name and
+    signature.
 
     Args:
         in_shape: ``(C, H, W)`` of the input.
@@ -375,31 +302,8 @@ class SmallLocalizationNet(nn.Module):
     """
 
     def __init__(self, in_shape: tuple[int, int, int], transform: str = "affine") -> None:
-        super().__init__()
-        channels, height, width = check_in_shape(in_shape)
-        self.in_shape = (channels, height, width)
-        self.transform = check_choice(transform, "transform", LOCALIZATION_NET_TRANSFORMS)
-        for _ in range(2):  # each stage: a 5x5 convolution without padding, then a 2x2 max-pool
-            height = conv_output_size(conv_output_size(height, 5), 2, stride=2)
-            width = conv_output_size(conv_output_size(width, 5), 2, stride=2)
-        self.features = nn.Sequential(
-            nn.Conv2d(channels, 8, kernel_size=5),
-            nn.MaxPool2d(2),
-            nn.ReLU(),
-            nn.Conv2d(8, 10, kernel_size=5),
-            nn.MaxPool2d(2),
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(10 * height * width, 32),
-            nn.ReLU(),
-        )
-        self.head = identity_head(32, transform)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Predict the family's parameters for ``x: (N, C, H, W)``."""
-        check_tensor(x, "x", "N C H W")
-        params = self.head(self.features(x))
-        return params_from_head(params, self.transform)
+        check_choice(transform, "transform", LOCALIZATION_NET_TRANSFORMS)
+        super().__init__(in_shape, transform, kind="small")
 
 
 class _NetProbe(NamedTuple):
@@ -414,16 +318,10 @@ class _NetProbe(NamedTuple):
 
 def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, other: Tensor) -> _NetProbe:
     """Build ``cls(in_shape, transform)`` in the dtype of ``x`` and measure it (see :class:`_NetProbe`)."""
-    if isinstance(cls, nn.Module):
-        raise TypeError(
-            "pass the class itself, e.g. check_localization_net(SmallLocalizationNet), not a network built "
-            "from it: the checker builds its own for several input sizes."
-        )
-    with torch.random.fork_rng(
-        devices=[]
-    ):  # seed the layers' initialisation without touching the lesson's RNG
-        torch.manual_seed(CASE_SEED)
-        net = cls(in_shape, transform)
+    refuse_instance(
+        cls, "check_localization_net(SmallLocalizationNet)", "network", "its own for several input sizes"
+    )
+    net = build_seeded(cls, in_shape, transform)
     if not isinstance(net, nn.Module):
         raise TypeError(
             f"{getattr(cls, '__name__', cls)}(...) must build an nn.Module; got {type(net).__name__}"
@@ -458,21 +356,8 @@ def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, 
     return _NetProbe(params, n_parameters, sensitivity, reaches)
 
 
-def _net_runner(cls: Any) -> Callable[..., _NetProbe]:
-    def build_and_run(in_shape: tuple[int, int, int], transform: str, x: Tensor, other: Tensor) -> _NetProbe:
-        return _probe(cls, in_shape, transform, x, other)
-
-    build_and_run.__name__ = build_and_run.__qualname__ = getattr(cls, "__name__", "SmallLocalizationNet")
-    build_and_run.__module__ = getattr(cls, "__module__", "")
-    return build_and_run
-
-
 def _net_cases() -> list[Case]:
     generator = case_generator()
-
-    def images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-        return torch.rand(n, *shape, generator=generator, dtype=torch.float64).to(dtype)
-
     cases = []
     for name, shape, transform, n, dtype in [
         ("MNIST 1x28x28, affine, batch of 2", (1, 28, 28), "affine", 2, torch.float32),
@@ -483,7 +368,9 @@ def _net_cases() -> list[Case]:
         ("smallest input 1x16x24 (one feature row left), affine, one image", (1, 16, 24), "affine", 1,
          torch.float32),
     ]:  # fmt: skip
-        cases.append(Case(name, (shape, transform, images(n, shape, dtype), images(1, shape, dtype))))
+        x = random_uniform(n, *shape, dtype=dtype, generator=generator)
+        other = random_uniform(1, *shape, dtype=dtype, generator=generator)
+        cases.append(Case(name, (shape, transform, x, other)))
     return cases
 
 
@@ -539,16 +426,15 @@ check_localization_net = Exercise(
         "that every input size works; an error like 'mat1 and mat2 shapes cannot be multiplied' means "
         "a hard-coded size. The last layer is self.head = identity_head(32, transform)."
     ),
-    runner=_net_runner,
+    runner=lambda cls: functools.partial(_probe, cls),
     check_name="check_localization_net",
 ).checker(
     """Check the class ``SmallLocalizationNet(in_shape, transform)``.
 
-    For each case the checker builds a network with ``student_cls(in_shape, transform)`` — MNIST 28x28, the
-    42x42 RTS canvas, a non-square two-channel input, a colour input in float64 and the smallest input the
-    layout allows — and checks: θ at initialisation has the family's shape and is the identity for every
-    image; the number of parameters matches the layout described; after the checker gives ``self.head``
-    random weights, θ depends on the image and a gradient reaches the first convolution.
+    For each case the checker builds a network with ``student_cls(in_shape, transform)`` and checks: θ at
+    initialisation has the family's shape and is the identity for every image; the number of parameters
+    matches the layout described; after the checker gives ``self.head`` random weights, θ depends on the image
+    and a gradient reaches the first convolution.
     """
 )
 
@@ -704,15 +590,6 @@ def _probe_training(
     return _TrainingProbe(losses, parameters, moved, tuple(sorted(reached)), forwards[0], taken[0], repeat)
 
 
-def _training_runner(loop: Any) -> Callable[..., _TrainingProbe]:
-    def run(*args: Any) -> _TrainingProbe:
-        return _probe_training(loop, *args)
-
-    run.__name__ = run.__qualname__ = getattr(loop, "__name__", "train_alignment")
-    run.__module__ = getattr(loop, "__module__", "")
-    return run
-
-
 def _training_cases() -> list[Case]:
     return [
         # The fixed batch first: there a loop that does not learn shows it plainly.
@@ -806,7 +683,7 @@ def _compare_training(actual: Any, expected: _TrainingProbe) -> Comparison:
 
 
 def _wrong_loop(
-    *, zero_grad: str = "before backward", target: str = "upright", reduce: str = "mean", step: bool = True
+    *, zero_grad: bool = True, target: str = "upright", reduce: str = "mean"
 ) -> Callable[..., list[float]]:
     """The reference loop with one usual mistake, for the diagnoses."""
 
@@ -818,34 +695,31 @@ def _wrong_loop(
             output, _ = transformer(x)
             errors = (output - (upright if target == "upright" else x)) ** 2
             loss = errors.mean() if reduce == "mean" else errors.sum()
-            if zero_grad == "before backward":
+            if zero_grad:
                 optimizer.zero_grad()
             loss.backward()
-            if zero_grad == "between backward and step":
-                optimizer.zero_grad()
-            if step:
-                optimizer.step()
+            optimizer.step()
             losses.append(loss.item())
         return losses
 
     return loop
 
 
-_WRONG_LOOPS: tuple[tuple[dict[str, Any], str], ...] = (
+_WRONG_LOOPS: tuple[tuple[Callable[..., list[float]], str], ...] = (
     (
-        {"zero_grad": "never"},
+        _wrong_loop(zero_grad=False),
         "optimizer.zero_grad() is missing: loss.backward() *adds* to the .grad of every parameter, so without "
         "it each step follows the sum of all gradients so far. The first two losses agree with the reference, "
         "the third does not. Call optimizer.zero_grad() before loss.backward() in every step.",
     ),
     (
-        {"target": "input"},
+        _wrong_loop(target="input"),
         "the loss compares the output with the transformer's input x (the distorted digit): the target is the "
         "upright digit, so that the transformer learns to undo the distortion. (At the identity the output "
         "equals x, so this loss starts at 0 and teaches nothing.)",
     ),
     (
-        {"reduce": "sum"},
+        _wrong_loop(reduce="sum"),
         "the loss is a sum over the pixels: the alignment loss is their mean, ((output - upright) ** 2).mean() "
         "(F.mse_loss), so that its size and the right learning rate do not depend on the batch or image size.",
     ),
@@ -858,11 +732,9 @@ def _diagnose_training(case: Case, actual: Any, expected: _TrainingProbe) -> str
     values = _losses_tensor(actual.losses)
     if values is None or len(values) != len(expected.losses):
         return None
-    for settings, message in _WRONG_LOOPS:
-        candidate = _probe_training(_wrong_loop(**settings), *case.args)
-        candidate_values = _losses_tensor(candidate.losses)
-        assert candidate_values is not None  # the wrong loops return their losses as a list of floats
-        if bool(torch.allclose(values, candidate_values, atol=1e-6, rtol=1e-4)):
+    for loop, message in _WRONG_LOOPS:
+        wrong = _losses_tensor(_probe_training(loop, *case.args).losses)
+        if tensors_close(values, wrong, atol=1e-6, rtol=1e-4):
             return message
     return None
 
@@ -876,7 +748,7 @@ check_train_alignment = Exercise(
     hint="for each (x, upright) in batches: output, theta = transformer(x); loss = ((output - upright) ** "
     "2).mean(); optimizer.zero_grad(); loss.backward(); optimizer.step(); losses.append(loss.item()). "
     "Return the list.",
-    runner=_training_runner,
+    runner=lambda loop: functools.partial(_probe_training, loop),
 ).checker(
     """Check ``train_alignment(transformer, optimizer, batches) -> list[float]``.
 
