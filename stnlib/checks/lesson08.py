@@ -1,29 +1,10 @@
 """Checkers for Lesson 08 — attention and many transformers (Sec. 4.1 of the paper: cluttered MNIST, MNIST
 addition, transformers inside a network).
 
-Four exercises, four checkers, and the reference each is compared with:
-
-* :func:`check_window_box` — ``window_box(params, input_size, align_corners=False)``: the pixel box of the
-  input that an attention transformer (eq. 2, ``(s, t_x, t_y)``) reads, ``(x_left, y_top, x_right, y_bottom)``;
-  compared with :func:`window_box` and with the corners of a 2x2 ``F.affine_grid`` of the attention θ, values
-  and gradients with respect to the parameters.
-* :func:`check_attention_transformer` — the class ``AttentionTransformer(in_shape, output_size)``, the
-  downsampling transformer of cluttered MNIST: a localization network whose head outputs the three attention
-  parameters and starts at the identity, the attention θ, a grid of ``output_size`` and the sampler;
-  ``forward(x)`` returns ``(output, params)``. Compared with :class:`AttentionTransformer` and with
-  :class:`stnlib.models.SpatialTransformer` as ``build_experiment_model("ST-CNN", "TC")`` builds it: parameters
-  and output at initialisation, both again with a localization network that zooms in, and the gradient that
-  reaches it.
-* :func:`check_stack_transformers` — ``stack_transformers(x, transformers)``: run every transformer on the same
-  input and stack the outputs as channels, ``(N, K*C, H_out, W_out)``, as the paper's 2xST-FCN does; compared
-  with :func:`stack_transformers` and with :class:`stnlib.models.TwoTransformerClassifier`'s own stacking,
-  outputs, parameters, and the gradient reaching every localization network.
-* :func:`check_two_transformer_net` — the class ``TwoTransformerNet(in_shape, num_classes)``, the 2xST-FCN of
-  MNIST addition: two affine transformers with fully connected localization networks, each on the whole input,
-  and one FCN on their stacked outputs; compared with :class:`TwoTransformerNet` and with
-  :class:`stnlib.models.TwoTransformerClassifier` (``build_experiment_model("2xST-FCN", "ADD")``): the layers'
-  shapes, the identity at initialisation, which block of the classifier's input each transformer reaches, and
-  the gradient that a loss on the classifier's input sends to each localization network.
+* :func:`check_window_box` — the pixel box an attention transformer reads.
+* :func:`check_attention_transformer` — the downsampling attention transformer of cluttered MNIST (a class).
+* :func:`check_stack_transformers` — several transformers on one input, their outputs stacked as channels.
+* :func:`check_two_transformer_net` — the 2xST-FCN of MNIST addition (a class).
 
 The checkers of the two classes build the student's class themselves on several cases and record the result
 on the class, so ``use_or_fallback(AttentionTransformer, checks.lesson08.AttentionTransformer)`` works as for a
@@ -47,20 +28,23 @@ from torch import Tensor, nn
 from stnlib import geometry
 from stnlib._validation import check_size, check_tensor
 from stnlib.checks._core import (
-    CASE_SEED,
     Case,
     Comparison,
     Exercise,
     Status,
+    build_seeded,
     case_generator,
     compare_probe,
     compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
+    random_uniform,
+    refuse_instance,
+    reported_as,
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
-from stnlib.models import FCN, LocalizationNet, SpatialTransformer
+from stnlib.models import FCN, LocalizationNet, SpatialTransformer, TwoTransformerClassifier
 
 __all__ = [
     "AttentionTransformer",
@@ -82,21 +66,23 @@ def _attention_params(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     return torch.cat([scale, shift], dim=1).to(dtype)
 
 
-def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
+def _module_cases(
+    specs: Sequence[tuple[str, tuple[int, int, int], Any, int, torch.dtype]],
+    draw_params: Callable[[int, torch.dtype], Any],
+) -> list[Case]:
+    """The cases ``(in_shape, setting, x, params)`` of a class exercise, from ``(name, in_shape, setting,
+    batch, dtype)``: ``setting`` is the class's second argument, ``params`` what the checker's localization
+    networks return, ``draw_params(batch, dtype)``."""
+    return [
+        Case(name, (in_shape, setting, random_uniform(n, *in_shape, dtype=dtype), draw_params(n, dtype)))
+        for name, in_shape, setting, n, dtype in specs
+    ]
 
 
 def _built(cls: Any, *args: Any) -> Any:
-    """``cls(*args)`` with the layers seeded, without touching the lesson's random numbers."""
-    if isinstance(cls, nn.Module):
-        name = getattr(type(cls), "__name__", "the class")
-        raise TypeError(
-            f"pass the class itself, e.g. {name}, not a module built from it: the checker builds its own for "
-            "several inputs."
-        )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        return cls(*args)
+    """The student's ``cls(*args)``, with the layers seeded, without touching the lesson's random numbers."""
+    refuse_instance(cls, type(cls).__name__)
+    return build_seeded(cls, *args)
 
 
 class _ParamsTable(nn.Module):
@@ -169,6 +155,7 @@ def window_box(params: Tensor, input_size: Sequence[int], align_corners: bool = 
     return normalized_to_pixel(corners, (height, width), align_corners).reshape(-1, 4)
 
 
+@reported_as("the corners of F.affine_grid")
 def _box_of_affine_grid(params: Tensor, input_size: Sequence[int], align_corners: bool = False) -> Tensor:
     """The same box read from PyTorch: a 2x2 ``F.affine_grid`` with ``align_corners=True`` has its points
     exactly at the output's corners ±1."""
@@ -178,10 +165,6 @@ def _box_of_affine_grid(params: Tensor, input_size: Sequence[int], align_corners
     return normalized_to_pixel(corners, (int(input_size[0]), int(input_size[1])), align_corners).reshape(
         -1, 4
     )
-
-
-_box_of_affine_grid.__module__ = ""
-_box_of_affine_grid.__qualname__ = "the corners of F.affine_grid"
 
 
 def _window_box_cases() -> list[Case]:
@@ -211,11 +194,6 @@ def _diagnose_window_box(case: Case, actual: Any, expected: Tensor) -> str | Non
     params, (height, width) = case.args[0], case.args[1]
     align_corners = bool(case.kwargs.get("align_corners", False))
     scale, centre = params[:, :1], params[:, 1:]
-
-    def box(half: Tensor, size: tuple[int, int], corners: bool) -> Tensor:
-        points = torch.stack([centre - half, centre + half], dim=1)
-        return normalized_to_pixel(points, size, corners).reshape(-1, 4)
-
     return first_matching_message(
         actual,
         [
@@ -225,21 +203,21 @@ def _diagnose_window_box(case: Case, actual: Any, expected: Tensor) -> str | Non
                 "geometry.normalized_to_pixel(points, input_size, align_corners).",
             ),
             (
-                lambda: box(scale, (height, width), not align_corners),
+                lambda: window_box(params, (height, width), not align_corners),
                 f"this is the box for align_corners={not align_corners}: pass align_corners on to "
                 "normalized_to_pixel.",
             ),
             (
-                lambda: box(scale, (width, height), align_corners),
+                lambda: window_box(params, (width, height), align_corners),
                 "H and W are swapped: x runs along the width W and y along the height H; pass input_size as "
                 "(H, W).",
             ),
             (
-                lambda: box(scale, (height, width), align_corners)[:, [1, 0, 3, 2]],
+                lambda: window_box(params, (height, width), align_corners)[:, [1, 0, 3, 2]],
                 "x and y are swapped: t_x is params[:, 1] and t_y is params[:, 2]; return (x, y, x, y).",
             ),
             (
-                lambda: box(scale / 2, (height, width), align_corners),
+                lambda: window_box(torch.cat([scale / 2, centre], dim=1), (height, width), align_corners),
                 "the box is half as wide as it should be: the output spans -1 to 1, a width of 2, so the window "
                 "spans t - s to t + s (a width of 2 s), not t ± s/2.",
             ),
@@ -259,8 +237,9 @@ check_window_box = Exercise(
         "params[:, 1:]; then geometry.normalized_to_pixel(corners, input_size, align_corners).reshape(-1, 4)."
     ),
 ).checker(
-    """Check ``window_box(params, input_size, align_corners=False)`` on the 60x60 cluttered canvas, the identity,
-    non-square inputs and float64, with both ``align_corners``; values and gradients with respect to ``params``."""
+    """Check ``window_box(params, input_size, align_corners=False)``: the pixel box ``(x_left, y_top, x_right,
+    y_bottom)`` an attention transformer reads, compared with :func:`window_box` and with the corners of a 2x2
+    ``F.affine_grid``; values and gradients with respect to ``params``."""
 )
 
 
@@ -314,11 +293,13 @@ class AttentionTransformer(nn.Module):
 class _AttentionProbe(NamedTuple):
     """What the checker measures on one attention transformer (the student's or a reference)."""
 
-    params_at_init: Any
-    output_at_init: Any
-    params: Any  # with the checker's localization network, which zooms in on each input
-    output: Any
-    localization_grad: Tensor | None  # the gradient of a weighted sum of the output w.r.t. that network
+    params_at_init: Any = None
+    output_at_init: Any = None
+    params: Any = None  # with the checker's localization network, which zooms in on each input
+    output: Any = None
+    localization_grad: Tensor | None = (
+        None  # the gradient of a weighted sum of the output w.r.t. that network
+    )
     problem: str | None = None  # a structural problem that makes the rest meaningless
     head: nn.Linear | None = None  # the student's regression head, for the diagnosis
 
@@ -328,33 +309,33 @@ def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
     returns ``params`` (plus a learnable offset), and measure both runs."""
     if not isinstance(module, nn.Module):
         problem = f"AttentionTransformer(...) must build an nn.Module; got {type(module).__name__}."
-        return _AttentionProbe(None, None, None, None, None, problem)
+        return _AttentionProbe(problem=problem)
     localization = getattr(module, "localization", None)
     if not isinstance(localization, nn.Module):
         problem = (
             "store the localization network as self.localization, as stnlib's SpatialTransformer does: the "
             "lesson and this check read it there."
         )
-        return _AttentionProbe(None, None, None, None, None, problem)
+        return _AttentionProbe(problem=problem)
     module = module.to(x.dtype)
     head = _head_of(localization)
     result = module(x)
     pair_problem = _pair_problem(result)
     if pair_problem:
-        return _AttentionProbe(None, None, None, None, None, pair_problem, head)
+        return _AttentionProbe(problem=pair_problem, head=head)
     output_at_init, params_at_init = result
     if not (isinstance(params_at_init, Tensor) and params_at_init.shape == params.shape):
         # Not the three attention parameters: the checker's stand-in could not replace this localization net.
-        return _AttentionProbe(params_at_init, output_at_init, None, None, None, None, head)
+        return _AttentionProbe(params_at_init, output_at_init, head=head)
     stand_in = _ParamsTable(params)
     module.localization = stand_in
     result = module(x)
     pair_problem = _pair_problem(result)
     if pair_problem:
-        return _AttentionProbe(None, None, None, None, None, pair_problem, head)
+        return _AttentionProbe(problem=pair_problem, head=head)
     output, returned = result
     grad = gradient_of_weighted_sum(output, stand_in.parameters()) if isinstance(output, Tensor) else None
-    return _AttentionProbe(params_at_init, output_at_init, returned, output, grad, None, head)
+    return _AttentionProbe(params_at_init, output_at_init, returned, output, grad, head=head)
 
 
 def _attention_runner(cls: Any) -> Callable[..., _AttentionProbe]:
@@ -363,40 +344,29 @@ def _attention_runner(cls: Any) -> Callable[..., _AttentionProbe]:
     ) -> _AttentionProbe:
         return _probe_attention(_built(cls, in_shape, output_size), x, params)
 
-    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "AttentionTransformer")
-    run.__module__ = getattr(cls, "__module__", "")
     return run
 
 
+@reported_as("stnlib.models.SpatialTransformer(in_shape, 'attention', output_size=...)")
 def _library_attention(
     in_shape: tuple[int, int, int], output_size: tuple[int, int], x: Tensor, params: Tensor
 ) -> _AttentionProbe:
     """The library's transformer of the TC ST-CNN, built as :func:`stnlib.experiments.build_experiment_model`
     builds it (there for ``in_shape=(1, 60, 60)`` and ``output_size=(30, 30)``)."""
-    build = lambda: SpatialTransformer(in_shape, "attention", "conv", output_size=output_size)  # noqa: E731
-    return _probe_attention(_built(build), x, params)
-
-
-_library_attention.__module__ = ""
-_library_attention.__qualname__ = "stnlib.models.SpatialTransformer(in_shape, 'attention', output_size=...)"
+    module = build_seeded(SpatialTransformer, in_shape, "attention", "conv", output_size=output_size)
+    return _probe_attention(module, x, params)
 
 
 def _attention_cases() -> list[Case]:
-    f64 = torch.float64
-    tc = (1, 60, 60)
-    return [
-        Case("TC canvas 1x60x60 to 30x30, batch of 4", (tc, (30, 30), _images(4, tc), _attention_params(4))),
-        Case("one canvas (batch of 1)", (tc, (30, 30), _images(1, tc), _attention_params(1))),
-        Case("float64, batch of 2", (tc, (30, 30), _images(2, tc, f64), _attention_params(2, f64))),
-        Case(
-            "two channels 2x42x42 to 20x20 (the sizes come from the arguments)",
-            ((2, 42, 42), (20, 20), _images(3, (2, 42, 42)), _attention_params(3)),
-        ),
-        Case(
-            "non-square 1x48x64 to 24x40",
-            ((1, 48, 64), (24, 40), _images(2, (1, 48, 64)), _attention_params(2)),
-        ),
+    f32, f64, tc = torch.float32, torch.float64, (1, 60, 60)
+    specs = [  # (name, in_shape, output_size, batch, dtype)
+        ("TC canvas 1x60x60 to 30x30, batch of 4", tc, (30, 30), 4, f32),
+        ("one canvas (batch of 1)", tc, (30, 30), 1, f32),
+        ("float64, batch of 2", tc, (30, 30), 2, f64),
+        ("two channels 2x42x42 to 20x20 (the sizes come from the arguments)", (2, 42, 42), (20, 20), 3, f32),
+        ("non-square 1x48x64 to 24x40", (1, 48, 64), (24, 40), 2, f32),
     ]
+    return _module_cases(specs, _attention_params)
 
 
 def _compare_attention(actual: Any, expected: _AttentionProbe) -> Comparison:
@@ -466,13 +436,12 @@ def _diagnose_attention(case: Case, actual: Any, expected: _AttentionProbe) -> s
         )
     if not isinstance(actual.output, Tensor) or tensors_close(actual.output, expected.output):
         return None
-    scale, tx, ty = (p.detach() for p in expected.params.unbind(-1))
-    zero = torch.zeros_like(scale)
-    swapped = torch.stack([scale, zero, ty, zero, scale, tx], dim=-1).view(-1, 2, 3)
+    zoom = expected.params.detach()  # what the checker's localization network returned
     size = [n, x.shape[1], want_h, want_w]
 
-    def sample(theta: Tensor, corners: bool) -> Tensor:
-        return F.grid_sample(x, F.affine_grid(theta, size, align_corners=corners), align_corners=corners)
+    def sample(params: Tensor, corners: bool) -> Tensor:
+        grid = F.affine_grid(geometry.attention_theta(params), size, align_corners=corners)
+        return F.grid_sample(x, grid, align_corners=corners)
 
     return first_matching_message(
         actual.output,
@@ -483,12 +452,12 @@ def _diagnose_attention(case: Case, actual: Any, expected: _AttentionProbe) -> s
                 "self.localization(x) returns.",
             ),
             (
-                lambda: sample(geometry.attention_theta(expected.params.detach()), True),
+                lambda: sample(zoom, True),
                 "this is the output for align_corners=True: the library's transformers use PyTorch's default, "
                 "align_corners=False, in the grid generator and the sampler.",
             ),
             (
-                lambda: sample(swapped, False),
+                lambda: sample(zoom[:, [0, 2, 1]], False),  # (s, t_y, t_x)
                 "t_x and t_y are swapped: θ = [[s, 0, t_x], [0, s, t_y]] with params = (s, t_x, t_y); "
                 "geometry.attention_theta(params) builds it.",
             ),
@@ -513,13 +482,12 @@ check_attention_transformer = Exercise(
 ).checker(
     """Check the class ``AttentionTransformer(in_shape, output_size)``.
 
-    For each case — the 60x60 cluttered canvas to 30x30 with batches of 4 and 1 and in float64, a two-channel
-    42x42 input to 20x20 and a non-square input — the checker builds the student's module and compares it with
-    :class:`AttentionTransformer` and with :class:`stnlib.models.SpatialTransformer` (``"attention"``): the
-    parameters at initialisation (the identity ``(1, 0, 0)`` for every image, so the head has 3 outputs, zero
-    weights and the identity bias) and the output then (the whole input resampled to ``output_size``); then,
-    with ``self.localization`` replaced by a network that zooms in on each input, the parameters forward
-    returns, the output, and the gradient that reaches the localization network.
+    For each case the checker builds the student's module and compares it with :class:`AttentionTransformer`
+    and with :class:`stnlib.models.SpatialTransformer` (``"attention"``): the parameters at initialisation
+    (the identity ``(1, 0, 0)`` for every image, so the head has 3 outputs, zero weights and the identity
+    bias) and the output then (the whole input resampled to ``output_size``); then, with ``self.localization``
+    replaced by a network that zooms in on each input, the parameters forward returns, the output, and the
+    gradient that reaches the localization network.
     """
 )
 
@@ -557,9 +525,9 @@ def stack_transformers(x: Tensor, transformers: Iterable[nn.Module]) -> tuple[Te
 class _StackProbe(NamedTuple):
     """What the checker measures on one ``stack_transformers`` (the student's or a reference)."""
 
-    stacked: Any
-    params: Any
-    localization_grad: Tensor | None
+    stacked: Any = None
+    params: Any = None
+    localization_grad: Tensor | None = None
     problem: str | None = None
 
 
@@ -573,28 +541,21 @@ def _stack_runner(fn: Callable[..., Any]) -> Callable[..., _StackProbe]:
         result = fn(x, transformers)
         if not (isinstance(result, (tuple, list)) and len(result) == 2):
             return _StackProbe(
-                None,
-                None,
-                None,
-                "return the pair (stacked, params): the stacked outputs and the list of each transformer's "
-                f"parameters; got {type(result).__name__}.",
+                problem="return the pair (stacked, params): the stacked outputs and the list of each "
+                f"transformer's parameters; got {type(result).__name__}."
             )
         stacked, params = result
         grad = _localization_gradient(stacked, transformers) if isinstance(stacked, Tensor) else None
         return _StackProbe(stacked, list(params) if isinstance(params, (tuple, list)) else params, grad)
 
-    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "stack_transformers")
-    run.__module__ = getattr(fn, "__module__", "")
     return run
 
 
+@reported_as("stnlib.models.TwoTransformerClassifier")
 def _library_stacking(x: Tensor, transformers: Sequence[SpatialTransformer]) -> _StackProbe:
     """The stacking of :class:`stnlib.models.TwoTransformerClassifier`, with the given transformers."""
-    from stnlib.models import TwoTransformerClassifier
-
-    with torch.random.fork_rng(devices=[]):
-        in_shape = (x.shape[1], x.shape[2], x.shape[3])
-        model = TwoTransformerClassifier(in_shape, output_size=transformers[0].output_size)
+    in_shape = (x.shape[1], x.shape[2], x.shape[3])
+    model = build_seeded(TwoTransformerClassifier, in_shape, output_size=transformers[0].output_size)
     model.transformers = nn.ModuleList(transformers)
     model.classifier = nn.Identity()
     model.to(x.dtype)
@@ -603,43 +564,43 @@ def _library_stacking(x: Tensor, transformers: Sequence[SpatialTransformer]) -> 
     return _StackProbe(stacked, model.last_params, _localization_gradient(stacked, transformers))
 
 
-_library_stacking.__module__ = ""
-_library_stacking.__qualname__ = "stnlib.models.TwoTransformerClassifier"
-
-
 def _transformer_pair(
     in_shape: tuple[int, int, int], transform: str, output_size: tuple[int, int], dtype: torch.dtype
 ) -> list[SpatialTransformer]:
     """Two transformers whose random heads make them look at different places, depending on the image."""
-    pair = []
+    pair = build_seeded(
+        lambda: [
+            SpatialTransformer(in_shape, transform, "fc", output_size=output_size, loc_hidden=(16,))
+            for _ in range(2)
+        ]
+    )
     generator = case_generator()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        for _ in range(2):
-            st = SpatialTransformer(in_shape, transform, "fc", output_size=output_size, loc_hidden=(16,))
-            head = st.localization.head
-            assert isinstance(head, nn.Linear)  # the "fc" localization network's regression head
-            with torch.no_grad():
-                head.weight.copy_(0.02 * torch.randn(head.weight.shape, generator=generator))
-                head.bias.add_(0.2 * torch.randn(head.bias.shape, generator=generator))
-            pair.append(st.to(dtype))
-    return pair
+    for st in pair:
+        head = st.localization.head
+        assert isinstance(head, nn.Linear)  # the "fc" localization network's regression head
+        with torch.no_grad():
+            head.weight.copy_(0.02 * torch.randn(head.weight.shape, generator=generator))
+            head.bias.add_(0.2 * torch.randn(head.bias.shape, generator=generator))
+    return [st.to(dtype) for st in pair]
 
 
 def _stack_cases() -> list[Case]:
-    f64 = torch.float64
+    f32, f64 = torch.float32, torch.float64
     return [
         Case(
             "MNIST addition 2x42x42, two attention transformers with 20x20 outputs, batch of 3",
-            (_images(3, (2, 42, 42)), _transformer_pair((2, 42, 42), "attention", (20, 20), torch.float32)),
+            (random_uniform(3, 2, 42, 42), _transformer_pair((2, 42, 42), "attention", (20, 20), f32)),
         ),
         Case(
             "cluttered 1x60x60, two affine transformers with 30x30 outputs, batch of 2",
-            (_images(2, (1, 60, 60)), _transformer_pair((1, 60, 60), "affine", (30, 30), torch.float32)),
+            (random_uniform(2, 1, 60, 60), _transformer_pair((1, 60, 60), "affine", (30, 30), f32)),
         ),
         Case(
             "non-square 3x24x40, float64, outputs 12x16, batch of 2",
-            (_images(2, (3, 24, 40), f64), _transformer_pair((3, 24, 40), "affine", (12, 16), f64)),
+            (
+                random_uniform(2, 3, 24, 40, dtype=f64),
+                _transformer_pair((3, 24, 40), "affine", (12, 16), f64),
+            ),
         ),
     ]
 
@@ -702,10 +663,9 @@ check_stack_transformers = Exercise(
         "params = [p for _, p in results]; return stacked, params."
     ),
 ).checker(
-    """Check ``stack_transformers(x, transformers)`` with two attention or affine transformers on 2-channel
-    addition inputs, the 60x60 cluttered canvas and a non-square float64 input; compares the stacked outputs,
-    the parameters and the gradient reaching both localization networks with :func:`stack_transformers` and
-    :class:`stnlib.models.TwoTransformerClassifier`."""
+    """Check ``stack_transformers(x, transformers)`` with two attention or affine transformers: compares the
+    stacked outputs ``(N, K*C, H_out, W_out)``, the parameters and the gradient reaching both localization
+    networks with :func:`stack_transformers` and :class:`stnlib.models.TwoTransformerClassifier`."""
 )
 
 
@@ -749,23 +709,15 @@ class TwoTransformerNet(nn.Module):
 class _AdditionProbe(NamedTuple):
     """What the checker measures on one addition network (the student's or a reference)."""
 
-    shapes: Any  # the parameter shapes of transformer 1, transformer 2 and the classifier
-    thetas_at_init: Any  # [θ_1, θ_2] at initialisation
-    classifier_input_at_init: Any
-    blocks_changed: (
-        Any  # (2, K): 1 where changing transformer k's θ changed block j (C channels) of the input
-    )
-    classifier_input: Any  # with the checker's localization networks: transformer 1 zooms left, 2 right
-    logits: Any
-    classifier_logits: Any  # self.classifier(classifier_input): what forward must return
-    localization_grad: (
-        Tensor | None
-    )  # (2, 6): a loss on the classifier's input, differentiated per transformer
+    shapes: Any = None  # the parameter shapes of transformer 1, transformer 2 and the classifier
+    thetas_at_init: Any = None  # [θ_1, θ_2] at initialisation
+    classifier_input_at_init: Any = None
+    blocks_changed: Any = None  # (2, K): 1 where changing transformer k's θ changed block j (C channels)
+    classifier_input: Any = None  # with the checker's localization networks: 1 zooms left, 2 right
+    logits: Any = None
+    classifier_logits: Any = None  # self.classifier(classifier_input): what forward must return
+    localization_grad: Tensor | None = None  # (2, 6): a loss on the classifier's input, per transformer
     problem: str | None = None
-
-
-def _no_probe(problem: str) -> _AdditionProbe:
-    return _AdditionProbe(None, None, None, None, None, None, None, None, problem)
 
 
 def _addition_structure_problem(model: Any, in_shape: tuple[int, int, int]) -> str | None:
@@ -820,11 +772,9 @@ def _parameter_shapes(model: nn.Module) -> tuple[tuple[tuple[int, ...], ...], ..
     return tuple(tuple(tuple(p.shape) for p in part.parameters()) for part in parts)
 
 
-def _library_shapes(in_shape: tuple[int, int, int], num_classes: int) -> Any:
-    from stnlib.models import TwoTransformerClassifier
-
-    build = lambda: TwoTransformerClassifier(in_shape, num_classes, loc_kind="fc", classifier="fc")  # noqa: E731
-    return _parameter_shapes(_built(build))
+def _library_2xst_fcn(in_shape: tuple[int, int, int], num_classes: int) -> TwoTransformerClassifier:
+    """stnlib's 2xST-FCN, as :func:`stnlib.models.build_model` builds it for ``"2xST-FCN"``."""
+    return build_seeded(TwoTransformerClassifier, in_shape, num_classes, loc_kind="fc", classifier="fc")
 
 
 def _probe_addition(
@@ -835,13 +785,13 @@ def _probe_addition(
     ``thetas[k]`` (plus a learnable offset)."""
     problem = _addition_structure_problem(model, in_shape)
     if problem:
-        return _no_probe(problem)
+        return _AdditionProbe(problem=problem)
     model = model.to(x.dtype)
     transformers, classifier = list(model.transformers), model.classifier
     shapes = _parameter_shapes(model)
-    if shapes != _library_shapes(in_shape, num_classes):
+    if shapes != _parameter_shapes(_library_2xst_fcn(in_shape, num_classes)):
         # Other layers than the 2xST-FCN's: the forward pass is not measured (the report names the layers).
-        return _AdditionProbe(shapes, None, None, None, None, None, None, None)
+        return _AdditionProbe(shapes)
     seen: list[Tensor] = []
     hook = classifier.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
 
@@ -860,17 +810,17 @@ def _probe_addition(
             thetas_at_init = [transformer(x)[1] for transformer in transformers]
             _, input_at_init, problem = classifier_input("at initialisation")
         if problem:
-            return _no_probe(problem)
+            return _AdditionProbe(problem=problem)
         stand_ins = [_ParamsTable(theta) for theta in thetas]
         for transformer, stand_in in zip(transformers, stand_ins, strict=True):
             transformer.localization = stand_in
         logits, zoomed, problem = classifier_input("with zooming transformers")
         if problem or zoomed is None:
-            return _no_probe(problem or "")
+            return _AdditionProbe(problem=problem or "")
         if not isinstance(logits, Tensor):
-            return _no_probe(
-                f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
-                "which F.cross_entropy and the training loop expect."
+            return _AdditionProbe(
+                problem=f"forward returns a {type(logits).__name__}; return only the classifier's logits "
+                "(N, classes), which F.cross_entropy and the training loop expect."
             )
         with torch.no_grad():
             classifier_logits = classifier(zoomed.detach())
@@ -904,23 +854,14 @@ def _addition_runner(cls: Any) -> Callable[..., _AdditionProbe]:
     ) -> _AdditionProbe:
         return _probe_addition(_built(cls, in_shape, num_classes), in_shape, num_classes, x, thetas)
 
-    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "TwoTransformerNet")
-    run.__module__ = getattr(cls, "__module__", "")
     return run
 
 
+@reported_as("stnlib.models.TwoTransformerClassifier (the 2xST-FCN)")
 def _library_addition(
     in_shape: tuple[int, int, int], num_classes: int, x: Tensor, thetas: tuple[Tensor, Tensor]
 ) -> _AdditionProbe:
-    """stnlib's 2xST-FCN, as :func:`stnlib.models.build_model` builds it for ``"2xST-FCN"``."""
-    from stnlib.models import TwoTransformerClassifier
-
-    build = lambda: TwoTransformerClassifier(in_shape, num_classes, loc_kind="fc", classifier="fc")  # noqa: E731
-    return _probe_addition(_built(build), in_shape, num_classes, x, thetas)
-
-
-_library_addition.__module__ = ""
-_library_addition.__qualname__ = "stnlib.models.TwoTransformerClassifier (the 2xST-FCN)"
+    return _probe_addition(_library_2xst_fcn(in_shape, num_classes), in_shape, num_classes, x, thetas)
 
 
 def _theta_pair(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
@@ -938,21 +879,15 @@ def _theta_pair(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Ten
 
 
 def _addition_cases() -> list[Case]:
-    f64 = torch.float64
-    add = (2, 42, 42)
-    return [
-        Case("MNIST addition 2x42x42, 19 classes, batch of 3", (add, 19, _images(3, add), _theta_pair(3))),
-        Case("one pair (batch of 1)", (add, 19, _images(1, add), _theta_pair(1))),
-        Case("float64, batch of 2", (add, 19, _images(2, add, f64), _theta_pair(2, f64))),
-        Case(
-            "non-square 2x24x36, 5 classes (the sizes come from the arguments)",
-            ((2, 24, 36), 5, _images(2, (2, 24, 36)), _theta_pair(2)),
-        ),
-        Case(
-            "one channel 1x28x28, 10 classes: the classifier sees 2 channels",
-            ((1, 28, 28), 10, _images(2, (1, 28, 28)), _theta_pair(2)),
-        ),
+    f32, f64, add = torch.float32, torch.float64, (2, 42, 42)
+    specs = [  # (name, in_shape, num_classes, batch, dtype)
+        ("MNIST addition 2x42x42, 19 classes, batch of 3", add, 19, 3, f32),
+        ("one pair (batch of 1)", add, 19, 1, f32),
+        ("float64, batch of 2", add, 19, 2, f64),
+        ("non-square 2x24x36, 5 classes (the sizes come from the arguments)", (2, 24, 36), 5, 2, f32),
+        ("one channel 1x28x28, 10 classes: the classifier sees 2 channels", (1, 28, 28), 10, 2, f32),
     ]
+    return _module_cases(specs, _theta_pair)
 
 
 def _blocks_message(changed: Tensor) -> str:
@@ -1095,9 +1030,8 @@ check_two_transformer_net = Exercise(
 ).checker(
     """Check the class ``TwoTransformerNet(in_shape, num_classes)``.
 
-    For each case — MNIST addition's 2x42x42 with 19 classes, batches of 3 and 1 and float64, a non-square input
-    and a one-channel one — the checker builds the student's network and compares it with
-    :class:`TwoTransformerNet` and :class:`stnlib.models.TwoTransformerClassifier`: two distinct transformers in
+    For each case the checker builds the student's network and compares it with :class:`TwoTransformerNet` and
+    :class:`stnlib.models.TwoTransformerClassifier`: two distinct transformers in
     ``self.transformers`` (an ``nn.ModuleList``), each built for the whole input, and ``self.classifier``, with
     the parameter shapes of the 2xST-FCN; the identity θ and the classifier's input at initialisation (the input,
     twice); then, with each localization network replaced by one that zooms in on its own half, the classifier's

@@ -1,28 +1,14 @@
 """Checkers for Lesson 09 — when spatial transformers fail (a clinic of the bugs found in public STN code).
 
-Four exercises, four checkers: three "find and fix the bug" exercises on bugs of public STN code (a warm-up
-one-liner among them) and a diagnosis written from θ's vital signs. Each checker verifies the *behaviour* the
-answer must have, so every correct fix passes, not only the reference's, and recognises the wrong answers the
-usual mistakes give:
+Three "find and fix the bug" exercises on bugs of public STN code and a diagnosis written from θ's vital
+signs. Each checker verifies the *behaviour* the answer must have, so every correct fix passes, not only the
+reference's, and recognises the wrong answers the usual mistakes give:
 
-* :func:`check_theta_from_head` — ``theta_from_head(params)``: the six numbers of an affine localization head
-  are θ read row by row, ``(N, 6) -> (N, 2, 3)``. The buggy version reads them column by column
-  (``view(-1, 3, 2).transpose(1, 2)``), which mixes the x and y rows of θ. Compared with
-  :func:`theta_from_head` and with :func:`stnlib.models.localization.params_from_head`, values and gradients.
-* :func:`check_init_weights` — ``init_weights_(model)``: the usual "initialise every layer" function
-  (:func:`weights_init`: Xavier-uniform weights, zero biases, applied with ``model.apply``) without destroying
-  the identity initialisation of the localization heads. Verified on fresh models with one and two
-  transformers, in float32 and float64: afterwards θ is the identity for random inputs, the heads still train,
-  and every other layer has zero biases and Xavier-uniform weights. Compared with :func:`init_weights_`.
-* :func:`check_affine_grid_from_scratch` — ``affine_grid_from_scratch(theta, size, align_corners=False)``: the
-  affine grid generator (eq. 1) written from scratch, whose buggy version builds its base grid ``(W, H)`` with
-  ``torch.meshgrid(xs, ys, indexing="ij")`` and reads it as ``(H, W)``. Compared with
-  :func:`affine_grid_from_scratch` and ``F.affine_grid``, values and gradients, on square and non-square
-  sizes with both ``align_corners``.
-* :func:`check_diagnose_theta` — ``diagnose_theta(theta)``: one of :data:`DIAGNOSES` for a batch of θ, from
-  the median det A and the share of the output read from outside the input (:func:`theta_vitals`), with the
-  thresholds :data:`COLLAPSE_BELOW`, :data:`ZOOM_OUT_ABOVE` and :data:`DRIFT_ABOVE`. Compared with
-  :func:`diagnose_theta` on batches of every kind, near the thresholds, with an outlier, in float64.
+* :func:`check_theta_from_head` — θ from the six numbers of an affine head, read row by row.
+* :func:`check_init_weights` — a global Xavier initialisation that leaves the localization heads at the
+  identity.
+* :func:`check_affine_grid_from_scratch` — the affine grid generator, with its base grid indexed ``(H, W)``.
+* :func:`check_diagnose_theta` — one of :data:`DIAGNOSES` for a batch of θ, from its vital signs.
 
 Example (in the lesson)::
 
@@ -52,6 +38,8 @@ from stnlib.checks._core import (
     case_generator,
     compare_tensors,
     first_matching_message,
+    random_uniform,
+    reported_as,
 )
 from stnlib.models import (
     CNN,
@@ -81,13 +69,6 @@ __all__ = [
 ]
 
 
-def _named(run: Callable[..., Any], like: Any, default: str) -> Callable[..., Any]:
-    """Give a runner the name and module of the student's object (for "line N of your cell" reports)."""
-    run.__name__ = run.__qualname__ = getattr(like, "__name__", default)
-    run.__module__ = getattr(like, "__module__", "")
-    return run
-
-
 # -------------------------------------------------------------------- exercise 1: θ from the head's numbers
 
 
@@ -114,12 +95,9 @@ def theta_from_head(params: Tensor) -> Tensor:
     return params.reshape(params.shape[0], 2, 3)
 
 
+@reported_as("stnlib.models.localization.params_from_head")
 def _stnlib_params_from_head(params: Tensor) -> Tensor:
     return params_from_head(params, "affine")
-
-
-_stnlib_params_from_head.__module__ = ""
-_stnlib_params_from_head.__qualname__ = "stnlib.models.localization.params_from_head"
 
 
 def _head_outputs(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -189,10 +167,8 @@ check_theta_from_head = Exercise(
 ).checker(
     """Check ``theta_from_head(params)``: ``(N, 6) -> (N, 2, 3)``, θ read row by row; values and gradients.
 
-    Cases: the identity bias (batch of 1), head outputs with six different numbers (so every mix-up shows), θ
-    flattened row by row, and float64. Compared with :func:`theta_from_head` and stnlib's own
-    ``params_from_head``; reading θ column by column, swapping its rows or its first two columns, reading A
-    then t, and a ``(N, 3, 2)`` result are recognised.
+    Compared with :func:`theta_from_head` and stnlib's own ``params_from_head``; reading θ column by column,
+    swapping its rows or its first two columns, reading A then t, and a ``(N, 3, 2)`` result are recognised.
     """
 )
 
@@ -275,7 +251,7 @@ class _LayerState(NamedTuple):
 class _InitProbe(NamedTuple):
     """What the checker measures on an initialised model (or what is wrong with it)."""
 
-    thetas: Tensor | None  # (T, 4, 2, 3): θ of every transformer for four random inputs
+    thetas: Tensor | None = None  # (T, 4, 2, 3): θ of every transformer for four random inputs
     heads: tuple[tuple[float, Tensor], ...] = ()  # per transformer: (largest |w|, bias) of its head
     layers: tuple[_LayerState, ...] = ()
     problem: str | None = None
@@ -298,15 +274,11 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
         }
         result = fn(model)
     if result is not None and not isinstance(result, nn.Module):
-        return _InitProbe(
-            None, problem=f"return the model (an nn.Module) or nothing; got {type(result).__name__}."
-        )
+        return _InitProbe(problem=f"return the model (an nn.Module) or nothing; got {type(result).__name__}.")
     model = result if isinstance(result, nn.Module) else model  # changing the model in place is enough
     transformers = _transformers(model)
     if not transformers:
-        return _InitProbe(
-            None, problem="the model no longer holds its spatial transformers: change it in place."
-        )
+        return _InitProbe(problem="the model no longer holds its spatial transformers: change it in place.")
     heads_state = []
     for k, transformer in enumerate(transformers):
         head = _head(transformer)
@@ -314,7 +286,6 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
             parameter = getattr(head, name, None)
             if not isinstance(parameter, nn.Parameter) or not parameter.requires_grad:
                 return _InitProbe(
-                    None,
                     problem=f"the head's {name} (transformer {k}) no longer learns: it is not a Parameter that "
                     "requires gradients. Change its values in place under torch.no_grad() instead of replacing or "
                     "freezing it.",
@@ -327,7 +298,7 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
     with torch.no_grad():
         for transformer in transformers:
             dtype = _head(transformer).weight.dtype
-            x = torch.rand(4, *transformer.in_shape, generator=generator, dtype=torch.float64).to(dtype)
+            x = random_uniform(4, *transformer.in_shape, dtype=dtype, generator=generator)
             thetas.append(transformer.localization(x))
     layers = []
     for name, module in model.named_modules():
@@ -345,7 +316,7 @@ def _probe_init(fn: Callable[..., Any], build: Callable[[], nn.Module]) -> _Init
     return _InitProbe(torch.stack(thetas), tuple(heads_state), tuple(layers))
 
 
-def _init_runner(fn: Any) -> Any:
+def _init_runner(fn: Any) -> Callable[..., _InitProbe]:
     def run(build: Callable[[], nn.Module]) -> _InitProbe:
         if isinstance(fn, nn.Module):
             raise TypeError(
@@ -354,7 +325,7 @@ def _init_runner(fn: Any) -> Any:
             )
         return _probe_init(fn, build)
 
-    return _named(run, fn, "init_weights_")
+    return run
 
 
 def _st_fcn(size: int, dtype: torch.dtype) -> Callable[[], nn.Module]:
@@ -512,12 +483,9 @@ def affine_grid_from_scratch(theta: Tensor, size: Any, align_corners: bool = Fal
     return (base.reshape(1, -1, 3) @ theta.transpose(1, 2)).reshape(n, height, width, 2)
 
 
+@reported_as("torch.nn.functional.affine_grid")
 def _torch_affine_grid(theta: Tensor, size: Any, align_corners: bool = False) -> Tensor:
     return F.affine_grid(theta, list(size), align_corners=align_corners)
-
-
-_torch_affine_grid.__module__ = "torch.nn.functional"
-_torch_affine_grid.__qualname__ = "affine_grid"
 
 
 def _transposed_base_grid(theta: Tensor, size: Any, align_corners: bool) -> Tensor:
@@ -621,10 +589,10 @@ check_affine_grid_from_scratch = Exercise(
 ).checker(
     """Check ``affine_grid_from_scratch(theta, size, align_corners=False)``, values and gradients.
 
-    Compared with :func:`affine_grid_from_scratch` and ``F.affine_grid`` on the identity (square and
-    non-square), batches of turned, scaled and shifted θ with both ``align_corners``, and float64. A base grid
-    built ``(W, H)`` (``torch.meshgrid(xs, ys, indexing="ij")``), a result with ``(y, x)`` last, a base grid of
-    ``(y, x, 1)``, the other ``align_corners`` and θ's transposed linear part are recognised.
+    Compared with :func:`affine_grid_from_scratch` and ``F.affine_grid`` on square and non-square sizes with
+    both ``align_corners``. A base grid built ``(W, H)`` (``torch.meshgrid(xs, ys, indexing="ij")``), a result
+    with ``(y, x)`` last, a base grid of ``(y, x, 1)``, the other ``align_corners`` and θ's transposed linear
+    part are recognised.
     """
 )
 
@@ -686,14 +654,19 @@ def diagnose_theta(theta: Tensor) -> str:
         ('healthy', 'collapsed')
     """
     vitals = theta_vitals(theta)
-    det = vitals["det"]
+    return _apply_rules(vitals["det"], vitals["outside"])
+
+
+def _apply_rules(det: float, outside: float) -> str:
+    """The rules of :func:`diagnose_theta`, in order; kept apart so that the checker's diagnosis can apply them
+    to the mean det A instead of the median, the usual mistake."""
     if abs(det) < COLLAPSE_BELOW:
         return "collapsed"
     if det < 0:
         return "mirrored"
     if det > ZOOM_OUT_ABOVE:
         return "zoomed out"
-    if vitals["outside"] > DRIFT_ABOVE:
+    if outside > DRIFT_ABOVE:
         return "drifted off"
     return "healthy"
 
@@ -755,33 +728,17 @@ def _diagnosis_cases() -> list[Case]:
 
 
 def _compare_diagnosis(actual: Any, expected: str) -> Comparison:
+    labels = ", ".join(map(repr, DIAGNOSES))
     if not isinstance(actual, str):
-        return Comparison(
-            Status.WRONG_TYPE,
-            f"the diagnosis should be a str, one of {', '.join(map(repr, DIAGNOSES))}; got "
-            f"{'None (did the function forget to return?)' if actual is None else type(actual).__name__}.",
-        )
+        got = "None (did the function forget to return?)" if actual is None else type(actual).__name__
+        return Comparison(Status.WRONG_TYPE, f"the diagnosis should be a str, one of {labels}; got {got}.")
     if actual not in DIAGNOSES:
         return Comparison(
-            Status.FAILED,
-            f"{actual!r} is not one of the five diagnoses: return exactly one of {', '.join(map(repr, DIAGNOSES))}.",
+            Status.FAILED, f"{actual!r} is not one of the five diagnoses: return exactly one of {labels}."
         )
     if actual != expected:
         return Comparison(Status.FAILED, f"the diagnosis is {actual!r}; expected {expected!r}.")
     return Comparison(Status.PASSED)
-
-
-def _diagnose_with_mean(theta: Tensor) -> str:
-    """``diagnose_theta`` with the mean det A instead of the median: the mistake the checker recognises."""
-    det = float(torch.linalg.det(theta[:, :, :2].double()).mean())
-    outside = theta_vitals(theta)["outside"]
-    if abs(det) < COLLAPSE_BELOW:
-        return "collapsed"
-    if det < 0:
-        return "mirrored"
-    if det > ZOOM_OUT_ABOVE:
-        return "zoomed out"
-    return "drifted off" if outside > DRIFT_ABOVE else "healthy"
 
 
 def _diagnose_diagnosis(case: Case, actual: Any, expected: str) -> str | None:
@@ -797,7 +754,7 @@ def _diagnose_diagnosis(case: Case, actual: Any, expected: str) -> str | None:
         f"off if over {DRIFT_ABOVE:.0%} is read from outside, else healthy."
     )
     pair = (expected, actual)
-    if expected == "healthy" and _diagnose_with_mean(theta) == actual:
+    if expected == "healthy" and _apply_rules(mean_det, outside) == actual:
         return (
             f"one odd θ decided for the whole batch: the mean det A is {mean_det:.3g}, the median {det:.3g}. "
             "Use the median over the batch (det.median()), as theta_vitals does; the mean follows a single outlier."
@@ -862,9 +819,7 @@ check_diagnose_theta = Exercise(
 ).checker(
     """Check ``diagnose_theta(theta)`` on batches of every kind: the right label of :data:`DIAGNOSES`.
 
-    Cases: the identity, zooms in (one close to the collapse threshold), collapses (one with a negative det A),
-    mirror images, a zoom out that also reads outside the input, a drift, a batch with one extreme outlier, a
-    slight zoom out in float64, and a single θ. Mixing up the rules' order, |det A| against det A, the mean
-    instead of the median and other thresholds are recognised.
+    Mixing up the rules' order, |det A| against det A, the mean instead of the median and other thresholds are
+    recognised.
     """
 )
