@@ -1,27 +1,13 @@
 """Checkers for Lesson 05 — assembling a spatial transformer network (Sec. 3 and Fig. 2 of the paper).
 
-Six exercises, six checkers, and the reference each is compared with:
+The exercises, one checker each:
 
-* :func:`check_spatial_transformer` — the class ``SpatialTransformer(localization, output_size=None,
-  align_corners=False)`` whose ``forward(x)`` runs localization net → θ → grid (eq. 1) → sampler (eq. 5) and
-  returns ``(output, theta)``; compared with :class:`SpatialTransformer` (stnlib's grid generator and sampler)
-  and with :class:`stnlib.models.SpatialTransformer` running ``F.affine_grid`` / ``F.grid_sample``: the output,
-  θ, and the gradient that reaches the localization network.
-* :func:`check_region_corners` — ``region_corners(theta, size, align_corners=False)``: the four input pixels
-  where the output's corners read, clockwise from the top left; compared with :func:`region_corners` and with
-  the corners of a 2x2 ``F.affine_grid``, values and gradients with respect to θ.
-* :func:`check_st_cnn` — the class ``STCNN(transformer, classifier)``: the classifier must see the
-  transformer's output, not the input (the classic bug has its own diagnosis), and the
-  classification loss must reach the localization network.
-* :func:`check_parameter_groups` — ``parameter_groups(model, lr, localization_lr_multiplier=1.0)``: optimiser
-  parameter groups in which every localization network trains at ``lr * multiplier`` and everything else at
-  ``lr``; checked parameter by parameter, every one in exactly one group.
-* :func:`check_training_step` — ``training_step(model, optimizer, images, labels) -> float``: zero the gradients,
-  cross-entropy, backward, optimiser step; the returned losses and every parameter after a few SGD/AdamW steps
-  with the localization network's own group are compared with :func:`training_step`'s.
-* :func:`check_train_and_watch` — ``train_and_watch(model, optimizer, scheduler, data, epochs, watch)``: the
-  epochs of training around it, one logged row per epoch with what ``watch(model)`` measured (in this lesson,
-  the share of the turn undone).
+* :func:`check_spatial_transformer` — the module: localization net → θ → grid (eq. 1) → sampler (eq. 5).
+* :func:`check_region_corners` — the four input pixels where the output's corners read.
+* :func:`check_st_cnn` — a classifier on the transformer's output.
+* :func:`check_parameter_groups` — the localization network's own learning rate.
+* :func:`check_training_step` — zero the gradients, cross-entropy, backward, optimiser step.
+* :func:`check_train_and_watch` — the epochs around it, one logged row per epoch.
 
 The checkers of the two classes build the student's class themselves on several cases and record the result
 on the class, so ``use_or_fallback(SpatialTransformer, checks.lesson05.SpatialTransformer)`` works as for a
@@ -37,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -57,11 +43,15 @@ from stnlib.checks._core import (
     Comparison,
     Exercise,
     Status,
+    build_seeded,
     case_generator,
     compare_probe,
     compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
+    random_uniform,
+    refuse_instance,
+    reported_as,
     tensors_close,
 )
 from stnlib.geometry.coords import normalized_to_pixel
@@ -104,9 +94,7 @@ class _ThetaTable(nn.Module):
 
 def _random_localization(in_shape: tuple[int, int, int], dtype: torch.dtype) -> LocalizationNet:
     """stnlib's localization network with a small random head, so that θ depends on the image."""
-    with torch.random.fork_rng(devices=[]):  # seed the layers without touching the lesson's random numbers
-        torch.manual_seed(CASE_SEED)
-        net = LocalizationNet(in_shape, "affine", kind="conv")
+    net = build_seeded(LocalizationNet, in_shape, "affine", kind="conv")
     with torch.no_grad():
         net.head.weight.copy_(0.05 * torch.randn(net.head.weight.shape, generator=case_generator()))
     return net.to(dtype)
@@ -119,10 +107,6 @@ def _thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.45, 0.8, generator=generator)
     shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
     return geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype)
-
-
-def _images(n: int, shape: tuple[int, int, int], dtype: torch.dtype = torch.float32) -> Tensor:
-    return torch.rand(n, *shape, generator=case_generator(), dtype=torch.float64).to(dtype)
 
 
 # ------------------------------------------------------------------------------ exercise 1: the module
@@ -189,25 +173,16 @@ class SpatialTransformer(nn.Module):
 class _TransformerProbe(NamedTuple):
     """What the checker measures on one spatial transformer (the student's or a reference)."""
 
-    output: Any
-    theta: Any
-    localization_grad: Tensor | None  # the gradient of a weighted sum of the output w.r.t. the loc. net
+    output: Any = None
+    theta: Any = None
+    localization_grad: Tensor | None = None  # of a weighted sum of the output, w.r.t. the loc. net
     problem: str | None = None  # a structural problem that makes the rest meaningless
 
 
-def _probe_transformer(
-    build: Callable[[nn.Module, Tensor, tuple[int, int] | None, bool], nn.Module],
-    localization: nn.Module,
-    x: Tensor,
-    output_size: tuple[int, int] | None,
-    align_corners: bool,
-    gradient: bool = True,
-) -> _TransformerProbe:
-    """Build a transformer with ``build``, run it on ``x`` and measure it. With ``gradient=False`` the gradient
-    is only tested for existence (at the identity every sampling point is a pixel centre, where the bilinear
-    kernel has a kink and samplers may pick different sub-gradients)."""
-    module = build(localization, x, output_size, align_corners)
-    result = module(x)
+def _probe_transformer(result: Any, localization: nn.Module, gradient: bool = True) -> _TransformerProbe:
+    """Measure what a transformer's ``forward`` returned. With ``gradient=False`` the gradient is only tested
+    for existence (at the identity every sampling point is a pixel centre, where the bilinear kernel has a
+    kink and samplers may pick different sub-gradients)."""
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
         what = (
             f"a tensor of shape {tuple(result.shape)}"
@@ -215,10 +190,8 @@ def _probe_transformer(
             else type(result).__name__
         )
         return _TransformerProbe(
-            None,
-            None,
-            None,
-            f"forward must return the pair (output, theta); got {what}. End forward with `return output, theta`.",
+            problem=f"forward must return the pair (output, theta); got {what}. End forward with "
+            "`return output, theta`."
         )
     output, theta = result
     grad = gradient_of_weighted_sum(output, localization.parameters()) if isinstance(output, Tensor) else None
@@ -228,77 +201,60 @@ def _probe_transformer(
 
 
 def _transformer_runner(cls: Any) -> Callable[..., _TransformerProbe]:
-    def build(localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool) -> nn.Module:
-        if isinstance(cls, nn.Module):
-            raise TypeError(
-                "pass the class itself, e.g. check_spatial_transformer(SpatialTransformer), not a module built "
-                "from it: the checker builds its own for several inputs."
-            )
-        return cls(localization, output_size=output_size, align_corners=align_corners)
-
     def run(
         localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool, gradient: bool = True
     ) -> _TransformerProbe:
-        return _probe_transformer(build, localization, x, output_size, align_corners, gradient)
+        refuse_instance(cls, "check_spatial_transformer(SpatialTransformer)")
+        module = cls(localization, output_size=output_size, align_corners=align_corners)
+        return _probe_transformer(module(x), localization, gradient)
 
-    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "SpatialTransformer")
-    run.__module__ = getattr(cls, "__module__", "")
     return run
 
 
+@reported_as("stnlib.models.SpatialTransformer (F.affine_grid + F.grid_sample)")
 def _torch_transformer(
     localization: nn.Module, x: Tensor, output_size: Any, align_corners: bool, gradient: bool = True
 ) -> _TransformerProbe:
-    def build(loc: nn.Module, inputs: Tensor, size: Any, corners: bool) -> nn.Module:
-        in_shape = (inputs.shape[1], inputs.shape[2], inputs.shape[3])
-        return LibrarySpatialTransformer(
-            in_shape,
-            "affine",
-            output_size=size,
-            sampler="torch",
-            align_corners=corners,
-            localization=loc,
-        )
-
-    return _probe_transformer(build, localization, x, output_size, align_corners, gradient)
-
-
-# How check reports name it ("compared with ... and stnlib.models.SpatialTransformer (F.affine_grid, ...)").
-_torch_transformer.__module__ = ""
-_torch_transformer.__qualname__ = "stnlib.models.SpatialTransformer (F.affine_grid + F.grid_sample)"
+    module = LibrarySpatialTransformer(
+        (x.shape[1], x.shape[2], x.shape[3]),
+        "affine",
+        output_size=output_size,
+        sampler="torch",
+        align_corners=align_corners,
+        localization=localization,
+    )
+    return _probe_transformer(module(x), localization, gradient)
 
 
 def _transformer_cases() -> list[Case]:
     from stnlib.checks.lesson04 import SmallLocalizationNet
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        identity_net = SmallLocalizationNet((1, 28, 28), "affine")
+    identity_net = build_seeded(SmallLocalizationNet, (1, 28, 28), "affine")
     f64 = torch.float64
     return [
         Case(
             "RTS canvas 1x42x42, θ zooms in and turns, batch of 3, align_corners=False",
-            (_ThetaTable(_thetas(3)), _images(3, (1, 42, 42)), None, False),
+            (_ThetaTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, False),
         ),
         Case(
             "the same with align_corners=True",
-            (_ThetaTable(_thetas(3)), _images(3, (1, 42, 42)), None, True),
+            (_ThetaTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, True),
         ),
         Case(
             "non-square 2x30x50 (H != W), θ depends on the image, batch of 2",
-            (_random_localization((2, 30, 50), torch.float32), _images(2, (2, 30, 50)), None, False),
+            (_random_localization((2, 30, 50), torch.float32), random_uniform(2, 2, 30, 50), None, False),
         ),
         Case(
             "output_size=(20, 24), smaller than the 1x42x42 input",
-            (_ThetaTable(_thetas(2)), _images(2, (1, 42, 42)), (20, 24), False),
+            (_ThetaTable(_thetas(2)), random_uniform(2, 1, 42, 42), (20, 24), False),
         ),
         Case(
             "float64, 3x16x20, output_size=(10, 30), align_corners=True",
-            (_ThetaTable(_thetas(2, f64)), _images(2, (3, 16, 20), f64), (10, 30), True),
+            (_ThetaTable(_thetas(2, f64)), random_uniform(2, 3, 16, 20, dtype=f64), (10, 30), True),
         ),
         Case(
             "MNIST 1x28x28, Lesson 04's localization net at initialisation (identity), batch of 2",
-            (identity_net, _images(2, (1, 28, 28)), None, False, False),
+            (identity_net, random_uniform(2, 1, 28, 28), None, False, False),
         ),
     ]
 
@@ -382,10 +338,8 @@ check_spatial_transformer = Exercise(
 ).checker(
     """Check the class ``SpatialTransformer(localization, output_size=None, align_corners=False)``.
 
-    For each case the checker builds the student's module around a localization network — Lesson 04's at the
-    identity, fixed zooming and turning θ, and a network whose θ depends on the image — on 28x28, the 42x42
-    RTS canvas, a non-square two-channel input, a smaller output size and float64, with both
-    ``align_corners`` values. ``forward(x)`` must return ``(output, theta)``; both, and the gradient that the
+    For each case the checker builds the student's module around a localization network (fixed θ, or θ that
+    depends on the image). ``forward(x)`` must return ``(output, theta)``; both, and the gradient that the
     output sends back to the localization network's parameters, are compared with :class:`SpatialTransformer`
     and with :class:`stnlib.models.SpatialTransformer` running ``F.affine_grid`` and ``F.grid_sample``.
     """
@@ -433,16 +387,13 @@ def region_corners(theta: Tensor, size: Sequence[int], align_corners: bool = Fal
     return normalized_to_pixel(source, (height, width), align_corners)
 
 
+@reported_as("the corners of F.affine_grid")
 def _corners_of_affine_grid(theta: Tensor, size: Sequence[int], align_corners: bool = False) -> Tensor:
     """The same corners read from PyTorch: a 2x2 ``F.affine_grid`` with ``align_corners=True`` has its points
     exactly at the output's corners ±1."""
     grid = F.affine_grid(theta, [theta.shape[0], 1, 2, 2], align_corners=True)
     clockwise = grid[:, [0, 0, 1, 1], [0, 1, 1, 0]]
     return normalized_to_pixel(clockwise, (int(size[0]), int(size[1])), align_corners)
-
-
-_corners_of_affine_grid.__module__ = ""
-_corners_of_affine_grid.__qualname__ = "the corners of F.affine_grid"
 
 
 def _corner_cases() -> list[Case]:
@@ -479,8 +430,8 @@ def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
     height, width = size
     corners = torch.tensor(_CORNERS, dtype=theta.dtype)
 
-    def through(theta_: Tensor, points: Tensor = corners) -> Tensor:
-        return points @ theta_[:, :, :2].transpose(1, 2) + theta_[:, None, :, 2]
+    def through(theta_: Tensor) -> Tensor:  # eq. (1) for the four corners
+        return corners @ theta_[:, :, :2].transpose(1, 2) + theta_[:, None, :, 2]
 
     normalised = through(theta)
     return first_matching_message(
@@ -502,16 +453,16 @@ def _diagnose_corners(case: Case, actual: Any, expected: Tensor) -> str | None:
                 "(it scales x with W and y with H).",
             ),
             (
-                lambda: normalized_to_pixel(normalised, size, align_corners).flip(-1),
+                lambda: expected.flip(-1),
                 "x and y are swapped: every corner is an (x, y) pair, x first.",
             ),
             (
-                lambda: normalized_to_pixel(normalised, size, align_corners)[:, [0, 1, 3, 2]],
+                lambda: expected[:, [0, 1, 3, 2]],
                 "the corners are in reading order (top-left, top-right, bottom-left, bottom-right); go round "
                 "clockwise instead: top-left, top-right, bottom-right, bottom-left.",
             ),
             (
-                lambda: normalized_to_pixel(normalised, size, align_corners)[:, [0, 3, 2, 1]],
+                lambda: expected[:, [0, 3, 2, 1]],
                 "the corners go round anticlockwise on screen; go clockwise: top-left, top-right, bottom-right, "
                 "bottom-left (y grows downwards).",
             ),
@@ -542,8 +493,7 @@ check_region_corners = Exercise(
 ).checker(
     """Check ``region_corners(theta, size, align_corners=False)``: values and gradients with respect to θ.
 
-    Compared with :func:`region_corners` and with the corners of a 2x2 ``F.affine_grid``, on the identity
-    (both conventions), zooms, rotations on non-square inputs, a batch of random θ and float64.
+    Compared with :func:`region_corners` and with the corners of a 2x2 ``F.affine_grid``.
     """
 )
 
@@ -584,37 +534,35 @@ class STCNN(nn.Module):
         return self.classifier(output)
 
 
+def _construction_problem(model: Any, transformer: nn.Module, classifier: nn.Module) -> str | None:
+    """What is wrong with how the student's ``STCNN(transformer, classifier)`` keeps its two parts."""
+    if not isinstance(model, nn.Module):
+        return f"STCNN(...) must build an nn.Module; got {type(model).__name__}"
+    parts = {"transformer": transformer, "classifier": classifier}
+    registered = {id(p) for p in model.parameters()}
+    if not {id(p) for part in parts.values() for p in part.parameters()} <= registered:
+        return (
+            "the model does not own the transformer's and the classifier's parameters, so an optimiser built "
+            "from model.parameters() would never train them: store both as attributes, self.transformer = "
+            "transformer and self.classifier = classifier, after super().__init__()."
+        )
+    if any(getattr(model, name, None) is not part for name, part in parts.items()):
+        return (
+            "store the two parts under the names self.transformer and self.classifier: the lesson's code "
+            "(and the parameter names 'transformer.localization...' that parameter_groups reads) rely on them."
+        )
+    return None
+
+
 def _st_cnn_runner(cls: Any) -> Callable[..., ClassifierProbe]:
     def run(transformer: nn.Module, classifier: nn.Module, x: Tensor) -> ClassifierProbe:
-        if isinstance(cls, nn.Module):
-            raise TypeError(
-                "pass the class itself, e.g. check_st_cnn(STCNN), not a model built from it: the checker builds "
-                "its own around several transformers and classifiers."
-            )
+        refuse_instance(
+            cls, "check_st_cnn(STCNN)", "model", "its own around several transformers and classifiers"
+        )
         model = cls(transformer, classifier)
-        if not isinstance(model, nn.Module):
-            return ClassifierProbe(
-                None, None, f"STCNN(...) must build an nn.Module; got {type(model).__name__}"
-            )
-        registered = {id(p) for p in model.parameters()}
-        parts = {id(p) for part in (transformer, classifier) for p in part.parameters()}
-        if not parts <= registered:
-            return ClassifierProbe(
-                None,
-                None,
-                "the model does not own the transformer's and the classifier's parameters, so an optimiser built "
-                "from model.parameters() would never train them: store both as attributes, self.transformer = "
-                "transformer and self.classifier = classifier, after super().__init__().",
-            )
-        if getattr(model, "transformer", None) is not transformer or getattr(
-            model, "classifier", None
-        ) is not (classifier):
-            return ClassifierProbe(
-                None,
-                None,
-                "store the two parts under the names self.transformer and self.classifier: the lesson's code "
-                "(and the parameter names 'transformer.localization...' that parameter_groups reads) rely on them.",
-            )
+        problem = _construction_problem(model, transformer, classifier)
+        if problem:
+            return ClassifierProbe(None, None, problem)
         logits = model(x)
         if isinstance(logits, (tuple, list)):
             return ClassifierProbe(
@@ -625,8 +573,6 @@ def _st_cnn_runner(cls: Any) -> Callable[..., ClassifierProbe]:
             )
         return probe_classifier(logits, transformer)
 
-    run.__name__ = run.__qualname__ = getattr(cls, "__name__", "STCNN")
-    run.__module__ = getattr(cls, "__module__", "")
     return run
 
 
@@ -636,51 +582,46 @@ class _LinearClassifier(nn.Sequential):
 
 
 def _st_cnn_cases() -> list[Case]:
-    def seeded(build: Callable[[], nn.Module]) -> nn.Module:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(CASE_SEED)
-            return build()
-
     f64 = torch.float64
     return [
         Case(
             "RTS canvas 1x42x42, θ zooms in and turns, a CNN classifier, batch of 4",
             (
                 SpatialTransformer(_ThetaTable(_thetas(4))),
-                seeded(lambda: CNN((1, 42, 42), channels=(4, 8))),
-                _images(4, (1, 42, 42)),
+                build_seeded(CNN, (1, 42, 42), channels=(4, 8)),
+                random_uniform(4, 1, 42, 42),
             ),
         ),
         Case(
             "non-square 1x30x50, θ depends on the image, a linear classifier with 3 classes",
             (
                 SpatialTransformer(_random_localization((1, 30, 50), torch.float32)),
-                seeded(lambda: _LinearClassifier((1, 30, 50), 3, torch.float32)),
-                _images(2, (1, 30, 50)),
+                build_seeded(_LinearClassifier, (1, 30, 50), 3, torch.float32),
+                random_uniform(2, 1, 30, 50),
             ),
         ),
         Case(
             "align_corners=True, 2 channels 2x24x24, batch of 3",
             (
                 SpatialTransformer(_ThetaTable(_thetas(3)), align_corners=True),
-                seeded(lambda: _LinearClassifier((2, 24, 24), 10, torch.float32)),
-                _images(3, (2, 24, 24)),
+                build_seeded(_LinearClassifier, (2, 24, 24), 10, torch.float32),
+                random_uniform(3, 2, 24, 24),
             ),
         ),
         Case(
             "the transformer outputs 20x20 from a 1x42x42 input (the classifier expects 20x20)",
             (
                 SpatialTransformer(_ThetaTable(_thetas(2)), output_size=(20, 20)),
-                seeded(lambda: _LinearClassifier((1, 20, 20), 10, torch.float32)),
-                _images(2, (1, 42, 42)),
+                build_seeded(_LinearClassifier, (1, 20, 20), 10, torch.float32),
+                random_uniform(2, 1, 42, 42),
             ),
         ),
         Case(
             "float64, 1x28x28, batch of 2",
             (
                 SpatialTransformer(_ThetaTable(_thetas(2, f64))),
-                seeded(lambda: _LinearClassifier((1, 28, 28), 10, f64)),
-                _images(2, (1, 28, 28), f64),
+                build_seeded(_LinearClassifier, (1, 28, 28), 10, f64),
+                random_uniform(2, 1, 28, 28, dtype=f64),
             ),
         ),
     ]
@@ -723,10 +664,9 @@ check_st_cnn = Exercise(
     """Check the class ``STCNN(transformer, classifier)``.
 
     For each case the checker builds the student's model around a transformer whose θ clearly moves the image
-    (so that classifying the input instead of the output gives other logits) and a classifier: a CNN, linear
-    classifiers, two channels, a smaller transformer output, float64. The logits and the gradient they send
-    to the localization network are compared with :class:`STCNN`; feeding the untransformed image to the
-    classifier is recognised and explained.
+    (so that classifying the input instead of the output gives other logits) and a classifier. The logits and
+    the gradient they send to the localization network are compared with :class:`STCNN`; feeding the
+    untransformed image to the classifier is recognised and explained.
     """
 )
 
@@ -742,6 +682,7 @@ class _GroupsProbe(NamedTuple):
 
 
 def _names(items: list[str], limit: int = 3) -> str:
+    """The first ``limit`` names and how many more: ``"a, b, c and 2 more"``."""
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
@@ -810,8 +751,6 @@ def _groups_runner(fn: Callable[..., Any]) -> Callable[..., _GroupsProbe]:
     def run(model: nn.Module, lr: float, multiplier: float) -> _GroupsProbe:
         return _probe_groups(fn(model, lr, multiplier), model, lr)
 
-    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "parameter_groups")
-    run.__module__ = getattr(fn, "__module__", "")
     return run
 
 
@@ -861,14 +800,17 @@ def _compare_groups(actual: Any, expected: _GroupsProbe) -> Comparison:
 def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | None:
     if not isinstance(actual, _GroupsProbe) or actual.lrs is None or expected.lrs is None:
         return None
-    _, lr, multiplier = case.args
-    names = localization_parameter_names(case.args[0])
-    localization = [n for n in expected.lrs if n in names]
-    rest = [n for n in expected.lrs if n not in names]
+    model, lr, multiplier = case.args
+    in_localization = localization_parameter_names(model)
+    localization = [n for n in expected.lrs if n in in_localization]
+    rest = [n for n in expected.lrs if n not in in_localization]
     actual_lrs = actual.lrs
 
+    def at(name: str, value: float) -> bool:
+        return math.isclose(actual_lrs[name], value, rel_tol=1e-9)
+
     def all_at(names: list[str], value: float) -> bool:
-        return bool(names) and all(math.isclose(actual_lrs[n], value, rel_tol=1e-9) for n in names)
+        return bool(names) and all(at(n, value) for n in names)
 
     if all_at(localization, lr) and all_at(rest, lr):
         return "every parameter trains at lr: the localization group needs lr * localization_lr_multiplier."
@@ -878,14 +820,14 @@ def _diagnose_groups(case: Case, actual: Any, expected: _GroupsProbe) -> str | N
         return (
             "you divided by the multiplier; the localization group's rate is lr * localization_lr_multiplier."
         )
-    slow = [n for n in localization if math.isclose(actual.lrs[n], lr * multiplier, rel_tol=1e-9)]
+    slow = [n for n in localization if at(n, lr * multiplier)]
     if slow and len(slow) < len(localization):
         fast = [n for n in localization if n not in slow]
         return (
             f"only some of the localization network's parameters are in the slow group; {_names(fast)} are not. "
             "Use every parameter whose name has a part 'localization'."
         )
-    wrongly_slow = [n for n in rest if math.isclose(actual.lrs[n], lr * multiplier, rel_tol=1e-9)]
+    wrongly_slow = [n for n in rest if at(n, lr * multiplier)]
     if wrongly_slow and multiplier != 1:
         return (
             f"{_names(wrongly_slow)} belong to no localization network but train at the slow rate; test the parts "
@@ -911,9 +853,9 @@ check_parameter_groups = Exercise(
     """Check ``parameter_groups(model, lr, localization_lr_multiplier=1.0)``.
 
     The learning rate the groups give each parameter (a group may leave out ``"lr"`` and take the optimiser's
-    default, ``lr``: build the optimiser as ``torch.optim.SGD(groups, lr=lr)``) is compared
-    with :func:`parameter_groups` — on this lesson's ST-CNN with two multipliers, stnlib's ST-CNN-Aff, a
-    model with two transformers and a plain CNN. Every parameter must be in exactly one group.
+    default, ``lr``: build the optimiser as ``torch.optim.SGD(groups, lr=lr)``) is compared with
+    :func:`parameter_groups`, on models with one, two or no localization networks. Every parameter must be in
+    exactly one group.
     """
 )
 
@@ -961,9 +903,9 @@ class _StepProbe(NamedTuple):
     """What a training step did over a few batches: the returned losses, then the localization network's and
     the other parameters after the last step (flattened), or what is wrong with the returned losses."""
 
-    losses: Tensor | None
-    localization: Tensor | None
-    rest: Tensor | None
+    losses: Tensor | None = None
+    localization: Tensor | None = None
+    rest: Tensor | None = None
     problem: str | None = None
 
 
@@ -996,9 +938,7 @@ def _split_parameters(model: nn.Module) -> tuple[Tensor, Tensor]:
 
 def _step_model(dtype: torch.dtype, size: int = 16) -> nn.Module:
     """A small ST classifier whose θ depends on the image, the same every time it is built."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(CASE_SEED)
-        classifier = _LinearClassifier((1, size, size), 10, dtype)
+    classifier = build_seeded(_LinearClassifier, (1, size, size), 10, dtype)
     return STCNN(SpatialTransformer(_random_localization((1, size, size), dtype)), classifier)
 
 
@@ -1019,12 +959,10 @@ def _step_runner(fn: Callable[..., Any]) -> Callable[..., _StepProbe]:
         for images, labels in batches:
             loss, problem = _returned_loss(fn(model, optimizer, images, labels))
             if problem:
-                return _StepProbe(None, None, None, problem)
+                return _StepProbe(problem=problem)
             losses.append(loss)
         return _StepProbe(torch.tensor(losses, dtype=torch.float64), *_split_parameters(model))
 
-    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "training_step")
-    run.__module__ = getattr(fn, "__module__", "")
     return run
 
 
@@ -1034,26 +972,26 @@ def _step_batches(
     generator = case_generator(5)
     batches = []
     for _ in range(n_batches):
-        images = torch.rand(batch, 1, 16, 16, generator=generator, dtype=torch.float64).to(dtype)
+        images = random_uniform(batch, 1, 16, 16, dtype=dtype, generator=generator)
         labels = torch.randint(0, 10, (batch,), generator=generator)
         batches.append((images, labels))
     return [batches[0]] * n_batches if repeat_first else batches
 
 
 def _step_cases() -> list[Case]:
-    f64 = torch.float64
+    f32, f64 = torch.float32, torch.float64
     return [
         Case(
             "SGD, lr 0.1, localization at x0.1, three batches of 8",
-            (torch.float32, "sgd", 0.1, 0.1, _step_batches(3, 8, torch.float32)),
+            (f32, "sgd", 0.1, 0.1, _step_batches(3, 8, f32)),
         ),
         Case(
             "SGD, lr 0.05, localization at x3, two batches of 5",
-            (torch.float32, "sgd", 0.05, 3.0, _step_batches(2, 5, torch.float32)),
+            (f32, "sgd", 0.05, 3.0, _step_batches(2, 5, f32)),
         ),
         Case(
             "AdamW, lr 3e-3, localization at x1, three batches of 8",
-            (torch.float32, "adamw", 3e-3, 1.0, _step_batches(3, 8, torch.float32)),
+            (f32, "adamw", 3e-3, 1.0, _step_batches(3, 8, f32)),
         ),
         Case(
             "float64, SGD, lr 0.2, localization at x0.5, two batches of 4",
@@ -1061,25 +999,40 @@ def _step_cases() -> list[Case]:
         ),
         Case(
             "twelve steps on one fixed batch of 16 (the loss must fall)",
-            (torch.float32, "adamw", 1e-2, 1.0, _step_batches(12, 16, torch.float32, repeat_first=True)),
+            (f32, "adamw", 1e-2, 1.0, _step_batches(12, 16, f32, repeat_first=True)),
         ),
     ]
 
 
-def _compare_step(actual: Any, expected: _StepProbe) -> Comparison:
-    if not isinstance(actual, _StepProbe):  # pragma: no cover - the runner always returns a probe
+def _compare_trained(
+    actual: Any, expected: _StepProbe | _LoopProbe, fields: Sequence[tuple[str, str]]
+) -> Comparison:
+    """Compare the probes of a student's and the reference's training, field by field (``(attribute, name in
+    the report)``; the first difference is reported), with float32's tolerance in every dtype: a few optimiser
+    steps amplify the rounding differences of equivalent computations."""
+    if not isinstance(actual, type(expected)):  # pragma: no cover - the runners always return a probe
         return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
     if actual.problem:
         return Comparison(Status.WRONG_TYPE, actual.problem)
-    for name, got, want in [
-        ("the returned losses", actual.losses, expected.losses),
-        ("the localization network's parameters after the steps", actual.localization, expected.localization),
-        ("the classifier's parameters after the steps", actual.rest, expected.rest),
-    ]:
-        comparison = compare_tensors(got, want, name=name, atol=1e-5, rtol=1e-4)
+    for attribute, name in fields:
+        comparison = compare_tensors(
+            getattr(actual, attribute), getattr(expected, attribute), name=name, atol=1e-5, rtol=1e-4
+        )
         if not comparison.ok:
             return comparison
     return Comparison(Status.PASSED, max_error=0.0)
+
+
+def _compare_step(actual: Any, expected: _StepProbe) -> Comparison:
+    return _compare_trained(
+        actual,
+        expected,
+        [
+            ("losses", "the returned losses"),
+            ("localization", "the localization network's parameters after the steps"),
+            ("rest", "the classifier's parameters after the steps"),
+        ],
+    )
 
 
 def _step_without_zero_grad(
@@ -1094,9 +1047,8 @@ def _step_without_zero_grad(
 def _step_ignoring_groups(
     model: nn.Module, optimizer: torch.optim.Optimizer, images: Tensor, labels: Tensor
 ) -> float:
-    for (
-        group
-    ) in optimizer.param_groups:  # every group at the base rate, as a fresh optimiser over model.parameters()
+    # every group at the base rate, as a fresh optimiser over model.parameters()
+    for group in optimizer.param_groups:
         group["lr"] = optimizer.defaults["lr"]
     return training_step(model, optimizer, images, labels)
 
@@ -1117,34 +1069,28 @@ def _diagnose_step(case: Case, actual: Any, expected: _StepProbe) -> str | None:
         or expected.losses is None
     ):
         return None
-    start = _split_parameters(_step_model(case.args[0]))
-    if tensors_close(actual.rest, start[1], atol=0, rtol=0) and tensors_close(
-        actual.localization, start[0], atol=0, rtol=0
-    ):
-        return "no parameter moved: call loss.backward() and then optimizer.step()."
-    if tensors_close(actual.localization, start[0], atol=0, rtol=0):
+    start_localization, start_rest = _split_parameters(_step_model(case.args[0]))
+    if tensors_close(actual.localization, start_localization, atol=0, rtol=0):
+        if tensors_close(actual.rest, start_rest, atol=0, rtol=0):
+            return "no parameter moved: call loss.backward() and then optimizer.step()."
         return (
             "the classifier learned, the localization network did not move: use the optimizer you are given "
             "(its groups hold the localization network), and keep the transformer's output connected to the loss."
         )
-    probe = {
-        "no zero_grad": _step_runner(_step_without_zero_grad)(*case.args),
-        "groups ignored": _step_runner(_step_ignoring_groups)(*case.args),
-        "loss after step": _step_runner(_loss_after_step)(*case.args),
-    }
-    if tensors_close(actual.localization, probe["no zero_grad"].localization) and tensors_close(
-        actual.rest, probe["no zero_grad"].rest
+    no_zero_grad = _step_runner(_step_without_zero_grad)(*case.args)
+    if tensors_close(actual.localization, no_zero_grad.localization) and tensors_close(
+        actual.rest, no_zero_grad.rest
     ):
         return (
             "the gradients pile up from step to step: call optimizer.zero_grad() before loss.backward() (PyTorch "
             "adds each backward's gradients to .grad)."
         )
-    if tensors_close(actual.localization, probe["groups ignored"].localization):
+    if tensors_close(actual.localization, _step_runner(_step_ignoring_groups)(*case.args).localization):
         return (
             "the localization network moved at the base learning rate: step the optimizer you are given, whose "
             "parameter groups give it its own rate, rather than a new one over model.parameters()."
         )
-    if tensors_close(actual.losses, probe["loss after step"].losses):
+    if tensors_close(actual.losses, _step_runner(_loss_after_step)(*case.args).losses):
         return "the step is right, but return the loss computed before optimizer.step() (the one you trained on)."
     if not tensors_close(actual.losses, expected.losses) and tensors_close(actual.rest, expected.rest):
         return (
@@ -1171,10 +1117,9 @@ check_training_step = Exercise(
     """Check ``training_step(model, optimizer, images, labels) -> float``.
 
     A small ST classifier (θ depends on the image) is trained for a few steps with SGD or AdamW built from
-    :func:`parameter_groups` — localization network at 0.1x, 0.5x, 1x and 3x the base rate — and the returned
-    losses and every parameter afterwards are compared with :func:`training_step`'s. The last case takes twelve
-    steps on one batch, where the loss must fall. Diagnoses: nothing moved, the localization network did not
-    move, gradients accumulated (no ``zero_grad``), the groups' rates ignored, the loss returned after the step.
+    :func:`parameter_groups`, and the returned losses and every parameter afterwards are compared with
+    :func:`training_step`'s. Diagnoses: nothing moved, the localization network did not move, gradients
+    accumulated (no ``zero_grad``), the groups' rates ignored, the loss returned after the step.
     """
 )
 
@@ -1237,15 +1182,42 @@ class _ModeRecorder(nn.Module):
 
 
 class _LoopProbe(NamedTuple):
-    epochs: Tensor | None
-    train_loss: Tensor | None
-    watched: Tensor | None
-    parameters: Tensor | None
+    """The logged columns and the parameters after training, or what is wrong with the log or the modes."""
+
+    epochs: Tensor | None = None
+    train_loss: Tensor | None = None
+    watched: Tensor | None = None
+    parameters: Tensor | None = None
     problem: str | None = None
 
 
 def _decaying(step: int) -> float:
     return 1.0 / (1.0 + step)
+
+
+def _log_problem(log: Any, epochs: int, watch_modes: list[bool], trained_modes: list[bool]) -> str | None:
+    """What is wrong with the returned rows, or with the modes the model was trained and watched in."""
+    if log is None:
+        return "the function returned None: return the list of rows."
+    if not isinstance(log, (list, tuple)) or not all(isinstance(row, dict) for row in log):
+        return "return a list with one dict per epoch."
+    if len(log) != epochs:
+        return f"the log has {len(log)} rows for {epochs} epochs; log one row per epoch."
+    for key in ("epoch", "train_loss", "turn_undone"):
+        if any(key not in row for row in log):
+            return (
+                f"a row has no '{key}': each row holds 'epoch', 'train_loss' and what watch(model) returned."
+            )
+    if len(watch_modes) != epochs:
+        return f"watch was called {len(watch_modes)} times in {epochs} epochs: call it once after each epoch."
+    if any(watch_modes):
+        return "watch saw the model in training mode: call model.eval() before watching it."
+    if not all(trained_modes):
+        return (
+            "some batches trained in eval mode: call model.train() at the start of every epoch (watching switched "
+            "it to eval)."
+        )
+    return None
 
 
 def _loop_runner(fn: Callable[..., Any]) -> Callable[..., _LoopProbe]:
@@ -1260,59 +1232,14 @@ def _loop_runner(fn: Callable[..., Any]) -> Callable[..., _LoopProbe]:
             watch_modes.append(model.training)
             trained_modes.extend(recorder.modes)
             recorder.modes.clear()
-            model = cast(
-                STCNN, recorder.model
-            )  # _step_model's: STCNN(SpatialTransformer(LocalizationNet), ...)
-            localization = cast(LocalizationNet, cast(SpatialTransformer, model.transformer).localization)
-            head = localization.head.bias  # stands in for "the share of the turn undone"
+            # the localization head's bias stands in for "the share of the turn undone"
+            head = recorder.get_parameter("model.transformer.localization.head.bias")
             return {"turn_undone": head.sum().item()}
 
         log = fn(recorder, optimizer, scheduler, batches, epochs, watch)
-        if log is None:
-            return _LoopProbe(None, None, None, None, "the function returned None: return the list of rows.")
-        if not isinstance(log, (list, tuple)) or not all(isinstance(row, dict) for row in log):
-            return _LoopProbe(None, None, None, None, "return a list with one dict per epoch.")
-        if len(log) != epochs:
-            return _LoopProbe(
-                None,
-                None,
-                None,
-                None,
-                f"the log has {len(log)} rows for {epochs} epochs; log one row per epoch.",
-            )
-        for key in ("epoch", "train_loss", "turn_undone"):
-            if any(key not in row for row in log):
-                return _LoopProbe(
-                    None,
-                    None,
-                    None,
-                    None,
-                    f"a row has no '{key}': each row holds 'epoch', 'train_loss' and what watch(model) returned.",
-                )
-        if len(watch_modes) != epochs:
-            return _LoopProbe(
-                None,
-                None,
-                None,
-                None,
-                f"watch was called {len(watch_modes)} times in {epochs} epochs: call it once after each epoch.",
-            )
-        if any(watch_modes):
-            return _LoopProbe(
-                None,
-                None,
-                None,
-                None,
-                "watch saw the model in training mode: call model.eval() before watching it.",
-            )
-        if not all(trained_modes):
-            return _LoopProbe(
-                None,
-                None,
-                None,
-                None,
-                "some batches trained in eval mode: call model.train() at the start of every epoch (watching switched it to eval).",
-            )
+        problem = _log_problem(log, epochs, watch_modes, trained_modes)
+        if problem:
+            return _LoopProbe(problem=problem)
 
         def column(key: str) -> Tensor:
             return torch.tensor([float(row[key]) for row in log], dtype=torch.float64)
@@ -1320,38 +1247,31 @@ def _loop_runner(fn: Callable[..., Any]) -> Callable[..., _LoopProbe]:
         parameters = torch.cat([p.detach().reshape(-1) for p in recorder.parameters()])
         return _LoopProbe(column("epoch"), column("train_loss"), column("turn_undone"), parameters)
 
-    run.__name__ = run.__qualname__ = getattr(fn, "__name__", "train_and_watch")
-    run.__module__ = getattr(fn, "__module__", "")
     return run
 
 
 def _loop_cases() -> list[Case]:
+    f32, f64 = torch.float32, torch.float64
     return [
-        Case("2 epochs of 3 batches", (torch.float32, 2, _step_batches(3, 8, torch.float32))),
-        Case("3 epochs of 2 batches, float64", (torch.float64, 3, _step_batches(2, 6, torch.float64))),
-        Case("1 epoch of 4 batches", (torch.float32, 1, _step_batches(4, 5, torch.float32))),
-        Case("4 epochs of 1 batch", (torch.float32, 4, _step_batches(1, 8, torch.float32))),
-        Case("2 epochs of 2 batches of 3", (torch.float32, 2, _step_batches(2, 3, torch.float32))),
+        Case("2 epochs of 3 batches", (f32, 2, _step_batches(3, 8, f32))),
+        Case("3 epochs of 2 batches, float64", (f64, 3, _step_batches(2, 6, f64))),
+        Case("1 epoch of 4 batches", (f32, 1, _step_batches(4, 5, f32))),
+        Case("4 epochs of 1 batch", (f32, 4, _step_batches(1, 8, f32))),
+        Case("2 epochs of 2 batches of 3", (f32, 2, _step_batches(2, 3, f32))),
     ]
 
 
 def _compare_loop(actual: Any, expected: _LoopProbe) -> Comparison:
-    if not isinstance(actual, _LoopProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    for name, field in [
-        ("the epoch numbers", "epochs"),
-        ("the parameters after training", "parameters"),
-        ("the logged train_loss", "train_loss"),
-        ("the logged numbers from watch", "watched"),
-    ]:
-        comparison = compare_tensors(
-            getattr(actual, field), getattr(expected, field), name=name, atol=1e-5, rtol=1e-4
-        )
-        if not comparison.ok:
-            return comparison
-    return Comparison(Status.PASSED, max_error=0.0)
+    return _compare_trained(
+        actual,
+        expected,
+        [
+            ("epochs", "the epoch numbers"),
+            ("parameters", "the parameters after training"),
+            ("train_loss", "the logged train_loss"),
+            ("watched", "the logged numbers from watch"),
+        ],
+    )
 
 
 def _diagnose_loop(case: Case, actual: Any, expected: _LoopProbe) -> str | None:
@@ -1385,7 +1305,7 @@ check_train_and_watch = Exercise(
 ).checker(
     """Check ``train_and_watch(model, optimizer, scheduler, data, epochs, watch) -> rows``.
 
-    A small ST classifier trains for one to three epochs with SGD and a decaying schedule; the parameters after
+    A small ST classifier trains for a few epochs with SGD and a decaying schedule; the parameters after
     training, the logged rows (epoch from 1, the mean training loss, what ``watch`` returned) and the modes
     (training while stepping, eval while watching) are compared with :func:`train_and_watch`'s.
     """
