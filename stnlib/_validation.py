@@ -81,9 +81,12 @@ def _shape_hint(name: str, spec: list[str], shape: tuple[int, ...]) -> str:
         return f" — add a batch dimension with {name}[None]"
     if spec and spec[-1] == "2" and len(shape) == len(spec) and shape[-1] != 2:
         return f" — the last dimension of {name} holds (x, y) coordinates and must have size 2"
+    fixes = []
     if len(shape) == len(spec) + 1 and shape[0] == 1:
-        return f" — remove the extra leading dimension with {name}[0]"
-    return ""
+        fixes.append(f"remove the extra leading dimension with {name}[0]")
+    if spec == ["N", "C", "H", "W"] and len(shape) == 5:
+        fixes.append("volumes (N, C, D, H, W) are not supported here: slice them into 2-D images")
+    return " — " + "; ".join(fixes) if fixes else ""
 
 
 def check_tensor(

@@ -34,6 +34,10 @@ def test_shape_messages_carry_the_usual_fix():
         ValueError, match=r"got \(1, 4, 2, 3\) — remove the extra leading dimension with theta\[0\]"
     ):
         check_tensor(torch.zeros(1, 4, 2, 3), "theta", "N 2 3")
+    with pytest.raises(
+        ValueError, match=r"got \(2, 1, 4, 5, 5\) — volumes \(N, C, D, H, W\) are not supported"
+    ):
+        check_tensor(torch.zeros(2, 1, 4, 5, 5), "input", "N C H W")
     with pytest.raises(ValueError, match=r"grid must have shape \(N, H, W, 2\).*holds \(x, y\).*size 2"):
         check_tensor(torch.zeros(1, 4, 4, 3), "grid", "N H W 2")
     with pytest.raises(ValueError, match=r"got \(8, 28, 28\) — .*input\[None\].*input\[:, None\]"):
