@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numbers
 import operator
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar, cast
 
 import torch
@@ -254,6 +256,21 @@ def check_choice(
     if not isinstance(chosen, str) or chosen not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.{hint}")
     return cast(_Choice, chosen)  # one of choices, as just tested
+
+
+def check_path(value: object, name: str) -> Path:
+    """Return ``value`` as a :class:`~pathlib.Path` if it is a ``str`` or path-like, else raise a ``TypeError``
+    naming ``name``.
+
+    Example:
+        >>> check_path("runs/demo", "run_dir")
+        PosixPath('runs/demo')
+    """
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(
+        f"{name} must be a path, a str or pathlib.Path such as 'runs/demo'; got {type(value).__name__} {value!r}"
+    )
 
 
 def check_int(value: object, name: str, minimum: int = 1, what: str = "") -> int:

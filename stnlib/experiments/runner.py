@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from stnlib._validation import check_int
+from stnlib._validation import check_int, check_path
 from stnlib.budget import BUDGETS, Budget, get_budget
 from stnlib.data import DISTORTIONS, DistortedMNIST
 from stnlib.experiments.paper import (
@@ -236,7 +236,7 @@ def experiment_dir(
     name = budget.name if isinstance(budget, Budget) else get_budget(budget).name
     model, dataset = _check_experiment(model, dataset)
     check_int(seed, "seed", minimum=0)
-    return Path(run_dir) / name / dataset / model / f"seed-{seed}"
+    return check_path(run_dir, "run_dir") / name / dataset / model / f"seed-{seed}"
 
 
 def _write_json(data: dict[str, Any], path: Path) -> None:
@@ -262,7 +262,7 @@ def load_results(run_dir: str | os.PathLike[str]) -> list[ExperimentResult]:
     damaged one) is left out with a warning, so that it cannot stop a sweep.
     """
     results = []
-    for path in sorted(Path(run_dir).glob(f"*/*/*/seed-*/{RESULT_FILE}")):
+    for path in sorted(check_path(run_dir, "run_dir").glob(f"*/*/*/seed-*/{RESULT_FILE}")):
         try:
             results.append(_read_result(path))
         except (OSError, ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
@@ -745,7 +745,7 @@ def results_table(results: Iterable[ExperimentResult], paper: bool = True) -> st
 
 def write_table(run_dir: str | os.PathLike[str], results: Iterable[ExperimentResult] | None = None) -> Path:
     """(Re)write ``<run_dir>/results.md`` from ``results`` (default: every result in ``run_dir``); returns its path."""
-    path = Path(run_dir) / TABLE_FILE
+    path = check_path(run_dir, "run_dir") / TABLE_FILE
     text = results_table(load_results(run_dir) if results is None else results)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from stnlib._validation import check_int
+from stnlib._validation import check_int, check_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -46,12 +46,12 @@ _TMP_PREFIX = ".tmp-"
 
 def checkpoint_path(directory: str | os.PathLike[str], epoch: int) -> Path:
     """The file of the checkpoint taken after ``epoch`` completed epochs: ``directory/epoch-0003.pt``."""
-    return Path(directory) / f"epoch-{check_int(epoch, 'epoch', minimum=0):04d}.pt"
+    return check_path(directory, "directory") / f"epoch-{check_int(epoch, 'epoch', minimum=0):04d}.pt"
 
 
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[tuple[int, Path]]:
     """``(epoch, path)`` of every checkpoint in ``directory``, oldest first (empty if it does not exist)."""
-    directory = Path(directory)
+    directory = check_path(directory, "directory")
     if not directory.is_dir():
         return []
     found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name)) and p.is_file()]
@@ -75,7 +75,7 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    path = Path(path)
+    path = check_path(path, "path")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=_TMP_PREFIX, suffix=".pt")
     try:
@@ -110,7 +110,7 @@ def prune_checkpoints(directory: str | os.PathLike[str], keep_last: int) -> None
     for _, path in list_checkpoints(directory)[:-keep_last]:
         with contextlib.suppress(OSError):
             path.unlink()
-    for leftover in Path(directory).glob(f"{_TMP_PREFIX}*.pt"):
+    for leftover in check_path(directory, "directory").glob(f"{_TMP_PREFIX}*.pt"):
         with contextlib.suppress(OSError):
             leftover.unlink()
 
@@ -122,7 +122,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         FileNotFoundError: there is no file at ``path``.
         ValueError: the file is not a checkpoint of this format.
     """
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    state = torch.load(check_path(path, "path"), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path} is not an stnlib checkpoint of format {FORMAT_VERSION}; was it written by another program?"

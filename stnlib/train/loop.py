@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from stnlib._validation import Dims, check_choice, check_labels
+from stnlib._validation import Dims, check_choice, check_labels, check_path
 from stnlib.models import localization_parameter_names
 from stnlib.train import checkpoint as ckpt
 from stnlib.train.config import (
@@ -790,7 +790,7 @@ def fit(
     )
     epochs = config.epochs
     seed_everything(config.seed)
-    directory = None if checkpoint_dir is None else Path(checkpoint_dir)
+    directory = None if checkpoint_dir is None else check_path(checkpoint_dir, "checkpoint_dir")
     history, start_epoch = _start(run, directory, resume)
     if start_epoch >= epochs:
         return history
