@@ -38,8 +38,8 @@ TRANSFORMED_TWICE = "the input went through the transformer twice: call it once 
 class ClassifierProbe(NamedTuple):
     """What the checker measures on a model: its logits and the gradient they send to the localization network."""
 
-    logits: Any
-    localization_grad: Tensor | None  # flattened; None when no gradient arrives
+    logits: Any = None
+    localization_grad: Tensor | None = None  # flattened; None when no gradient arrives
     problem: str | None = None  # how the model is built is wrong, which makes the rest meaningless
 
 

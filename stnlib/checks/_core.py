@@ -69,7 +69,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from stnlib.geometry import affine_theta
 
 __all__ = [
     "Case",
@@ -960,6 +962,59 @@ def random_uniform(
     return values.to(dtype)
 
 
+def near_identity_theta(
+    n: int, generator: torch.Generator, dtype: torch.dtype = torch.float32, spread: float = 0.4
+) -> Tensor:
+    """Well-conditioned random affine θ ``(n, 2, 3)``: the identity plus Gaussian noise of standard deviation
+    ``spread``, drawn in float64 from ``generator`` so that every dtype gets the same numbers."""
+    noise = spread * torch.randn(n, 2, 3, generator=generator, dtype=torch.float64)
+    return (torch.eye(2, 3, dtype=torch.float64) + noise).to(dtype)
+
+
+def random_affine_theta(
+    n: int,
+    generator: torch.Generator,
+    *,
+    turn: float,
+    scale: tuple[float, float],
+    shift: float,
+    centre: tuple[float, float] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """``n`` clearly-not-identity affine θ ``(n, 2, 3)``, each turned, scaled and shifted its own way.
+
+    Angles are uniform in ``±turn`` (radians), scales per axis uniform in ``scale``, shifts per axis uniform in
+    ``±shift`` (then moved by ``centre``, if given). They are drawn in that order, in float64, from ``generator``,
+    so that every dtype gets the same θ and a case that draws after another one gets the next numbers.
+    """
+    f64 = torch.float64
+    angle = torch.empty(n, dtype=f64).uniform_(-turn, turn, generator=generator)
+    factors = torch.empty(n, 2, dtype=f64).uniform_(*scale, generator=generator)
+    offsets = torch.empty(n, 2, dtype=f64).uniform_(-shift, shift, generator=generator)
+    if centre is not None:
+        offsets = offsets + torch.tensor(centre, dtype=f64)
+    return affine_theta(rotation=angle, scale=factors, translation=offsets).to(dtype)
+
+
+class ParamsTable(nn.Module):
+    """A stand-in localization network: fixed parameters per sample plus a learnable offset shared by all.
+
+    Its parameters (θ, or a family's parameters) do not depend on the image, so a case can choose them (a zoom,
+    a rotation); the offset, of one sample's shape, receives the gradient that a real localization network's
+    head would.
+    """
+
+    base: Tensor  # a buffer
+
+    def __init__(self, params: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("base", params.detach().clone())
+        self.offset = nn.Parameter(torch.zeros(params.shape[1:], dtype=params.dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.base[: x.shape[0]] + self.offset
+
+
 def build_seeded(cls: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """``cls(*args, **kwargs)`` with the global generator seeded by :data:`CASE_SEED`, inside
     ``torch.random.fork_rng``: the layers' initialisation is the same on every check, and the lesson's own random
@@ -984,6 +1039,14 @@ def refuse_instance(
         raise TypeError(
             f"pass the class itself, e.g. {example}, not a {what} built from it: the checker builds {builds}."
         )
+
+
+def not_a_module(name: object, built: Any) -> str:
+    """What to tell a student whose class ``name`` built ``built`` instead of an ``nn.Module``.
+
+    Without a final full stop: some lessons end the sentence with one, some raise it as an error message.
+    """
+    return f"{name}(...) must build an nn.Module; got {type(built).__name__}"
 
 
 def reported_as(label: str) -> Callable[[_F], _F]:
@@ -1093,34 +1156,60 @@ def gradient_of_weighted_sum(output: Tensor, parameters: Iterable[Tensor]) -> Te
     )
 
 
+def probe_problem(
+    actual: Any, expected: Any, *, problem_status: Status = Status.WRONG_TYPE
+) -> Comparison | None:
+    """How a probe comparison ends before any field is compared, or ``None`` when the fields can be compared.
+
+    A probe is a NamedTuple that a runner returns for the student's module and the reference alike. It ends the
+    comparison when it is not of the reference probe's type (the runners always return one) or when its
+    ``problem`` says how the module is built wrong: then the problem is reported as it is, with
+    ``problem_status`` (``FAILED`` where a lesson counts a wrongly built module as a wrong answer).
+    """
+    if not isinstance(actual, type(expected)):  # pragma: no cover - the runners always return a probe
+        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
+    if actual.problem:
+        return Comparison(problem_status, actual.problem)
+    return None
+
+
 def compare_probe(
     actual: Any,
     expected: Any,
     *,
     fields: Sequence[tuple[str, str]],
-    gradient_name: str,
-    no_gradient: str,
+    gradient_name: str | None = None,
+    no_gradient: str = "",
     zero_gradient_fails: bool = False,
+    atol: float | None = None,
+    rtol: float | None = None,
+    problem_status: Status = Status.WRONG_TYPE,
 ) -> Comparison:
     """Compare a runner's probe of the student's module with the reference's probe, field by field.
 
-    A probe is a NamedTuple with a ``problem`` (how the module is built is wrong: reported as it is), the tensors
-    named in ``fields`` (``(attribute, name in the report)``, compared in order; the first difference is reported)
-    and ``localization_grad``, the gradient that reaches the localization network(s). A missing gradient —
-    or, with ``zero_gradient_fails``, an all-zero one — fails with ``no_gradient``.
+    After :func:`probe_problem` (with ``problem_status``), the tensors named in ``fields`` (``(attribute, name
+    in the report)``) are compared in order, with ``atol``/``rtol`` if given; the first difference is reported.
+
+    With ``gradient_name``, the probe's ``localization_grad`` (the gradient that reaches the localization
+    network(s)) is compared last, under that name: a missing gradient — or, with ``zero_gradient_fails``, an
+    all-zero one — fails with ``no_gradient``. Without it, a probe whose fields agree passes, with a largest error
+    of 0.
     """
-    if not isinstance(actual, type(expected)):  # pragma: no cover - the runners always return a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
+    problem = probe_problem(actual, expected, problem_status=problem_status)
+    if problem is not None:
+        return problem
     for attribute, name in fields:
-        comparison = compare_tensors(getattr(actual, attribute), getattr(expected, attribute), name=name)
+        comparison = compare_tensors(
+            getattr(actual, attribute), getattr(expected, attribute), name=name, atol=atol, rtol=rtol
+        )
         if not comparison.ok:
             return comparison
+    if gradient_name is None:
+        return Comparison(Status.PASSED, max_error=0.0)
     grad = actual.localization_grad
     if grad is None or (zero_gradient_fails and not bool(grad.abs().sum() > 0)):
         return Comparison(Status.FAILED, no_gradient)
-    return compare_tensors(grad, expected.localization_grad, name=gradient_name)
+    return compare_tensors(grad, expected.localization_grad, name=gradient_name, atol=atol, rtol=rtol)
 
 
 def record_result(student: Any, result: CheckResult) -> None:

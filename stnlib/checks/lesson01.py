@@ -35,6 +35,7 @@ from stnlib.checks._core import (
     Exercise,
     close_for_dtype,
     first_matching_message,
+    near_identity_theta,
     reported_as,
 )
 from stnlib.geometry import (
@@ -107,12 +108,6 @@ def _theta_from_parts(
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _random_theta(n: int, generator: torch.Generator, dtype: torch.dtype) -> Tensor:
-    """Well-conditioned random ``(N, 2, 3)``: the identity plus noise."""
-    noise = torch.randn(n, 2, 3, generator=generator, dtype=torch.float64) * 0.4
-    return (torch.eye(2, 3, dtype=torch.float64) + noise).to(dtype)
 
 
 def _random_parts(
@@ -223,11 +218,11 @@ def _points_cases() -> list[Case]:
     return [
         Case("the four corners of the output; zoom in, turn and shift", (zoom_and_turn, corners)),
         Case("one point per item, batch of 3, float32",
-             (_random_theta(3, g, torch.float32), torch.rand(3, 1, 2, generator=g) * 2 - 1)),
+             (near_identity_theta(3, g, torch.float32), torch.rand(3, 1, 2, generator=g) * 2 - 1)),
         Case("batch of 2, 6 points each, float64",
-             (_random_theta(2, g, torch.float64), torch.rand(2, 6, 2, generator=g, dtype=torch.float64) * 2 - 1)),
+             (near_identity_theta(2, g, torch.float64), torch.rand(2, 6, 2, generator=g, dtype=torch.float64) * 2 - 1)),
         Case("the 15 pixel centres of a 3x5 output, as F.affine_grid uses them, float64",
-             (_random_theta(2, g, torch.float64), centres)),
+             (near_identity_theta(2, g, torch.float64), centres)),
     ]  # fmt: skip
 
 
@@ -367,8 +362,14 @@ def _compose_cases() -> list[Case]:
     return [
         Case("a shifted quarter turn after a shifted zoom (the order matters)", (turn, zoom)),
         Case("the same two, the other way round", (zoom, turn)),
-        Case("batch of 3, float32", (_random_theta(3, g, torch.float32), _random_theta(3, g, torch.float32))),
-        Case("batch of 2, float64", (_random_theta(2, g, torch.float64), _random_theta(2, g, torch.float64))),
+        Case(
+            "batch of 3, float32",
+            (near_identity_theta(3, g, torch.float32), near_identity_theta(3, g, torch.float32)),
+        ),
+        Case(
+            "batch of 2, float64",
+            (near_identity_theta(2, g, torch.float64), near_identity_theta(2, g, torch.float64)),
+        ),
     ]
 
 
@@ -479,7 +480,7 @@ def _invert_cases() -> list[Case]:
         Case("nearly singular: columns almost parallel, det A = 0.01, float64", (almost_parallel,)),
         Case("batch of 4 rotations, shears and mirrors, float32", (mixed(4, torch.float32),)),
         Case("batch of 3 rotations, shears and mirrors, float64", (mixed(3, torch.float64),)),
-        Case("batch of 3 near the identity, float64", (_random_theta(3, g, torch.float64),)),
+        Case("batch of 3 near the identity, float64", (near_identity_theta(3, g, torch.float64),)),
     ]  # fmt: skip
 
 

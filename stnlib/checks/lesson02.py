@@ -27,6 +27,7 @@ from stnlib.checks._core import (
     Exercise,
     case_generator,
     first_matching_message,
+    near_identity_theta,
     tolerance_for,
 )
 
@@ -170,20 +171,24 @@ check_base_grid = Exercise(
 
 def _affine_grid_cases() -> list[Case]:
     generator = case_generator()
-
-    def random_theta(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
-        identity = torch.eye(2, 3, dtype=torch.float64)
-        noise = 0.4 * torch.randn(n, 2, 3, generator=generator, dtype=torch.float64)
-        return (identity + noise).to(dtype)
-
     turned = geometry.affine_theta(rotation=0.5, scale=(0.8, 1.2), translation=(0.1, -0.2))
     return [
         Case("rotation, scale, shift; 5x7 (H != W), align_corners=False", (turned, (1, 1, 5, 7)), _OFF),
         Case("rotation, scale, shift; 5x7 (H != W), align_corners=True", (turned, (1, 1, 5, 7)), _ON),
         Case("identity, 4x4, align_corners=False", (geometry.identity_affine(1), (1, 1, 4, 4)), _OFF),
-        Case("batch of 3 random thetas, 6x4, align_corners=True", (random_theta(3), (3, 2, 6, 4)), _ON),
-        Case("batch of 2, float64, 3x8", (random_theta(2, torch.float64), (2, 1, 3, 8)), _OFF),
-        Case("output 30x30 (for a 60x60 input), batch of 2", (random_theta(2), (2, 1, 30, 30)), _OFF),
+        Case(
+            "batch of 3 random thetas, 6x4, align_corners=True",
+            (near_identity_theta(3, generator), (3, 2, 6, 4)),
+            _ON,
+        ),
+        Case(
+            "batch of 2, float64, 3x8", (near_identity_theta(2, generator, torch.float64), (2, 1, 3, 8)), _OFF
+        ),
+        Case(
+            "output 30x30 (for a 60x60 input), batch of 2",
+            (near_identity_theta(2, generator), (2, 1, 30, 30)),
+            _OFF,
+        ),
     ]
 
 

@@ -38,6 +38,8 @@ from stnlib.checks._core import (
     case_generator,
     compare_tensors,
     first_matching_message,
+    not_a_module,
+    probe_problem,
     random_uniform,
     refuse_instance,
     reported_as,
@@ -323,9 +325,7 @@ def _probe(cls: Any, in_shape: tuple[int, int, int], transform: str, x: Tensor, 
     )
     net = build_seeded(cls, in_shape, transform)
     if not isinstance(net, nn.Module):
-        raise TypeError(
-            f"{getattr(cls, '__name__', cls)}(...) must build an nn.Module; got {type(net).__name__}"
-        )
+        raise TypeError(not_a_module(getattr(cls, "__name__", cls), net))
     net = net.to(x.dtype)
     params = net(x)
     n_parameters = sum(p.numel() for p in net.parameters())
@@ -375,10 +375,9 @@ def _net_cases() -> list[Case]:
 
 
 def _compare_net(actual: Any, expected: _NetProbe) -> Comparison:
-    if not isinstance(actual, _NetProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.FAILED, actual.problem)
+    problem = probe_problem(actual, expected, problem_status=Status.FAILED)
+    if problem is not None:
+        return problem
     params = compare_tensors(actual.params, expected.params, name="θ at initialisation")
     if not params.ok:
         return params
@@ -610,10 +609,9 @@ def _losses_tensor(losses: Any) -> Tensor | None:
 
 
 def _compare_training(actual: Any, expected: _TrainingProbe) -> Comparison:
-    if not isinstance(actual, _TrainingProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
+    problem = probe_problem(actual, expected)
+    if problem is not None:
+        return problem
     losses = actual.losses
     if losses is None:
         return Comparison(

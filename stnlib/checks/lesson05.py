@@ -42,13 +42,16 @@ from stnlib.checks._core import (
     Case,
     Comparison,
     Exercise,
+    ParamsTable,
     Status,
     build_seeded,
     case_generator,
     compare_probe,
-    compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
+    not_a_module,
+    probe_problem,
+    random_affine_theta,
     random_uniform,
     refuse_instance,
     reported_as,
@@ -74,24 +77,6 @@ __all__ = [
 ]
 
 
-class _ThetaTable(nn.Module):
-    """A stand-in localization network: a fixed θ per sample plus a learnable offset shared by all samples.
-
-    Its θ does not depend on the image, so a test can choose it (a zoom, a rotation); the offset still receives
-    the gradient that a real localization network's head would.
-    """
-
-    base: Tensor  # a buffer
-
-    def __init__(self, theta: Tensor) -> None:
-        super().__init__()
-        self.register_buffer("base", theta.detach().clone())
-        self.offset = nn.Parameter(torch.zeros(2, 3, dtype=theta.dtype))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.base[: x.shape[0]] + self.offset
-
-
 def _random_localization(in_shape: tuple[int, int, int], dtype: torch.dtype) -> LocalizationNet:
     """stnlib's localization network with a small random head, so that θ depends on the image."""
     net = build_seeded(LocalizationNet, in_shape, "affine", kind="conv")
@@ -102,11 +87,7 @@ def _random_localization(in_shape: tuple[int, int, int], dtype: torch.dtype) -> 
 
 def _thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """``n`` clearly-not-identity affine θ: zooms in, turns and shifts differently for every sample."""
-    generator = case_generator()
-    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.8, 0.8, generator=generator)
-    scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.45, 0.8, generator=generator)
-    shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
-    return geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype)
+    return random_affine_theta(n, case_generator(), turn=0.8, scale=(0.45, 0.8), shift=0.3, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------ exercise 1: the module
@@ -234,11 +215,11 @@ def _transformer_cases() -> list[Case]:
     return [
         Case(
             "RTS canvas 1x42x42, θ zooms in and turns, batch of 3, align_corners=False",
-            (_ThetaTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, False),
+            (ParamsTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, False),
         ),
         Case(
             "the same with align_corners=True",
-            (_ThetaTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, True),
+            (ParamsTable(_thetas(3)), random_uniform(3, 1, 42, 42), None, True),
         ),
         Case(
             "non-square 2x30x50 (H != W), θ depends on the image, batch of 2",
@@ -246,11 +227,11 @@ def _transformer_cases() -> list[Case]:
         ),
         Case(
             "output_size=(20, 24), smaller than the 1x42x42 input",
-            (_ThetaTable(_thetas(2)), random_uniform(2, 1, 42, 42), (20, 24), False),
+            (ParamsTable(_thetas(2)), random_uniform(2, 1, 42, 42), (20, 24), False),
         ),
         Case(
             "float64, 3x16x20, output_size=(10, 30), align_corners=True",
-            (_ThetaTable(_thetas(2, f64)), random_uniform(2, 3, 16, 20, dtype=f64), (10, 30), True),
+            (ParamsTable(_thetas(2, f64)), random_uniform(2, 3, 16, 20, dtype=f64), (10, 30), True),
         ),
         Case(
             "MNIST 1x28x28, Lesson 04's localization net at initialisation (identity), batch of 2",
@@ -537,7 +518,7 @@ class STCNN(nn.Module):
 def _construction_problem(model: Any, transformer: nn.Module, classifier: nn.Module) -> str | None:
     """What is wrong with how the student's ``STCNN(transformer, classifier)`` keeps its two parts."""
     if not isinstance(model, nn.Module):
-        return f"STCNN(...) must build an nn.Module; got {type(model).__name__}"
+        return not_a_module("STCNN", model)
     parts = {"transformer": transformer, "classifier": classifier}
     registered = {id(p) for p in model.parameters()}
     if not {id(p) for part in parts.values() for p in part.parameters()} <= registered:
@@ -562,13 +543,11 @@ def _st_cnn_runner(cls: Any) -> Callable[..., ClassifierProbe]:
         model = cls(transformer, classifier)
         problem = _construction_problem(model, transformer, classifier)
         if problem:
-            return ClassifierProbe(None, None, problem)
+            return ClassifierProbe(problem=problem)
         logits = model(x)
         if isinstance(logits, (tuple, list)):
             return ClassifierProbe(
-                None,
-                None,
-                f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
+                problem=f"forward returns a {type(logits).__name__}; return only the classifier's logits (N, classes), "
                 "which F.cross_entropy and the training loop expect.",
             )
         return probe_classifier(logits, transformer)
@@ -587,7 +566,7 @@ def _st_cnn_cases() -> list[Case]:
         Case(
             "RTS canvas 1x42x42, θ zooms in and turns, a CNN classifier, batch of 4",
             (
-                SpatialTransformer(_ThetaTable(_thetas(4))),
+                SpatialTransformer(ParamsTable(_thetas(4))),
                 build_seeded(CNN, (1, 42, 42), channels=(4, 8)),
                 random_uniform(4, 1, 42, 42),
             ),
@@ -603,7 +582,7 @@ def _st_cnn_cases() -> list[Case]:
         Case(
             "align_corners=True, 2 channels 2x24x24, batch of 3",
             (
-                SpatialTransformer(_ThetaTable(_thetas(3)), align_corners=True),
+                SpatialTransformer(ParamsTable(_thetas(3)), align_corners=True),
                 build_seeded(_LinearClassifier, (2, 24, 24), 10, torch.float32),
                 random_uniform(3, 2, 24, 24),
             ),
@@ -611,7 +590,7 @@ def _st_cnn_cases() -> list[Case]:
         Case(
             "the transformer outputs 20x20 from a 1x42x42 input (the classifier expects 20x20)",
             (
-                SpatialTransformer(_ThetaTable(_thetas(2)), output_size=(20, 20)),
+                SpatialTransformer(ParamsTable(_thetas(2)), output_size=(20, 20)),
                 build_seeded(_LinearClassifier, (1, 20, 20), 10, torch.float32),
                 random_uniform(2, 1, 42, 42),
             ),
@@ -619,7 +598,7 @@ def _st_cnn_cases() -> list[Case]:
         Case(
             "float64, 1x28x28, batch of 2",
             (
-                SpatialTransformer(_ThetaTable(_thetas(2, f64))),
+                SpatialTransformer(ParamsTable(_thetas(2, f64))),
                 build_seeded(_LinearClassifier, (1, 28, 28), 10, f64),
                 random_uniform(2, 1, 28, 28, dtype=f64),
             ),
@@ -776,10 +755,9 @@ def _groups_cases() -> list[Case]:
 
 
 def _compare_groups(actual: Any, expected: _GroupsProbe) -> Comparison:
-    if not isinstance(actual, _GroupsProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.FAILED, actual.problem)
+    problem = probe_problem(actual, expected, problem_status=Status.FAILED)
+    if problem is not None:
+        return problem
     assert actual.lrs is not None and expected.lrs is not None
     worst = 0.0
     for name, want in expected.lrs.items():
@@ -1010,17 +988,7 @@ def _compare_trained(
     """Compare the probes of a student's and the reference's training, field by field (``(attribute, name in
     the report)``; the first difference is reported), with float32's tolerance in every dtype: a few optimiser
     steps amplify the rounding differences of equivalent computations."""
-    if not isinstance(actual, type(expected)):  # pragma: no cover - the runners always return a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
-    for attribute, name in fields:
-        comparison = compare_tensors(
-            getattr(actual, attribute), getattr(expected, attribute), name=name, atol=1e-5, rtol=1e-4
-        )
-        if not comparison.ok:
-            return comparison
-    return Comparison(Status.PASSED, max_error=0.0)
+    return compare_probe(actual, expected, fields=fields, atol=1e-5, rtol=1e-4)
 
 
 def _compare_step(actual: Any, expected: _StepProbe) -> Comparison:

@@ -31,6 +31,7 @@ from stnlib.checks._core import (
     Case,
     Comparison,
     Exercise,
+    ParamsTable,
     Status,
     build_seeded,
     case_generator,
@@ -38,6 +39,9 @@ from stnlib.checks._core import (
     compare_tensors,
     first_matching_message,
     gradient_of_weighted_sum,
+    not_a_module,
+    probe_problem,
+    random_affine_theta,
     random_uniform,
     refuse_instance,
     reported_as,
@@ -83,24 +87,6 @@ def _built(cls: Any, *args: Any) -> Any:
     """The student's ``cls(*args)``, with the layers seeded, without touching the lesson's random numbers."""
     refuse_instance(cls, type(cls).__name__)
     return build_seeded(cls, *args)
-
-
-class _ParamsTable(nn.Module):
-    """A stand-in localization network: fixed parameters per sample plus a learnable offset shared by all.
-
-    Its parameters do not depend on the image, so a case can choose them (a zoom, a shift); the offset receives
-    the gradient that a real localization network's head would.
-    """
-
-    base: Tensor  # a buffer
-
-    def __init__(self, params: Tensor) -> None:
-        super().__init__()
-        self.register_buffer("base", params.detach().clone())
-        self.offset = nn.Parameter(torch.zeros(params.shape[1:], dtype=params.dtype))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.base[: x.shape[0]] + self.offset
 
 
 def _head_of(localization: nn.Module) -> nn.Linear | None:
@@ -308,8 +294,7 @@ def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
     """Run ``module`` on ``x`` at initialisation, then with its localization network replaced by one that
     returns ``params`` (plus a learnable offset), and measure both runs."""
     if not isinstance(module, nn.Module):
-        problem = f"AttentionTransformer(...) must build an nn.Module; got {type(module).__name__}."
-        return _AttentionProbe(problem=problem)
+        return _AttentionProbe(problem=not_a_module("AttentionTransformer", module) + ".")
     localization = getattr(module, "localization", None)
     if not isinstance(localization, nn.Module):
         problem = (
@@ -327,7 +312,7 @@ def _probe_attention(module: Any, x: Tensor, params: Tensor) -> _AttentionProbe:
     if not (isinstance(params_at_init, Tensor) and params_at_init.shape == params.shape):
         # Not the three attention parameters: the checker's stand-in could not replace this localization net.
         return _AttentionProbe(params_at_init, output_at_init, head=head)
-    stand_in = _ParamsTable(params)
+    stand_in = ParamsTable(params)
     module.localization = stand_in
     result = module(x)
     pair_problem = _pair_problem(result)
@@ -723,7 +708,7 @@ class _AdditionProbe(NamedTuple):
 def _addition_structure_problem(model: Any, in_shape: tuple[int, int, int]) -> str | None:
     """How the student's network is built wrong in a way that makes measuring it meaningless, or ``None``."""
     if not isinstance(model, nn.Module):
-        return f"TwoTransformerNet(...) must build an nn.Module; got {type(model).__name__}."
+        return not_a_module("TwoTransformerNet", model) + "."
     transformers = getattr(model, "transformers", None)
     if transformers is None:
         return (
@@ -811,7 +796,7 @@ def _probe_addition(
             _, input_at_init, problem = classifier_input("at initialisation")
         if problem:
             return _AdditionProbe(problem=problem)
-        stand_ins = [_ParamsTable(theta) for theta in thetas]
+        stand_ins = [ParamsTable(theta) for theta in thetas]
         for transformer, stand_in in zip(transformers, stand_ins, strict=True):
             transformer.localization = stand_in
         logits, zoomed, problem = classifier_input("with zooming transformers")
@@ -867,15 +852,13 @@ def _library_addition(
 def _theta_pair(n: int, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
     """Two batches of affine θ that zoom in and turn: the first on the input's left half, the second on its right."""
     generator = case_generator(1)
-    f64 = torch.float64
-    pair = []
-    for side in (-0.4, 0.4):
-        angle = torch.empty(n, dtype=f64).uniform_(-0.5, 0.5, generator=generator)
-        scale = torch.empty(n, 2, dtype=f64).uniform_(0.45, 0.7, generator=generator)
-        shift = torch.empty(n, 2, dtype=f64).uniform_(-0.2, 0.2, generator=generator)
-        shift = shift + torch.tensor([side, 0.0], dtype=f64)
-        pair.append(geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype))
-    return pair[0], pair[1]
+    left, right = [
+        random_affine_theta(
+            n, generator, turn=0.5, scale=(0.45, 0.7), shift=0.2, centre=(side, 0.0), dtype=dtype
+        )
+        for side in (-0.4, 0.4)
+    ]
+    return left, right
 
 
 def _addition_cases() -> list[Case]:
@@ -905,10 +888,9 @@ def _blocks_message(changed: Tensor) -> str:
 
 
 def _compare_addition(actual: Any, expected: _AdditionProbe) -> Comparison:
-    if not isinstance(actual, _AdditionProbe):  # pragma: no cover - the runners always return a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.WRONG_TYPE, actual.problem)
+    problem = probe_problem(actual, expected)
+    if problem is not None:
+        return problem
     if actual.shapes != expected.shapes:
         return Comparison(
             Status.FAILED,

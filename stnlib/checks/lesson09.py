@@ -38,6 +38,8 @@ from stnlib.checks._core import (
     case_generator,
     compare_tensors,
     first_matching_message,
+    probe_problem,
+    random_affine_theta,
     random_uniform,
     reported_as,
 )
@@ -355,10 +357,9 @@ def _init_cases() -> list[Case]:
 
 
 def _compare_init(actual: Any, expected: _InitProbe) -> Comparison:
-    if not isinstance(actual, _InitProbe):  # pragma: no cover - the runner always returns a probe
-        return Comparison(Status.WRONG_TYPE, f"unexpected result {type(actual).__name__}")
-    if actual.problem:
-        return Comparison(Status.FAILED, actual.problem)
+    problem = probe_problem(actual, expected, problem_status=Status.FAILED)
+    if problem is not None:
+        return problem
     theta = compare_tensors(actual.thetas, expected.thetas, name="θ at initialisation (for random inputs)")
     if not theta.ok:
         return theta
@@ -499,11 +500,7 @@ def _transposed_base_grid(theta: Tensor, size: Any, align_corners: bool) -> Tens
 
 
 def _grid_thetas(n: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    generator = case_generator(3)
-    angle = torch.empty(n, dtype=torch.float64).uniform_(-0.8, 0.8, generator=generator)
-    scale = torch.empty(n, 2, dtype=torch.float64).uniform_(0.6, 1.3, generator=generator)
-    shift = torch.empty(n, 2, dtype=torch.float64).uniform_(-0.3, 0.3, generator=generator)
-    return geometry.affine_theta(rotation=angle, scale=scale, translation=shift).to(dtype)
+    return random_affine_theta(n, case_generator(3), turn=0.8, scale=(0.6, 1.3), shift=0.3, dtype=dtype)
 
 
 def _grid_cases() -> list[Case]:
