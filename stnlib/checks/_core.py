@@ -687,8 +687,8 @@ class CheckFailed(Exception):
 
 def _qualified_name(fn: Callable[..., Any]) -> str:
     """The shortest public dotted path of ``fn`` (``stnlib.geometry.affine_grid`` rather than
-    ``stnlib.geometry.affine.affine_grid``), or its plain name. A runner made with ``functools.wraps`` is named
-    after the function it wraps."""
+    ``stnlib.geometry.affine.affine_grid``), or its plain name. A function made with ``functools.wraps`` is
+    named after the function it wraps."""
     fn = getattr(fn, "__wrapped__", fn)
     module = getattr(fn, "__module__", None) or ""
     name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
@@ -958,7 +958,9 @@ def random_uniform(
 ) -> Tensor:
     """Case data uniform in [0, 1), drawn in float64 so that every dtype gets the same numbers, from ``generator``
     (a fresh :func:`case_generator` by default)."""
-    values = torch.rand(*shape, generator=generator or case_generator(), dtype=torch.float64)
+    if generator is None:
+        generator = case_generator()
+    values = torch.rand(*shape, generator=generator, dtype=torch.float64)
     return values.to(dtype)
 
 
@@ -1035,7 +1037,7 @@ def refuse_instance(
         ...
         TypeError: pass the class itself, e.g. check_st_cnn(STCNN), not a model built from it: the checker builds its own for several inputs.
     """
-    if isinstance(obj, torch.nn.Module):
+    if isinstance(obj, nn.Module):
         raise TypeError(
             f"pass the class itself, e.g. {example}, not a {what} built from it: the checker builds {builds}."
         )
@@ -1061,8 +1063,11 @@ def reported_as(label: str) -> Callable[[_F], _F]:
 
 
 def _named_like(run: Any, obj: Any, default: str) -> Any:
-    """Give ``run`` (a runner made from ``obj``) the name and module of ``obj``, so that reports name the
-    student's class or function, and the reference by its place in stnlib."""
+    """Give ``run``, a runner made from the reference ``obj``, the name and module of ``obj``, so that reports
+    say "compared with" the reference by its place in stnlib. A runner that hands back ``obj`` itself is left as
+    it is."""
+    if run is obj:
+        return run
     try:
         run.__name__ = run.__qualname__ = getattr(obj, "__name__", default)
         run.__module__ = getattr(obj, "__module__", "")
@@ -1301,8 +1306,9 @@ class Exercise:
         reference = self.reference
         if self.wrap_reference:
             reference = _named_like(runner(reference), reference, self.name)
-        # Something not callable is passed on as it is, so that check_function reports it.
-        wrapped = _named_like(runner(student), student, self.name) if callable(student) else student
+        # Something not callable is passed on as it is, so that check_function reports it. The student's runner
+        # needs no name: reports name the exercise, and the result is recorded on the student's own object.
+        wrapped = runner(student) if callable(student) else student
         return run_and_record(lambda: self._check(wrapped, reference, diagnose, quiet), student)
 
     def _check(
