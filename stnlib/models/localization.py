@@ -58,10 +58,6 @@ def check_input(x: object, in_shape: tuple[int, int, int], name: str = "x") -> D
     return check_tensor(x, name, "N C H W", dims)
 
 
-def _conv_out(side: int, padding: int) -> int:
-    return side + 2 * padding - _KERNEL + 1
-
-
 def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
     """The length of one side after a convolution or pooling layer (PyTorch's rule, ``ceil_mode=False``).
 
@@ -133,10 +129,12 @@ def _paper_convolutions(shape: Shape, filters: tuple[int, ...]) -> tuple[list[nn
         layers.append(nn.MaxPool2d(2))
         height, width = height // 2, width // 2
     for out_channels in filters:
-        too_small = min(_conv_out(height, 0), _conv_out(width, 0)) < _MIN_VALID_SIDE
+        too_small = min(height, width) - (_KERNEL - 1) < _MIN_VALID_SIDE  # what an unpadded 5x5 would leave
         padding = _KERNEL // 2 if too_small else 0
         layers += [nn.Conv2d(channels, out_channels, _KERNEL, padding=padding), nn.ReLU()]
-        channels, height, width = out_channels, _conv_out(height, padding), _conv_out(width, padding)
+        channels = out_channels
+        height = conv_output_size(height, _KERNEL, padding=padding)
+        width = conv_output_size(width, _KERNEL, padding=padding)
     return layers, (channels, height, width)
 
 
